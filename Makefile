@@ -1,0 +1,45 @@
+# The few commands people type. Each installs what it needs into .venv on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+# `make run INPUT=... OUTPUT=...`: the job on a folder, S3 prefix or manifest of your own.
+INPUT ?= build/demo/input/manifests/mini.json
+OUTPUT ?= build/run/output
+ARGS ?=
+BENCH_ARGS ?= --images 4000
+
+.PHONY: demo test bench run java clean
+
+demo: java $(INSTALLED)
+	$(PY) -m orchard_features.demo --manifest manifests/mini.json --work-dir build/demo
+
+test: java $(INSTALLED)
+	$(PY) -m pytest
+
+bench: java $(INSTALLED)
+	$(PY) benchmarks/bench.py $(BENCH_ARGS)
+
+run: java $(INSTALLED)
+	$(PY) -m orchard_features $(INPUT) --output $(OUTPUT) $(ARGS)
+
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  echo "Java 17 is needed to run Spark and was not found."; \
+	  echo "  Debian/Ubuntu: sudo apt-get install openjdk-17-jre-headless"; \
+	  echo "  macOS:         brew install openjdk@17"; \
+	  echo "  Amazon Linux:  sudo dnf install java-17-amazon-corretto-headless"; \
+	  exit 1; }
+	@java -version 2>&1 | grep -q 'version "17' || { \
+	  echo "Java 17 is needed (Spark 3.5 as on EMR 7); found: $$(java -version 2>&1 | head -n 1)"; exit 1; }
+
+$(INSTALLED): pyproject.toml requirements/constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is needed (as on EMR 7 nodes); found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[local,model,dev]'
+	touch $(INSTALLED)
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,110 @@
+"""Benchmark: bare TensorFlow, the bare chosen engine and the full local Spark job, on the same images.
+
+    python benchmarks/bench.py --images 4000
+
+Prints images/s for each and the ratio of the job to the bare engine. The job's images/s counts
+from the moment its Spark session and model are ready to its success marker; its one-time
+start-up (session, model build and conversion, with an empty model cache) is printed apart.
+Random weights are used (ImageNet weights cannot be downloaded offline): speed is the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from orchard_features.cli import spark_session
+from orchard_features.config import JobConfig
+from orchard_features.engines import OnnxRuntimeEngine, TensorFlowEngine
+from orchard_features.images import decode_image, preprocess
+from orchard_features.job import load_model, run
+from orchard_features.model import prepare_model
+from orchard_features.progress import Progress
+from orchard_features.sample_data import generate_dataset
+
+SEED_IMAGES_PER_MINUTE = 814
+SEED_VCPUS = 24
+
+
+def decoded_batches(folder: Path, size: int, batch_size: int) -> tuple[list[np.ndarray], float]:
+    """Every image under `folder` decoded and preprocessed, in batches; and the decode rate."""
+    files = sorted(folder.rglob("*.jpg"))
+    started = time.perf_counter()
+    pixels = np.stack([decode_image(path.read_bytes(), size).pixels for path in files])
+    rate = len(files) / (time.perf_counter() - started)
+    return [preprocess(pixels[i : i + batch_size]) for i in range(0, len(pixels), batch_size)], rate
+
+
+def images_per_second(engine, batches: list[np.ndarray]) -> float:
+    """Throughput of `engine` over the batches, after one warm-up batch."""
+    engine.predict(batches[0])
+    started = time.perf_counter()
+    count = sum(len(engine.predict(batch)) for batch in batches)
+    return count / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=4000)
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--batch-size", type=int, default=JobConfig.batch_size)
+    parser.add_argument("--work-dir", default=None, help="where to put the images (default: a temporary folder)")
+    args = parser.parse_args()
+    cores = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory(dir=args.work_dir) as work:
+        work_dir = Path(work)
+        dataset = generate_dataset(work_dir / "fruits-360", images=args.images, problem_files=False)
+        print(f"{dataset.images} images of 100x100 px, {args.image_size} px model input, "
+              f"batch {args.batch_size}, {cores} cores")
+        batches, decode_rate = decoded_batches(dataset.root, args.image_size, args.batch_size)
+        print(f"decode + resize (Pillow, 1 core): {decode_rate:.0f} images/s")
+
+        bare_cache = str(work_dir / "bare-model-cache")
+        tf_model = prepare_model("none", args.image_size, "tensorflow", bare_cache)
+        tf_rate = images_per_second(TensorFlowEngine(tf_model.path, cores), batches)
+        print(f"bare TensorFlow ({cores} threads): {tf_rate:.1f} images/s")
+        onnx_model = prepare_model("none", args.image_size, "onnxruntime", bare_cache)
+        engine_rate = images_per_second(OnnxRuntimeEngine(onnx_model.path, cores), batches)
+        print(f"bare onnxruntime ({cores} threads): {engine_rate:.1f} images/s")
+        del batches
+
+        config = JobConfig(
+            inputs=(str(dataset.root),),
+            output=str(work_dir / "output"),
+            run_name="bench",
+            weights="none",
+            image_size=args.image_size,
+            batch_size=args.batch_size,
+            model_cache=str(work_dir / "job-model-cache"),
+        )
+        started = time.perf_counter()
+        spark = spark_session("orchard-bench")
+        session_seconds = time.perf_counter() - started
+        try:
+            artifact = load_model(spark, config)
+            startup = time.perf_counter() - started
+            print(f"job start-up: {startup:.1f} s (Spark session {session_seconds:.1f} s, "
+                  f"model build and conversion {startup - session_seconds:.1f} s)")
+            job_started = time.perf_counter()
+            summary = run(spark, config, Progress(enabled=False), artifact=artifact)
+            job_seconds = time.perf_counter() - job_started
+        finally:
+            spark.stop()
+    read = summary.counts["images_read"]
+    job_rate = read / job_seconds
+    timings = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in summary.info["timings_seconds"].items())
+    print(f"full local Spark job: {job_rate:.1f} images/s ({read} images in {job_seconds:.1f} s: {timings})")
+    print(f"ratio job / bare onnxruntime: {job_rate / engine_rate:.2f}")
+    per_vcpu = job_rate / cores
+    seed_per_vcpu = SEED_IMAGES_PER_MINUTE / 60 / SEED_VCPUS
+    print(f"per vCPU: {per_vcpu:.1f} images/s, {per_vcpu / seed_per_vcpu:.0f} times the seed's "
+          f"{seed_per_vcpu:.2f} ({SEED_IMAGES_PER_MINUTE} images/min on {SEED_VCPUS} vCPU)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Decoding image bytes into model-ready RGB arrays, with a reason for every image that fails.
+
+Pure functions on bytes and numpy arrays: no Spark, no model. Everything that can be turned
+into an RGB picture is (grayscale, palette, CMYK, alpha, 16-bit, large JPEGs); what cannot
+raises `ImageError` with a short reason that ends up in the job's `errors/` output.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
+DEFAULT_MAX_PIXELS = 50_000_000
+_SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+_WHITE = (255, 255, 255)
+
+# Truncated files must fail loudly, never be padded with grey.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+class ImageError(Exception):
+    """An image that cannot be used; the message is the reason recorded in `errors/`."""
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """A decoded image resized to the model's input, with what the file originally was."""
+
+    pixels: np.ndarray  # uint8, (size, size, 3)
+    width: int
+    height: int
+    mode: str
+
+
+def has_image_extension(path: str) -> bool:
+    """Whether a file name ends with one of the image extensions the job reads."""
+    dot = path.rfind(".")
+    return dot >= 0 and path[dot:].lower() in IMAGE_EXTENSIONS
+
+
+def decode_image(data: bytes, size: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Decode image bytes to a `size` x `size` RGB uint8 array, or raise `ImageError`."""
+    if not data:
+        raise ImageError("empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageError(
+                    f"image too large: {width}x{height} pixels is over the limit of {max_pixels:,}"
+                )
+            mode = image.mode
+            image.draft("RGB", (size, size))  # JPEG only: decode big images at a reduced scale
+            image.load()
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError("not an image: the content is in no format Pillow recognises") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"image too large: {exc}") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"truncated or corrupt image data: {exc}") from None
+    rgb = to_rgb(image).resize((size, size), Image.Resampling.BILINEAR)
+    return DecodedImage(pixels=np.asarray(rgb, dtype=np.uint8), width=width, height=height, mode=mode)
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB; transparency is flattened onto white."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in _SIXTEEN_BIT_MODES:
+        wide = np.asarray(image, dtype=np.uint32)
+        return Image.fromarray((wide >> 8).clip(0, 255).astype(np.uint8), mode="L").convert("RGB")
+    if image.mode == "F":
+        raise ImageError("unsupported pixel format: 32-bit floating point")
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, _WHITE)
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
+def preprocess(pixels: np.ndarray) -> np.ndarray:
+    """MobileNetV2's `preprocess_input`: uint8 [0, 255] to float32 [-1, 1]."""
+    return pixels.astype(np.float32) / np.float32(127.5) - np.float32(1.0)

@@ -1,0 +1,288 @@
+"""The feature job: list and select images, featurize, fit PCA, write every output, mark success.
+
+Nothing under the output prefix is touched until the features and the PCA are computed and
+checked, so a run that fails early leaves the previous result whole; the success marker is
+written last, so a run that fails late leaves none.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import pandas as pd
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from orchard_features import storage
+from orchard_features.config import FEATURE_DIMENSION, JobConfig
+from orchard_features.features import FeatureSettings, extract_features
+from orchard_features.model import MODEL_NAME, ModelArtifact, prepare_model
+from orchard_features.paths import has_scheme, label_from_path, split_from_path
+from orchard_features.pca import PcaResult, check_components, fit_pca, project
+from orchard_features.progress import Progress
+from orchard_features.report import write_report
+from orchard_features.selection import select_images
+from orchard_features.versions import library_versions
+
+
+READ_WHOLE_INPUTS_FROM_FRACTION = 0.5
+
+
+class NoImagesError(ValueError):
+    """The inputs and selection leave no image to process."""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """The figures of a finished run, as recorded in `model_info/model_info.json`."""
+
+    info: dict[str, Any]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return self.info["counts"]
+
+
+def fetch_weights(spark: SparkSession, weights: str, cache_dir: str) -> str:
+    """A local path for `weights`: an s3:// (or other URI) file is copied to the cache first."""
+    if not has_scheme(weights):
+        return weights
+    local = os.path.join(cache_dir, "weights", os.path.basename(weights))
+    os.makedirs(os.path.dirname(local), exist_ok=True)
+    storage.copy_to_local(spark, weights, local)
+    return local
+
+
+def load_model(spark: SparkSession, config: JobConfig) -> ModelArtifact:
+    """Build or fetch the model for this run and ship it to the executors."""
+    weights = fetch_weights(spark, config.weights, config.model_cache)
+    artifact = prepare_model(weights, config.image_size, config.engine, config.model_cache)
+    spark.sparkContext.addFile(artifact.path)
+    return artifact
+
+
+def catalog_frame(spark: SparkSession, selected: list[str]) -> DataFrame:
+    """The selected images' path, label and split (labels come from the path)."""
+    catalog = pd.DataFrame(
+        {
+            "path": selected,
+            "label": [label_from_path(path) for path in selected],
+            "split": [split_from_path(path) for path in selected],
+        }
+    )
+    return spark.createDataFrame(catalog, "path string, label string, split string")
+
+
+def read_selected(spark: SparkSession, config: JobConfig, listed: list[str], catalog: DataFrame,
+                  selected: list[str]) -> DataFrame:
+    """The selected images' path, label, split and content.
+
+    Reading whole inputs beats naming thousands of files one by one, unless the selection
+    keeps few of the files found; either way, a broadcast join keeps exactly the selection.
+    """
+    if len(selected) < READ_WHOLE_INPUTS_FROM_FRACTION * len(listed):
+        locations = storage.literal_locations(selected)
+    else:
+        locations = list(config.inputs)
+    images = storage.read_images(spark, locations, config.images_per_partition)
+    return images.join(F.broadcast(catalog), "path")
+
+
+def unread_reason(size: int | None) -> str:
+    """Why a selected file yielded no row: Spark's binaryFile source skips empty files."""
+    if size == 0:
+        return "empty file (0 bytes)"
+    if size is None:
+        return "file disappeared before it could be read"
+    return "file could not be read"
+
+
+def with_unread(spark: SparkSession, catalog: DataFrame, results: DataFrame) -> DataFrame:
+    """`results` plus a failure row for each selected file that the read produced no row for."""
+    missing = catalog.join(results.select("path"), "path", "left_anti").collect()
+    if not missing:
+        return results
+    sizes = storage.file_sizes(spark, [row.path for row in missing])
+    rows = [(row.path, row.label, row.split, None, unread_reason(sizes[row.path]), None, None, None) for row in missing]
+    return results.unionByName(spark.createDataFrame(rows, results.schema))
+
+
+def run(spark: SparkSession, config: JobConfig, progress: Progress | None = None,
+        artifact: ModelArtifact | None = None) -> RunSummary:
+    """Run the whole job; `artifact` skips model preparation when the caller has done it."""
+    progress = progress or Progress()
+    started_at = datetime.now(timezone.utc)
+    started = time.perf_counter()
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(config.batch_size))
+    spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
+
+    with progress.phase("listing", "Listing images"):
+        listed = storage.list_files(spark, config.inputs)
+        selected = select_images(listed, config.selection)
+        if not selected:
+            raise NoImagesError(
+                f"no image selected: {len(listed)} files found under {', '.join(config.inputs)}, "
+                f"none kept by the selection {config.selection}"
+            )
+        check_components(config.pca_components, len(selected))
+    progress.say(f"  {len(selected)} images selected of {len(listed)} files found")
+
+    if artifact is None:
+        with progress.phase("model", "Preparing the model"):
+            artifact = load_model(spark, config)
+    progress.say(f"  {MODEL_NAME}, {artifact.engine}, {artifact.image_size} px, weights: {artifact.describe_weights()}")
+
+    with progress.phase("features", "Extracting features"):
+        catalog = catalog_frame(spark, selected)
+        images = read_selected(spark, config, listed, catalog, selected)
+        settings = FeatureSettings(
+            engine=artifact.engine,
+            model_file=os.path.basename(artifact.path),
+            image_size=artifact.image_size,
+            max_image_pixels=config.max_image_pixels,
+        )
+        done = spark.sparkContext.accumulator(0)
+        read = (
+            extract_features(images, settings, done)
+            .select("path", "label", "split", "result.*")
+            .persist(StorageLevel.MEMORY_AND_DISK)
+        )
+        with progress.counting(done, len(selected), "  featurizing"):
+            read.count()
+        results = with_unread(spark, catalog, read)
+        counts = count_results(results)
+    progress.say(f"  {counts['images_featurized']} featurized, {counts['images_failed']} failed")
+
+    featurized = results.where(F.col("error").isNull()).select("path", "label", "features")
+    check_components(config.pca_components, counts["images_featurized"])
+    with progress.phase("outputs", "Fitting PCA and writing outputs"):
+        storage.clear_outputs(spark, config.output)
+        with ThreadPoolExecutor(max_workers=1) as pool:  # PCA on the driver while executors write
+            fitted = pool.submit(fit_and_write_pca, config, featurized, progress)
+            write_image_outputs(config, results, featurized)
+            pca = fitted.result()
+        info = model_info(config, artifact, counts, pca, started_at, progress.seconds)
+        if config.write_report:
+            write_report_to_output(spark, config.output, info, pca_sample(spark, config.output))
+    info["timings_seconds"]["total"] = round(time.perf_counter() - started, 3)
+    storage.write_json(spark, config.output, "model_info/" + storage.MODEL_INFO_FILE, info)
+    storage.write_json(spark, config.output, storage.SUCCESS_MARKER, success_marker(info))
+    read.unpersist()
+    return RunSummary(info=info)
+
+
+def count_results(results: DataFrame) -> dict[str, int]:
+    """Images read, featurized and failed (read = featurized + failed, by construction)."""
+    row = results.agg(
+        F.count("*").alias("images_read"),
+        F.count("features").alias("images_featurized"),
+        F.count("error").alias("images_failed"),
+        F.countDistinct("label").alias("classes"),
+    ).first()
+    return row.asDict()
+
+
+def write_image_outputs(config: JobConfig, results: DataFrame, featurized: DataFrame) -> None:
+    """Write the per-image outputs: features, metadata, errors (and the features CSV)."""
+    storage.write_parquet(featurized, config.output, "features")
+    storage.write_parquet(
+        results.select(
+            "path", "label", "split", "width", "height", "mode",
+            F.when(F.col("error").isNull(), "featurized").otherwise("failed").alias("status"),
+        ),
+        config.output,
+        "metadata",
+    )
+    failed = results.where(F.col("error").isNotNull()).select("path", "label", F.col("error").alias("reason"))
+    storage.write_parquet(failed, config.output, "errors")
+    if config.write_csv:
+        storage.write_csv(featurized, config.output, "features_csv", "features", FEATURE_DIMENSION)
+
+
+def fit_and_write_pca(config: JobConfig, featurized: DataFrame, progress: Progress) -> PcaResult:
+    """Fit the PCA, save the fitted model, write the projections (and their CSV)."""
+    with progress.phase("pca", "  fitting PCA"):
+        pca = fit_pca(featurized, config.pca_components)
+    pca.model.write().overwrite().save(storage.output_location(config.output, "model_info/pca_model"))
+    projected = project(featurized, pca.model)
+    storage.write_parquet(projected, config.output, "pca")
+    if config.write_csv:
+        storage.write_csv(projected, config.output, "pca_csv", "pca", config.pca_components)
+    return pca
+
+
+def model_info(config: JobConfig, artifact: ModelArtifact, counts: dict[str, int], pca: PcaResult,
+               started_at: datetime, timings: dict[str, float]) -> dict[str, Any]:
+    """The run's record: counts, explained variance, model, library versions, timings."""
+    feature_seconds = timings.get("features", 0.0)
+    return {
+        "run": {
+            "name": config.run_name,
+            "started_at": started_at.isoformat(timespec="seconds"),
+            "inputs": list(config.inputs),
+            "output": config.output,
+            "selection": {
+                "classes": list(config.selection.classes),
+                "max_per_class": config.selection.max_per_class,
+                "max_images": config.selection.max_images,
+                "seed": config.selection.seed,
+            },
+        },
+        "counts": counts,
+        "model": {
+            "name": MODEL_NAME,
+            "include_top": False,
+            "pooling": "avg",
+            "feature_dimension": FEATURE_DIMENSION,
+            "weights": artifact.weights,
+            "weights_are_random": artifact.weights_are_random,
+            "weights_description": artifact.describe_weights(),
+            "image_size": artifact.image_size,
+            "preprocessing": "RGB, bilinear resize, x / 127.5 - 1 (mobilenet_v2.preprocess_input)",
+            "engine": artifact.engine,
+            "batch_size": config.batch_size,
+        },
+        "pca": {
+            "k": config.pca_components,
+            "explained_variance": list(pca.explained_variance),
+            "cumulative_explained_variance": list(pca.cumulative_variance),
+            "total_explained_variance": pca.cumulative_variance[-1],
+        },
+        "versions": library_versions(),
+        "timings_seconds": dict(timings),
+        "throughput": {
+            "images_per_minute_featurizing": round(60 * counts["images_read"] / feature_seconds, 1) if feature_seconds else None,
+        },
+    }
+
+
+def pca_sample(spark: SparkSession, output: str, limit: int = 20_000) -> list[tuple[str, float, float]]:
+    """(label, PC1, PC2) of up to `limit` images, read back from `pca/`, for the scatter plot."""
+    projected = storage.read_parquet(spark, output, "pca")
+    first_two = projected.select("label", F.col("pca")[0], F.element_at("pca", 2)).limit(limit).collect()
+    return [(label, float(first), float(second or 0.0)) for label, first, second in first_two]
+
+
+def write_report_to_output(spark: SparkSession, output: str, info: dict[str, Any],
+                           sample: list[tuple[str, float, float]]) -> None:
+    """Draw the report locally, then copy it under the output prefix."""
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = os.path.join(scratch, "report")
+        write_report(folder, info, sample)
+        storage.copy_from_local(spark, folder, storage.output_location(output, "report"))
+
+
+def success_marker(info: dict[str, Any]) -> dict[str, Any]:
+    """The success marker's content: enough to tell which run finished, and when."""
+    return {
+        "run_name": info["run"]["name"],
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "counts": info["counts"],
+    }

@@ -1,0 +1,170 @@
+"""Building MobileNetV2 once per run and exporting it for the chosen inference engine.
+
+Runs on the driver only. TensorFlow is imported here and nowhere on the executors when the
+engine is ONNX Runtime: the executors receive the converted `.onnx` file. Converted models are
+cached by what determines them (weights, input size, engine, library versions), so only the
+first run with a given model pays for the conversion.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchard_features.versions import installed_version
+
+MODEL_NAME = "MobileNetV2"
+ONNX_OPSET = 17
+RANDOM_WEIGHTS_SEED = 1234
+_CALIBRATION_BATCH = 8
+_ARTIFACT_SUFFIX = {"onnxruntime": ".onnx", "tensorflow": ".keras"}
+
+
+class ModelError(Exception):
+    """The model cannot be built with the weights asked for."""
+
+
+@dataclass(frozen=True)
+class ModelArtifact:
+    """A model file ready for the executors, and how it was made."""
+
+    path: str
+    engine: str
+    image_size: int
+    weights: str
+    weights_are_random: bool
+    from_cache: bool
+
+    def describe_weights(self) -> str:
+        """The weights in words, saying plainly when the features are not meaningful."""
+        if self.weights_are_random:
+            return (
+                f"random (seed {RANDOM_WEIGHTS_SEED}, batch-norm statistics calibrated on noise): "
+                "NOT ImageNet; the features are not meaningful"
+            )
+        return self.weights
+
+
+def weights_identity(weights: str) -> str:
+    """What identifies a set of weights in the cache: its name, or a local file's checksum."""
+    if weights in ("imagenet", "none"):
+        return weights
+    digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()
+    return f"file-sha256-{digest}"
+
+
+def cache_key(weights: str, image_size: int, engine: str) -> str:
+    """A key that changes whenever the exported model would."""
+    parts = {
+        "model": MODEL_NAME,
+        "weights": weights_identity(weights),
+        "image_size": image_size,
+        "engine": engine,
+        "tensorflow": installed_version("tensorflow"),
+        "tf2onnx": installed_version("tf2onnx") if engine == "onnxruntime" else None,
+        "opset": ONNX_OPSET if engine == "onnxruntime" else None,
+        "random_seed": RANDOM_WEIGHTS_SEED if weights == "none" else None,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def build_keras_model(weights: str, image_size: int):
+    """MobileNetV2 without its top, average-pooled to 1,280 features.
+
+    `weights` is "imagenet", "none" (random, seeded, with batch-norm statistics calibrated on
+    noise so that features have a sane scale), or a local weights file.
+    """
+    import keras
+
+    keras.utils.set_random_seed(RANDOM_WEIGHTS_SEED)
+    try:
+        model = keras.applications.MobileNetV2(
+            input_shape=(image_size, image_size, 3),
+            include_top=False,
+            pooling="avg",
+            weights=None if weights == "none" else weights,
+        )
+    except ValueError as exc:
+        raise ModelError(f"cannot build {MODEL_NAME} with weights {weights!r}: {exc}") from None
+    except Exception as exc:  # Keras raises a bare Exception when the download fails
+        if weights != "imagenet":
+            raise
+        raise ModelError(
+            f"the ImageNet weights could not be downloaded ({exc}). Without internet access, "
+            "give --weights a local path or s3:// URI of the Keras weights file "
+            "(mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5), or 'none'."
+        ) from None
+    if weights == "none":
+        _calibrate_batch_norm(model, image_size)
+    return model
+
+
+def _calibrate_batch_norm(model, image_size: int) -> None:
+    """Set every batch-norm layer's moving statistics from one batch of uniform noise.
+
+    A freshly initialised network has moving variance 1 everywhere, which shrinks its outputs
+    to about 1e-12; calibrated statistics keep random features at a usable scale.
+    """
+    import keras
+    import numpy as np
+
+    noise = np.random.default_rng(RANDOM_WEIGHTS_SEED).uniform(
+        -1.0, 1.0, (_CALIBRATION_BATCH, image_size, image_size, 3)
+    )
+    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    for layer in layers:
+        layer.momentum = 0.0
+    model(noise.astype("float32"), training=True)
+    for layer in layers:
+        layer.momentum = 0.99
+
+
+def export_model(model, engine: str, destination: Path) -> None:
+    """Write `model` to `destination` in the format `engine` loads."""
+    if engine == "tensorflow":
+        model.save(destination)
+        return
+    import tensorflow as tf
+    import tf2onnx
+
+    size = model.input_shape[1]
+    signature = [tf.TensorSpec([None, size, size, 3], tf.float32, name="images")]
+
+    @tf.function(input_signature=signature)
+    def features(images):
+        return model(images, training=False)
+
+    tf2onnx.convert.from_function(features, input_signature=signature, opset=ONNX_OPSET, output_path=str(destination))
+
+
+def prepare_model(weights: str, image_size: int, engine: str, cache_dir: str) -> ModelArtifact:
+    """The model file for `engine`, from the cache or built and exported now.
+
+    `weights` is "imagenet", "none" or a local weights file (fetch s3:// files first).
+    """
+    if weights not in ("imagenet", "none") and not os.path.isfile(weights):
+        raise ModelError(f"weights file not found: {weights}")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    key = cache_key(weights, image_size, engine)
+    target = Path(cache_dir) / f"mobilenet_v2-{key}{_ARTIFACT_SUFFIX[engine]}"
+    from_cache = target.exists()
+    if not from_cache:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        model = build_keras_model(weights, image_size)
+        with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+            staged = Path(scratch) / target.name
+            export_model(model, engine, staged)
+            shutil.move(staged, target)  # atomic on one file system: no half-written cache entry
+    return ModelArtifact(
+        path=str(target),
+        engine=engine,
+        image_size=image_size,
+        weights=weights,
+        weights_are_random=weights == "none",
+        from_cache=from_cache,
+    )

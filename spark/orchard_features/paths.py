@@ -1,0 +1,71 @@
+"""Pure helpers on paths and URIs: local paths and s3:// URIs are handled alike."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from urllib.parse import unquote, urlsplit
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_HADOOP_GLOB_CHARACTERS = re.compile(r"([\\{}\[\]*?])")
+
+
+def has_scheme(location: str) -> bool:
+    """Whether `location` is a URI such as s3://bucket/key or file:/tmp/x."""
+    return bool(_SCHEME.match(location))
+
+
+def resolve_relative(base_file: str, entry: str) -> str:
+    """Resolve `entry` against the folder of `base_file`, as a relative link would be."""
+    if has_scheme(entry) or entry.startswith("/"):
+        return entry
+    if has_scheme(base_file):
+        parts = urlsplit(base_file)
+        folder = posixpath.dirname(parts.path)
+        joined = posixpath.normpath(posixpath.join(folder, entry))
+        return f"{parts.scheme}://{parts.netloc}{joined}"
+    return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(base_file)), entry))
+
+
+def to_uri(location: str) -> str:
+    """A location as Spark and Hadoop name it: local paths become absolute file: URIs."""
+    if has_scheme(location):
+        return location
+    return "file:" + os.path.abspath(location)
+
+
+def spark_path(uri: str) -> str:
+    """A file URI (percent-encoded, as Spark's file index gives it) as the binaryFile source's
+    `path` column names the same file: decoded, and `file:/x` rather than `file:///x`."""
+    parts = urlsplit(uri)
+    authority = f"//{parts.netloc}" if parts.netloc else ""
+    return f"{parts.scheme}:{authority}{unquote(parts.path)}"
+
+
+def join(location: str, *names: str) -> str:
+    """`location`/`names`, for a local path or a URI."""
+    return "/".join([location.rstrip("/"), *names])
+
+
+def path_segments(uri: str) -> list[str]:
+    """The decoded folder and file names of a path or URI, in order."""
+    path = urlsplit(uri).path if has_scheme(uri) else uri
+    return [unquote(segment) for segment in path.split("/") if segment]
+
+
+def label_from_path(uri: str) -> str:
+    """The class of an image in the Fruits-360 layout: its parent folder's name."""
+    segments = path_segments(uri)
+    return segments[-2] if len(segments) >= 2 else ""
+
+
+def split_from_path(uri: str) -> str:
+    """The split (e.g. Training, Test) of an image in the Fruits-360 layout: its grandparent."""
+    segments = path_segments(uri)
+    return segments[-3] if len(segments) >= 3 else ""
+
+
+def escape_glob(uri: str) -> str:
+    """Escape Hadoop glob characters so that a path is loaded literally."""
+    return _HADOOP_GLOB_CHARACTERS.sub(r"\\\1", uri)

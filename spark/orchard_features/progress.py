@@ -1,0 +1,63 @@
+"""What a person watching a run sees: timed phases and a progress bar of the images done."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TextIO
+
+from pyspark import Accumulator
+from tqdm import tqdm
+
+_POLL_SECONDS = 0.5
+
+
+class Progress:
+    """Prints each phase of a run with its duration, and records the durations."""
+
+    def __init__(self, stream: TextIO = sys.stderr, enabled: bool = True) -> None:
+        self.stream = stream
+        self.enabled = enabled
+        self.seconds: dict[str, float] = {}
+
+    def say(self, message: str) -> None:
+        """Print one line for the person running the job."""
+        if self.enabled:
+            print(message, file=self.stream, flush=True)
+
+    @contextmanager
+    def phase(self, key: str, title: str) -> Iterator[None]:
+        """Time a phase under `key`, announcing it as `title`."""
+        self.say(f"{title}...")
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[key] = round(time.perf_counter() - started, 3)
+        self.say(f"{title}: done in {self.seconds[key]:.1f} s")
+
+    @contextmanager
+    def counting(self, counter: Accumulator, total: int, description: str) -> Iterator[None]:
+        """Show a bar of `counter` (a Spark accumulator, updated as tasks finish) up to `total`."""
+        stop = threading.Event()
+        watcher = threading.Thread(target=self._watch, args=(counter, total, description, stop), daemon=True)
+        if self.enabled:
+            watcher.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if watcher.is_alive():
+                watcher.join()
+
+    def _watch(self, counter: Accumulator, total: int, description: str, stop: threading.Event) -> None:
+        with tqdm(desc=description, total=total, unit="img", file=self.stream, dynamic_ncols=True) as bar:
+            while True:
+                finished = stop.wait(_POLL_SECONDS)
+                bar.n = min(counter.value, total)
+                bar.refresh()
+                if finished:
+                    break

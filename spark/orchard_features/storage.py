@@ -1,0 +1,164 @@
+"""Every read and write of the job: the one module that knows paths, formats and file systems.
+
+Files go through Hadoop's FileSystem API from the driver, so one code path serves local
+folders in local mode and s3:// prefixes on EMR (EMRFS).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from orchard_features.paths import escape_glob, join, spark_path, to_uri
+
+SUCCESS_MARKER = "_SUCCESS"
+MODEL_INFO_FILE = "model_info.json"
+OUTPUT_FOLDERS = (
+    "features",
+    "pca",
+    "metadata",
+    "model_info",
+    "errors",
+    "features_csv",
+    "pca_csv",
+    "report",
+)
+FILE_OPEN_COST_BYTES = 1 << 20
+
+
+class InputError(ValueError):
+    """An input that cannot be read, named in the message."""
+
+
+def _hadoop_path(spark: SparkSession, location: str):
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(to_uri(location))
+    return path, path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+
+
+def exists(spark: SparkSession, location: str) -> bool:
+    """Whether a file or folder exists."""
+    path, fs = _hadoop_path(spark, location)
+    return fs.exists(path)
+
+
+def read_text(spark: SparkSession, location: str) -> str:
+    """A small text file's content (a manifest, say), with a clear error when it is missing."""
+    path, fs = _hadoop_path(spark, location)
+    if not fs.exists(path):
+        raise InputError(f"file not found: {location}")
+    stream = fs.open(path)
+    try:
+        reader = spark.sparkContext._jvm.java.io.InputStreamReader(stream, "UTF-8")
+        return spark.sparkContext._jvm.org.apache.commons.io.IOUtils.toString(reader)
+    finally:
+        stream.close()
+
+
+def write_text(spark: SparkSession, location: str, text: str) -> None:
+    """Write a small text file, replacing any previous one."""
+    path, fs = _hadoop_path(spark, location)
+    stream = fs.create(path, True)
+    try:
+        stream.write(bytearray(text.encode("utf-8")))
+    finally:
+        stream.close()
+
+
+def delete(spark: SparkSession, location: str) -> None:
+    """Delete a file or folder if it exists."""
+    path, fs = _hadoop_path(spark, location)
+    fs.delete(path, True)
+
+
+def copy_to_local(spark: SparkSession, location: str, local_path: str) -> None:
+    """Copy a file (e.g. an s3:// weights file) to the driver's disk."""
+    path, fs = _hadoop_path(spark, location)
+    if not fs.exists(path):
+        raise InputError(f"file not found: {location}")
+    fs.copyToLocalFile(False, path, _hadoop_path(spark, local_path)[0], True)
+
+
+def copy_from_local(spark: SparkSession, local_path: str, location: str) -> None:
+    """Copy a local file or folder (e.g. the report) to the output location."""
+    path, fs = _hadoop_path(spark, location)
+    fs.copyFromLocalFile(False, True, _hadoop_path(spark, local_path)[0], path)
+
+
+def list_files(spark: SparkSession, inputs: tuple[str, ...]) -> list[str]:
+    """Every file below the input folders or prefixes, empty ones included, as Spark names them.
+
+    Spark lists the files (in parallel for large inputs) without opening any of them.
+    """
+    missing = [location for location in inputs if not exists(spark, location)]
+    if missing:
+        raise InputError("input not found: " + ", ".join(missing))
+    files = read_images(spark, list(inputs)).inputFiles()
+    return [spark_path(uri) for uri in files]
+
+
+def file_sizes(spark: SparkSession, paths: list[str]) -> dict[str, int | None]:
+    """Each file's size in bytes, or None when it no longer exists."""
+    sizes: dict[str, int | None] = {}
+    for location in paths:
+        path, fs = _hadoop_path(spark, location)
+        sizes[location] = fs.getFileStatus(path).getLen() if fs.exists(path) else None
+    return sizes
+
+
+def read_images(spark: SparkSession, locations: list[str], files_per_partition: int = 512) -> DataFrame:
+    """`path` and `content` of every file below `locations` (folders, prefixes or files).
+
+    Spark packs small files into a partition up to a byte budget, counting each file as its
+    size plus an opening cost; with a cost far above an image's size, a partition holds about
+    `files_per_partition` files, so tasks are few and even and no shuffle is needed.
+    """
+    spark.conf.set("spark.sql.files.openCostInBytes", str(FILE_OPEN_COST_BYTES))
+    spark.conf.set("spark.sql.files.maxPartitionBytes", str(FILE_OPEN_COST_BYTES * files_per_partition))
+    reader = spark.read.format("binaryFile").option("recursiveFileLookup", "true")
+    return reader.load([to_uri(location) for location in locations]).select("path", "content")
+
+
+def literal_locations(paths: list[str]) -> list[str]:
+    """Paths as Spark found them, escaped so that loading them reads exactly those files."""
+    return [escape_glob(path) for path in paths]
+
+
+def output_location(output: str, name: str) -> str:
+    """Where one of the job's outputs lives under the output prefix."""
+    return join(to_uri(output), name)
+
+
+def clear_outputs(spark: SparkSession, output: str) -> None:
+    """Remove a previous run's results: the success marker first, then each output folder.
+
+    Only the job's own names are touched; anything else under the prefix stays.
+    """
+    delete(spark, output_location(output, SUCCESS_MARKER))
+    for name in OUTPUT_FOLDERS:
+        delete(spark, output_location(output, name))
+
+
+def write_parquet(frame: DataFrame, output: str, name: str) -> None:
+    """Write one output as Parquet."""
+    frame.write.mode("overwrite").parquet(output_location(output, name))
+
+
+def write_csv(frame: DataFrame, output: str, name: str, array_column: str, width: int) -> None:
+    """Write one output as CSV with a header, its array column spread over numbered columns."""
+    others = [F.col(column) for column in frame.columns if column != array_column]
+    spread = [F.col(array_column)[i].alias(f"{array_column}_{i}") for i in range(width)]
+    frame.select(*others, *spread).write.mode("overwrite").option("header", "true").csv(output_location(output, name))
+
+
+def write_json(spark: SparkSession, output: str, name: str, document: dict[str, Any]) -> None:
+    """Write a JSON document under the output prefix."""
+    write_text(spark, output_location(output, name), json.dumps(document, indent=2, sort_keys=False) + "\n")
+
+
+def read_parquet(spark: SparkSession, output: str, name: str) -> DataFrame:
+    """Read back one of the job's Parquet outputs."""
+    return spark.read.parquet(output_location(output, name))

@@ -1,0 +1,87 @@
+"""Features: the engines give the Keras model's own outputs; bad rows carry a reason.
+
+The model has random weights (seeded; batch-norm statistics calibrated on noise so that the
+features are not vanishingly small): these tests compare numbers, not ImageNet semantics.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from orchard_features.engines import OnnxRuntimeEngine, TensorFlowEngine
+from orchard_features.features import featurize_batch
+from orchard_features.images import decode_image, preprocess
+from orchard_features.model import build_keras_model, prepare_model
+
+from conftest import TEST_IMAGE_SIZE
+
+RELATIVE_TOLERANCE = 1e-4
+
+
+def relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
+    return float(np.abs(actual - expected).max() / np.abs(expected).max())
+
+
+@pytest.fixture(scope="module")
+def keras_model():
+    return build_keras_model("none", TEST_IMAGE_SIZE)
+
+
+@pytest.fixture(scope="module")
+def images(sample) -> list[bytes]:
+    files = sorted(Path(sample.root).rglob("*_100.jpg"))[:12]
+    return [path.read_bytes() for path in files]
+
+
+def keras_features(model, images: list[bytes]) -> np.ndarray:
+    batch = preprocess(np.stack([decode_image(data, TEST_IMAGE_SIZE).pixels for data in images]))
+    return model(batch, training=False).numpy()
+
+
+def test_random_weights_give_features_of_a_usable_scale(keras_model, images):
+    features = keras_features(keras_model, images)
+    assert features.shape == (12, 1280)
+    assert 1e-3 < float(np.abs(features).mean()) < 1e3
+    assert float(features.std(axis=0).mean()) > 1e-3  # images differ from one another
+
+
+def test_onnx_runtime_features_equal_keras(keras_model, images, onnx_model):
+    engine = OnnxRuntimeEngine(onnx_model.path, threads=1)
+    result = featurize_batch(pd.Series(images), engine, TEST_IMAGE_SIZE, 10**8)
+    assert relative_error(np.stack(result["features"]), keras_features(keras_model, images)) < RELATIVE_TOLERANCE
+
+
+def test_tensorflow_engine_features_equal_keras(keras_model, images, model_cache):
+    artifact = prepare_model("none", TEST_IMAGE_SIZE, "tensorflow", model_cache)
+    engine = TensorFlowEngine(artifact.path, threads=1)
+    result = featurize_batch(pd.Series(images), engine, TEST_IMAGE_SIZE, 10**8)
+    assert relative_error(np.stack(result["features"]), keras_features(keras_model, images)) < RELATIVE_TOLERANCE
+
+
+def test_a_batch_mixing_good_and_bad_images_keeps_row_order(images, onnx_model):
+    engine = OnnxRuntimeEngine(onnx_model.path, threads=1)
+    contents = pd.Series([images[0], b"", images[1], b"not an image"])
+    result = featurize_batch(contents, engine, TEST_IMAGE_SIZE, 10**8)
+    assert list(result["error"].isna()) == [True, False, True, False]
+    assert result["error"][1].startswith("empty file") and result["error"][3].startswith("not an image")
+    alone = featurize_batch(pd.Series([images[1]]), engine, TEST_IMAGE_SIZE, 10**8)
+    np.testing.assert_allclose(result["features"][2], alone["features"][0], rtol=1e-5, atol=1e-6)
+    assert list(result["width"].fillna(0)) == [100, 0, 100, 0]
+
+
+def test_converted_models_are_cached(model_cache, onnx_model):
+    again = prepare_model("none", TEST_IMAGE_SIZE, "onnxruntime", model_cache)
+    assert again.from_cache and again.path == onnx_model.path
+    other_size = prepare_model("none", 64, "onnxruntime", model_cache)
+    assert other_size.path != onnx_model.path
+
+
+def test_missing_weights_file_is_named(model_cache):
+    from orchard_features.model import ModelError
+
+    with pytest.raises(ModelError, match="weights file not found: /nowhere/weights.h5"):
+        prepare_model("/nowhere/weights.h5", TEST_IMAGE_SIZE, "onnxruntime", model_cache)

@@ -1,0 +1,165 @@
+"""The whole job in local Spark: outputs, counts, PCA against scikit-learn, re-runs, failures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.decomposition import PCA as SklearnPCA
+
+from orchard_features import job, storage
+from orchard_features.manifest import Selection
+from orchard_features.pca import PcaError
+from orchard_features.paths import label_from_path
+from orchard_features.progress import Progress
+
+pytestmark = pytest.mark.spark
+
+QUIET = Progress(enabled=False)
+
+
+def read_info(output: str) -> dict:
+    return json.loads((Path(output) / "model_info" / storage.MODEL_INFO_FILE).read_text())
+
+
+@pytest.fixture(scope="module")
+def finished(spark, base_config, sample, onnx_model):
+    """One full run on the sample, CSV copies included."""
+    from dataclasses import replace
+
+    config = replace(base_config, write_csv=True)
+    summary = job.run(spark, config, QUIET)
+    return config, summary
+
+
+def test_counts_add_up_and_broken_files_are_listed_with_reasons(spark, finished, sample):
+    config, summary = finished
+    counts = summary.counts
+    assert counts["images_read"] == sample.images
+    assert counts["images_featurized"] + counts["images_failed"] == counts["images_read"]
+    errors = {row.path: row.reason for row in storage.read_parquet(spark, config.output, "errors").collect()}
+    assert sorted(Path(path).name for path in errors) == sorted(Path(path).name for path in sample.broken)
+    reasons = {Path(path).name: reason for path, reason in errors.items()}
+    assert reasons["broken_empty.jpg"] == "empty file (0 bytes)"
+    assert reasons["broken_not_an_image.jpg"].startswith("not an image")
+    assert reasons["broken_truncated.jpg"].startswith("truncated or corrupt")
+
+
+def test_odd_images_are_converted_and_featurized(spark, finished, sample):
+    config, _ = finished
+    metadata = {Path(row.path).name: row for row in storage.read_parquet(spark, config.output, "metadata").collect()}
+    for path in sample.odd:
+        assert metadata[Path(path).name].status == "featurized"
+    assert metadata["odd_cmyk.jpg"].mode == "CMYK"
+    assert metadata["odd_png_named.jpg"].width == 100
+
+
+def test_outputs_have_the_promised_shapes(spark, finished):
+    config, summary = finished
+    features = storage.read_parquet(spark, config.output, "features")
+    projected = storage.read_parquet(spark, config.output, "pca")
+    assert features.columns == ["path", "label", "features"]
+    assert projected.columns == ["path", "label", "pca"]
+    assert features.count() == projected.count() == summary.counts["images_featurized"]
+    assert {len(row.features) for row in features.collect()} == {1280}
+    assert {len(row.pca) for row in projected.collect()} == {config.pca_components}
+    for row in features.collect():
+        assert row.label == label_from_path(row.path)
+    assert storage.read_parquet(spark, config.output, "metadata").count() == summary.counts["images_read"]
+
+
+def test_model_info_records_the_run(finished):
+    config, summary = finished
+    info = read_info(config.output)
+    assert info["counts"] == summary.counts
+    assert info["model"]["weights_are_random"] is True
+    assert "NOT ImageNet" in info["model"]["weights_description"]
+    assert info["model"]["image_size"] == config.image_size and info["model"]["engine"] == "onnxruntime"
+    assert len(info["pca"]["explained_variance"]) == config.pca_components
+    assert info["pca"]["cumulative_explained_variance"][-1] == pytest.approx(info["pca"]["total_explained_variance"])
+    assert info["versions"]["pyspark"].startswith("3.5.")
+    assert info["timings_seconds"]["total"] > 0
+
+
+def test_success_marker_report_and_csv_copies_are_written(finished):
+    config, _ = finished
+    output = Path(config.output)
+    marker = json.loads((output / storage.SUCCESS_MARKER).read_text())
+    assert marker["run_name"] == "test"
+    for name in ("index.html", "explained_variance.png", "pca_scatter.png"):
+        assert (output / "report" / name).stat().st_size > 0
+    header = next(p for p in (output / "features_csv").glob("part-*.csv")).read_text().splitlines()[0]
+    assert header.split(",")[:3] == ["path", "label", "features_0"] and header.endswith("features_1279")
+    assert (output / "model_info" / "pca_model" / "metadata").is_dir()
+
+
+def test_explained_variance_and_projections_match_scikit_learn(spark, finished):
+    config, _ = finished
+    rows = sorted(storage.read_parquet(spark, config.output, "features").collect(), key=lambda row: row.path)
+    projected = {row.path: row.pca for row in storage.read_parquet(spark, config.output, "pca").collect()}
+    features = np.array([row.features for row in rows], dtype=np.float64)
+    reference = SklearnPCA(n_components=config.pca_components, svd_solver="full").fit(features)
+    recorded = np.array(read_info(config.output)["pca"]["explained_variance"])
+    np.testing.assert_allclose(recorded, reference.explained_variance_ratio_, rtol=0, atol=1e-6)
+    ours = np.array([projected[row.path] for row in rows])
+    theirs = reference.transform(features)
+    signs = np.sign((ours * theirs).sum(axis=0))
+    np.testing.assert_allclose(ours * signs, theirs, rtol=1e-4, atol=1e-4 * np.abs(theirs).max())
+
+
+def test_filters_select_what_they_say(spark, config_in):
+    config = config_in(selection=Selection(classes=("Apple*", "Kiwi"), max_per_class=5, seed=3), pca_components=3,
+                       write_report=False)
+    summary = job.run(spark, config, QUIET)
+    labels = [row.label for row in storage.read_parquet(spark, config.output, "metadata").collect()]
+    assert sorted(set(labels)) == ["Apple Braeburn", "Apple Golden 1", "Apple Granny Smith", "Kiwi"]
+    assert all(labels.count(label) == 5 for label in set(labels))
+    assert summary.counts["images_read"] == 20
+
+
+def test_too_many_components_is_refused_before_anything_is_written(spark, finished, config_in):
+    config, _ = finished
+    previous_marker = (Path(config.output) / storage.SUCCESS_MARKER).read_text()
+    with pytest.raises(PcaError, match="pca_components=2000 is more than the 1280 features"):
+        job.run(spark, config_in(output=config.output, pca_components=2000), QUIET)
+    with pytest.raises(PcaError, match="pca_components=30 is more than the 20 images"):
+        job.run(spark, config_in(output=config.output, pca_components=30,
+                                 selection=Selection(max_images=20)), QUIET)
+    assert (Path(config.output) / storage.SUCCESS_MARKER).read_text() == previous_marker
+
+
+def test_rerun_into_the_same_prefix_replaces_the_previous_result(spark, config_in):
+    first = config_in(write_csv=True, write_report=False, pca_components=4)
+    job.run(spark, first, QUIET)
+    unrelated = Path(first.output) / "notes.txt"
+    unrelated.write_text("mine")
+    second = config_in(selection=Selection(classes=("Banana",)), pca_components=4, write_report=False)
+    summary = job.run(spark, second, QUIET)
+    output = Path(second.output)
+    assert not (output / "features_csv").exists()  # the first run's CSV copies are gone
+    assert {row.label for row in storage.read_parquet(spark, second.output, "features").collect()} == {"Banana"}
+    assert read_info(second.output)["counts"] == summary.counts
+    assert unrelated.read_text() == "mine"  # only the job's own outputs are replaced
+
+
+def test_a_run_failing_part_way_leaves_no_success_marker(spark, config_in, monkeypatch):
+    config = config_in(pca_components=4, write_report=False)
+    job.run(spark, config, QUIET)
+    assert (Path(config.output) / storage.SUCCESS_MARKER).exists()
+
+    def broken_write(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(job, "write_image_outputs", broken_write)
+    with pytest.raises(OSError, match="disk full"):
+        job.run(spark, config, QUIET)
+    assert not (Path(config.output) / storage.SUCCESS_MARKER).exists()
+
+
+def test_missing_input_and_empty_selection_are_named(spark, config_in):
+    with pytest.raises(storage.InputError, match="input not found: /no/such/folder"):
+        job.run(spark, config_in(inputs=("/no/such/folder",)), QUIET)
+    with pytest.raises(job.NoImagesError, match="no image selected"):
+        job.run(spark, config_in(selection=Selection(classes=("Durian",))), QUIET)

@@ -1,0 +1,91 @@
+"""Manifests: the shipped ones are valid; each problem in a bad one is named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from orchard_features.config import config_from_arguments, parse_arguments
+from orchard_features.manifest import ManifestError, parse_manifest
+
+MANIFESTS = Path(__file__).resolve().parents[1] / "manifests"
+
+
+@pytest.mark.parametrize("name", ["mini", "apples", "full"])
+def test_shipped_manifests_are_valid(name: str):
+    path = MANIFESTS / f"{name}.json"
+    manifest = parse_manifest(path.read_text(), str(path))
+    assert manifest.name == name
+    assert all(entry.endswith("fruits-360/Training") or entry.endswith("fruits-360/Test") for entry in manifest.inputs)
+
+
+def test_mini_selects_five_classes_of_sixty():
+    manifest = parse_manifest((MANIFESTS / "mini.json").read_text(), "mini.json")
+    assert len(manifest.selection.classes) == 5
+    assert (manifest.selection.max_per_class, manifest.selection.max_images) == (60, 300)
+
+
+def test_relative_inputs_resolve_against_the_manifest_folder():
+    text = json.dumps({"manifest_version": 1, "inputs": ["../fruits-360/Training/", "s3://other/images/"]})
+    in_s3 = parse_manifest(text, "s3://my-bucket/manifests/run.json")
+    assert in_s3.inputs == ("s3://my-bucket/fruits-360/Training", "s3://other/images/")
+    local = parse_manifest(text, "/data/manifests/run.json")
+    assert local.inputs[0] == "/data/fruits-360/Training"
+
+
+@pytest.mark.parametrize(
+    ("document", "problem"),
+    [
+        ({"inputs": ["a/"]}, "manifest: 'manifest_version' is a required property"),
+        ({"manifest_version": 2, "inputs": ["a/"]}, "$.manifest_version: 1 was expected"),
+        ({"manifest_version": 1}, "manifest: 'inputs' is a required property"),
+        ({"manifest_version": 1, "inputs": []}, "$.inputs: [] should be non-empty"),
+        ({"manifest_version": 1, "inputs": ["a/"], "select": {"max_per_class": 0}}, "$.select.max_per_class: 0 is less than the minimum of 1"),
+        ({"manifest_version": 1, "inputs": ["a/"], "select": {"classes": "Apple*"}}, "$.select.classes: 'Apple*' is not of type 'array'"),
+        ({"manifest_version": 1, "inputs": ["a/"], "job": {"engine": "torch"}}, "$.job.engine: 'torch' is not one of"),
+        ({"manifest_version": 1, "inputs": ["a/"], "job": {"pca_components": 5000}}, "$.job.pca_components: 5000 is greater than the maximum of 1280"),
+        ({"manifest_version": 1, "inputs": ["a/"], "colour": "red"}, "Additional properties are not allowed ('colour' was unexpected)"),
+        ({"manifest_version": 1, "inputs": ["a/"], "name": "no spaces please"}, "$.name: 'no spaces please' does not match"),
+    ],
+)
+def test_each_problem_is_named(document: dict, problem: str):
+    with pytest.raises(ManifestError) as caught:
+        parse_manifest(json.dumps(document), "s3://b/manifests/bad.json")
+    assert "s3://b/manifests/bad.json" in str(caught.value)
+    assert problem in str(caught.value)
+
+
+def test_every_problem_is_reported_at_once():
+    document = {"manifest_version": 3, "inputs": [], "select": {"seed": -1}}
+    with pytest.raises(ManifestError) as caught:
+        parse_manifest(json.dumps(document), "bad.json")
+    assert str(caught.value).count("\n  - ") == 3
+
+
+def test_invalid_json_names_the_file():
+    with pytest.raises(ManifestError, match="bad.json: not valid JSON"):
+        parse_manifest("{", "bad.json")
+
+
+def test_settings_come_from_flags_then_manifest_then_defaults():
+    manifest = json.dumps({"manifest_version": 1, "name": "m", "inputs": ["imgs/"], "job": {"pca_components": 20, "engine": "tensorflow"}})
+    arguments = parse_arguments(["s3://b/manifests/m.json", "--output", "out", "-k", "30"])
+    config = config_from_arguments(arguments, lambda uri: manifest)
+    assert config.pca_components == 30  # flag
+    assert config.engine == "tensorflow"  # manifest
+    assert config.image_size == 224  # default
+    assert config.run_name == "m"
+    assert config.inputs == ("s3://b/manifests/imgs",)
+
+
+def test_a_folder_input_needs_no_manifest():
+    config = config_from_arguments(parse_arguments(["data/images", "--output", "out"]), lambda uri: pytest.fail("read"))
+    assert config.inputs == ("data/images",) and config.selection.keeps_everything()
+
+
+def test_bad_flags_are_refused(capsys: pytest.CaptureFixture):
+    with pytest.raises(SystemExit):
+        parse_arguments(["in", "--output", "out", "--pca-components", "0"])
+    assert "must be a whole number of at least 1" in capsys.readouterr().err

@@ -1,0 +1,68 @@
+"""Path helpers, the report and the run summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchard_features.paths import escape_glob, label_from_path, spark_path, split_from_path
+from orchard_features.report import render_page, variance_bands, write_report
+from orchard_features.summary import format_summary
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("file:///data/Training/Apple%20Braeburn/1_100.jpg", "file:/data/Training/Apple Braeburn/1_100.jpg"),
+        ("s3://bucket/Training/Apple%20Braeburn/1_100.jpg", "s3://bucket/Training/Apple Braeburn/1_100.jpg"),
+    ],
+)
+def test_spark_path_decodes_file_index_uris(uri: str, expected: str):
+    assert spark_path(uri) == expected
+
+
+def test_label_and_split_come_from_the_folders():
+    path = "s3://bucket/fruits-360/Test/Apple Golden 1/r_12_100.jpg"
+    assert (label_from_path(path), split_from_path(path)) == ("Apple Golden 1", "Test")
+
+
+def test_glob_characters_are_escaped():
+    assert escape_glob("file:/d/Kiwi [old]/a*.jpg") == r"file:/d/Kiwi \[old\]/a\*.jpg"
+
+
+def info(random_weights: bool = True) -> dict:
+    explained = [0.3, 0.2, 0.1] + [0.01] * 12
+    cumulative = [sum(explained[: i + 1]) for i in range(len(explained))]
+    return {
+        "run": {"name": "t"},
+        "counts": {"images_read": 10, "images_featurized": 9, "images_failed": 1, "classes": 2},
+        "model": {"name": "MobileNetV2", "image_size": 224, "engine": "onnxruntime",
+                  "weights_are_random": random_weights, "weights_description": "random: NOT ImageNet"
+                  if random_weights else "imagenet"},
+        "pca": {"k": 15, "explained_variance": explained, "cumulative_explained_variance": cumulative,
+                "total_explained_variance": cumulative[-1]},
+        "throughput": {"images_per_minute_featurizing": 600.0},
+        "timings_seconds": {"features": 1.0, "total": 3.0},
+    }
+
+
+def test_variance_bands_sum_by_ten():
+    bands = variance_bands(info()["pca"]["explained_variance"])
+    assert [name for name, _ in bands] == ["PC1-10", "PC11-15"]
+    assert bands[0][1] == pytest.approx(0.67)
+
+
+def test_report_draws_both_plots_and_a_page(tmp_path: Path):
+    write_report(str(tmp_path), info(), [("Kiwi", 1.0, 2.0), ("Banana", -1.0, 0.5)])
+    for name in ("explained_variance.png", "pca_scatter.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+    page = (tmp_path / "index.html").read_text()
+    assert 'src="pca_scatter.png"' in page and "PC1-10" in page
+
+
+def test_random_weights_are_flagged_in_the_page_and_the_summary():
+    assert 'class="warn"' in render_page(info(random_weights=True))
+    assert 'class="warn"' not in render_page(info(random_weights=False))
+    summary = format_summary(info(), "/out")
+    assert "NOT ImageNet" in summary and "failed 1" in summary and "/out/errors/" in summary
