@@ -80,18 +80,18 @@ def catalog_frame(spark: SparkSession, selected: list[str]) -> DataFrame:
     return spark.createDataFrame(catalog, "path string, label string, split string")
 
 
-def read_selected(spark: SparkSession, config: JobConfig, listed: list[str], catalog: DataFrame,
+def read_selected(spark: SparkSession, config: JobConfig, listing: storage.Listing, catalog: DataFrame,
                   selected: list[str]) -> DataFrame:
     """The selected images' path, label, split and content.
 
-    Reading whole inputs beats naming thousands of files one by one, unless the selection
-    keeps few of the files found; either way, a broadcast join keeps exactly the selection.
+    Reading whole inputs (already listed) beats naming thousands of files one by one, unless
+    the selection keeps few of the files found; either way, a broadcast join keeps exactly the
+    selection.
     """
-    if len(selected) < READ_WHOLE_INPUTS_FROM_FRACTION * len(listed):
-        locations = storage.literal_locations(selected)
+    if len(selected) < READ_WHOLE_INPUTS_FROM_FRACTION * len(listing.paths):
+        images = storage.read_images(spark, storage.literal_locations(selected), config.images_per_partition)
     else:
-        locations = list(config.inputs)
-    images = storage.read_images(spark, locations, config.images_per_partition)
+        images = listing.frame
     return images.join(F.broadcast(catalog), "path")
 
 
@@ -104,14 +104,25 @@ def unread_reason(size: int | None) -> str:
     return "file could not be read"
 
 
-def with_unread(spark: SparkSession, catalog: DataFrame, results: DataFrame) -> DataFrame:
-    """`results` plus a failure row for each selected file that the read produced no row for."""
-    missing = catalog.join(results.select("path"), "path", "left_anti").collect()
+def tally(spark: SparkSession, selected: list[str], read: DataFrame) -> tuple[DataFrame, dict[str, int]]:
+    """All results, with a failure row for each selected file the read produced no row for,
+    and the counts: read = featurized + failed, by construction."""
+    outcomes = {row.path: row.ok for row in read.select("path", F.col("error").isNull().alias("ok")).collect()}
+    missing = [path for path in selected if path not in outcomes]
+    counts = {
+        "images_read": len(selected),
+        "images_featurized": sum(outcomes.values()),
+        "images_failed": len(selected) - sum(outcomes.values()),
+        "classes": len({label_from_path(path) for path in selected}),
+    }
     if not missing:
-        return results
-    sizes = storage.file_sizes(spark, [row.path for row in missing])
-    rows = [(row.path, row.label, row.split, None, unread_reason(sizes[row.path]), None, None, None) for row in missing]
-    return results.unionByName(spark.createDataFrame(rows, results.schema))
+        return read, counts
+    sizes = storage.file_sizes(spark, missing)
+    rows = [
+        (path, label_from_path(path), split_from_path(path), None, unread_reason(sizes[path]), None, None, None)
+        for path in missing
+    ]
+    return read.unionByName(spark.createDataFrame(rows, read.schema)), counts
 
 
 def run(spark: SparkSession, config: JobConfig, progress: Progress | None = None,
@@ -124,15 +135,15 @@ def run(spark: SparkSession, config: JobConfig, progress: Progress | None = None
     spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
 
     with progress.phase("listing", "Listing images"):
-        listed = storage.list_files(spark, config.inputs)
-        selected = select_images(listed, config.selection)
+        listing = storage.list_files(spark, config.inputs, config.images_per_partition)
+        selected = select_images(listing.paths, config.selection)
         if not selected:
             raise NoImagesError(
-                f"no image selected: {len(listed)} files found under {', '.join(config.inputs)}, "
+                f"no image selected: {len(listing.paths)} files found under {', '.join(config.inputs)}, "
                 f"none kept by the selection {config.selection}"
             )
         check_components(config.pca_components, len(selected))
-    progress.say(f"  {len(selected)} images selected of {len(listed)} files found")
+    progress.say(f"  {len(selected)} images selected of {len(listing.paths)} files found")
 
     if artifact is None:
         with progress.phase("model", "Preparing the model"):
@@ -141,7 +152,7 @@ def run(spark: SparkSession, config: JobConfig, progress: Progress | None = None
 
     with progress.phase("features", "Extracting features"):
         catalog = catalog_frame(spark, selected)
-        images = read_selected(spark, config, listed, catalog, selected)
+        images = read_selected(spark, config, listing, catalog, selected)
         settings = FeatureSettings(
             engine=artifact.engine,
             model_file=os.path.basename(artifact.path),
@@ -156,8 +167,7 @@ def run(spark: SparkSession, config: JobConfig, progress: Progress | None = None
         )
         with progress.counting(done, len(selected), "  featurizing"):
             read.count()
-        results = with_unread(spark, catalog, read)
-        counts = count_results(results)
+        results, counts = tally(spark, selected, read)
     progress.say(f"  {counts['images_featurized']} featurized, {counts['images_failed']} failed")
 
     featurized = results.where(F.col("error").isNull()).select("path", "label", "features")
@@ -171,27 +181,16 @@ def run(spark: SparkSession, config: JobConfig, progress: Progress | None = None
         info = model_info(config, artifact, counts, pca, started_at, progress.seconds)
         if config.write_report:
             write_report_to_output(spark, config.output, info, pca_sample(spark, config.output))
-    info["timings_seconds"]["total"] = round(time.perf_counter() - started, 3)
+    info["timings_seconds"].update(progress.seconds, total=round(time.perf_counter() - started, 3))
     storage.write_json(spark, config.output, "model_info/" + storage.MODEL_INFO_FILE, info)
     storage.write_json(spark, config.output, storage.SUCCESS_MARKER, success_marker(info))
     read.unpersist()
     return RunSummary(info=info)
 
 
-def count_results(results: DataFrame) -> dict[str, int]:
-    """Images read, featurized and failed (read = featurized + failed, by construction)."""
-    row = results.agg(
-        F.count("*").alias("images_read"),
-        F.count("features").alias("images_featurized"),
-        F.count("error").alias("images_failed"),
-        F.countDistinct("label").alias("classes"),
-    ).first()
-    return row.asDict()
-
-
 def write_image_outputs(config: JobConfig, results: DataFrame, featurized: DataFrame) -> None:
     """Write the per-image outputs: features, metadata, errors (and the features CSV)."""
-    storage.write_parquet(featurized, config.output, "features")
+    storage.write_parquet(featurized, config.output, "features", dictionary=False)
     storage.write_parquet(
         results.select(
             "path", "label", "split", "width", "height", "mode",
@@ -212,7 +211,7 @@ def fit_and_write_pca(config: JobConfig, featurized: DataFrame, progress: Progre
         pca = fit_pca(featurized, config.pca_components)
     pca.model.write().overwrite().save(storage.output_location(config.output, "model_info/pca_model"))
     projected = project(featurized, pca.model)
-    storage.write_parquet(projected, config.output, "pca")
+    storage.write_parquet(projected, config.output, "pca", dictionary=False)
     if config.write_csv:
         storage.write_csv(projected, config.output, "pca_csv", "pca", config.pca_components)
     return pca

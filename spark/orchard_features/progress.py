@@ -41,23 +41,28 @@ class Progress:
 
     @contextmanager
     def counting(self, counter: Accumulator, total: int, description: str) -> Iterator[None]:
-        """Show a bar of `counter` (a Spark accumulator, updated as tasks finish) up to `total`."""
-        stop = threading.Event()
-        watcher = threading.Thread(target=self._watch, args=(counter, total, description, stop), daemon=True)
+        """Show a bar of `counter` (a Spark accumulator, updated as tasks finish) up to `total`.
+
+        The bar is filled when the block succeeds: files Spark skips (empty ones) never reach
+        the counter but are accounted for afterwards.
+        """
+        stop, succeeded = threading.Event(), threading.Event()
+        watcher = threading.Thread(target=self._watch, args=(counter, total, description, stop, succeeded), daemon=True)
         if self.enabled:
             watcher.start()
         try:
             yield
+            succeeded.set()
         finally:
             stop.set()
             if watcher.is_alive():
                 watcher.join()
 
-    def _watch(self, counter: Accumulator, total: int, description: str, stop: threading.Event) -> None:
+    def _watch(self, counter: Accumulator, total: int, description: str, stop: threading.Event,
+               succeeded: threading.Event) -> None:
         with tqdm(desc=description, total=total, unit="img", file=self.stream, dynamic_ncols=True) as bar:
-            while True:
-                finished = stop.wait(_POLL_SECONDS)
+            while not stop.wait(_POLL_SECONDS):
                 bar.n = min(counter.value, total)
                 bar.refresh()
-                if finished:
-                    break
+            bar.n = total if succeeded.is_set() else min(counter.value, total)
+            bar.refresh()

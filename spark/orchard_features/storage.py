@@ -7,6 +7,7 @@ folders in local mode and s3:// prefixes on EMR (EMRFS).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -88,7 +89,15 @@ def copy_from_local(spark: SparkSession, local_path: str, location: str) -> None
     fs.copyFromLocalFile(False, True, _hadoop_path(spark, local_path)[0], path)
 
 
-def list_files(spark: SparkSession, inputs: tuple[str, ...]) -> list[str]:
+@dataclass(frozen=True)
+class Listing:
+    """The files below the inputs, and a binaryFile frame over all of them (listed once)."""
+
+    paths: list[str]
+    frame: DataFrame
+
+
+def list_files(spark: SparkSession, inputs: tuple[str, ...], files_per_partition: int) -> Listing:
     """Every file below the input folders or prefixes, empty ones included, as Spark names them.
 
     Spark lists the files (in parallel for large inputs) without opening any of them.
@@ -96,8 +105,8 @@ def list_files(spark: SparkSession, inputs: tuple[str, ...]) -> list[str]:
     missing = [location for location in inputs if not exists(spark, location)]
     if missing:
         raise InputError("input not found: " + ", ".join(missing))
-    files = read_images(spark, list(inputs)).inputFiles()
-    return [spark_path(uri) for uri in files]
+    frame = read_images(spark, list(inputs), files_per_partition)
+    return Listing(paths=[spark_path(uri) for uri in frame.inputFiles()], frame=frame)
 
 
 def file_sizes(spark: SparkSession, paths: list[str]) -> dict[str, int | None]:
@@ -109,7 +118,7 @@ def file_sizes(spark: SparkSession, paths: list[str]) -> dict[str, int | None]:
     return sizes
 
 
-def read_images(spark: SparkSession, locations: list[str], files_per_partition: int = 512) -> DataFrame:
+def read_images(spark: SparkSession, locations: list[str], files_per_partition: int) -> DataFrame:
     """`path` and `content` of every file below `locations` (folders, prefixes or files).
 
     Spark packs small files into a partition up to a byte budget, counting each file as its
@@ -142,9 +151,11 @@ def clear_outputs(spark: SparkSession, output: str) -> None:
         delete(spark, output_location(output, name))
 
 
-def write_parquet(frame: DataFrame, output: str, name: str) -> None:
-    """Write one output as Parquet."""
-    frame.write.mode("overwrite").parquet(output_location(output, name))
+def write_parquet(frame: DataFrame, output: str, name: str, dictionary: bool = True) -> None:
+    """Write one output as Parquet; `dictionary=False` for float vectors, which never repeat
+    (dictionary encoding them is wasted work: it halves the write time of `features/`)."""
+    writer = frame.write.mode("overwrite").option("parquet.enable.dictionary", str(dictionary).lower())
+    writer.parquet(output_location(output, name))
 
 
 def write_csv(frame: DataFrame, output: str, name: str, array_column: str, width: int) -> None:
