@@ -10,13 +10,16 @@ OUTPUT ?= build/run/output
 ARGS ?=
 BENCH_ARGS ?= --images 4000
 
-.PHONY: demo test bench run java clean
+.PHONY: demo test lint bench run java clean
 
 demo: java $(INSTALLED)
 	$(PY) -m orchard_features.demo --manifest manifests/mini.json --work-dir build/demo
 
 test: java $(INSTALLED)
 	$(PY) -m pytest
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check spark tests benchmarks
 
 bench: java $(INSTALLED)
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)

@@ -98,7 +98,10 @@ def main() -> None:
     read = summary.counts["images_read"]
     job_rate = read / job_seconds
     timings = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in summary.info["timings_seconds"].items())
+    stage_rate = read / summary.info["timings_seconds"]["feature_stage"]
     print(f"full local Spark job: {job_rate:.1f} images/s ({read} images in {job_seconds:.1f} s: {timings})")
+    print(f"its feature stage alone (read, decode, infer): {stage_rate:.1f} images/s, "
+          f"{stage_rate / engine_rate:.2f} of the bare engine")
     print(f"ratio job / bare onnxruntime: {job_rate / engine_rate:.2f}")
     per_vcpu = job_rate / cores
     seed_per_vcpu = SEED_IMAGES_PER_MINUTE / 60 / SEED_VCPUS

@@ -12,12 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import TEST_IMAGE_SIZE
 from orchard_features.engines import OnnxRuntimeEngine, TensorFlowEngine
 from orchard_features.features import featurize_batch
 from orchard_features.images import decode_image, preprocess
 from orchard_features.model import build_keras_model, prepare_model
-
-from conftest import TEST_IMAGE_SIZE
 
 RELATIVE_TOLERANCE = 1e-4
 

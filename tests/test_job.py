@@ -11,8 +11,8 @@ from sklearn.decomposition import PCA as SklearnPCA
 
 from orchard_features import job, storage
 from orchard_features.manifest import Selection
-from orchard_features.pca import PcaError
 from orchard_features.paths import label_from_path
+from orchard_features.pca import PcaError
 from orchard_features.progress import Progress
 
 pytestmark = pytest.mark.spark

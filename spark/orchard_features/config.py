@@ -67,7 +67,9 @@ def argument_parser() -> argparse.ArgumentParser:
     parser.add_argument("--engine", choices=ENGINES, help="inference engine (default onnxruntime)")
     parser.add_argument("--batch-size", type=_positive, help="images per inference batch (default 64)")
     parser.add_argument("--csv", dest="write_csv", action="store_true", default=None, help="also write CSV copies")
-    parser.add_argument("--no-report", dest="write_report", action="store_false", default=None, help="skip the PNG/HTML report")
+    parser.add_argument(
+        "--no-report", dest="write_report", action="store_false", default=None, help="skip the PNG/HTML report"
+    )
     parser.add_argument("--max-image-pixels", type=_positive, help="larger images are listed as failed")
     parser.add_argument("--images-per-partition", type=_positive, help="images per Spark task (default 512)")
     parser.add_argument("--model-cache", help="local folder caching converted models")

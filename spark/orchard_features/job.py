@@ -12,7 +12,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -30,7 +30,6 @@ from orchard_features.progress import Progress
 from orchard_features.report import write_report
 from orchard_features.selection import select_images
 from orchard_features.versions import library_versions
-
 
 READ_WHOLE_INPUTS_FROM_FRACTION = 0.5
 
@@ -129,7 +128,7 @@ def run(spark: SparkSession, config: JobConfig, progress: Progress | None = None
         artifact: ModelArtifact | None = None) -> RunSummary:
     """Run the whole job; `artifact` skips model preparation when the caller has done it."""
     progress = progress or Progress()
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     started = time.perf_counter()
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(config.batch_size))
     spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
@@ -165,7 +164,7 @@ def run(spark: SparkSession, config: JobConfig, progress: Progress | None = None
             .select("path", "label", "split", "result.*")
             .persist(StorageLevel.MEMORY_AND_DISK)
         )
-        with progress.counting(done, len(selected), "  featurizing"):
+        with progress.counting(done, len(selected), "  featurizing"), progress.timed("feature_stage"):
             read.count()
         results, counts = tally(spark, selected, read)
     progress.say(f"  {counts['images_featurized']} featurized, {counts['images_failed']} failed")
@@ -221,6 +220,7 @@ def model_info(config: JobConfig, artifact: ModelArtifact, counts: dict[str, int
                started_at: datetime, timings: dict[str, float]) -> dict[str, Any]:
     """The run's record: counts, explained variance, model, library versions, timings."""
     feature_seconds = timings.get("features", 0.0)
+    per_minute = round(60 * counts["images_read"] / feature_seconds, 1) if feature_seconds else None
     return {
         "run": {
             "name": config.run_name,
@@ -257,7 +257,7 @@ def model_info(config: JobConfig, artifact: ModelArtifact, counts: dict[str, int
         "versions": library_versions(),
         "timings_seconds": dict(timings),
         "throughput": {
-            "images_per_minute_featurizing": round(60 * counts["images_read"] / feature_seconds, 1) if feature_seconds else None,
+            "images_per_minute_featurizing": per_minute,
         },
     }
 
@@ -282,6 +282,6 @@ def success_marker(info: dict[str, Any]) -> dict[str, Any]:
     """The success marker's content: enough to tell which run finished, and when."""
     return {
         "run_name": info["run"]["name"],
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "counts": info["counts"],
     }

@@ -29,14 +29,20 @@ class Progress:
             print(message, file=self.stream, flush=True)
 
     @contextmanager
-    def phase(self, key: str, title: str) -> Iterator[None]:
-        """Time a phase under `key`, announcing it as `title`."""
-        self.say(f"{title}...")
+    def timed(self, key: str) -> Iterator[None]:
+        """Record how long the block takes under `key`, silently."""
         started = time.perf_counter()
         try:
             yield
         finally:
             self.seconds[key] = round(time.perf_counter() - started, 3)
+
+    @contextmanager
+    def phase(self, key: str, title: str) -> Iterator[None]:
+        """Time a phase under `key`, announcing it as `title`."""
+        self.say(f"{title}...")
+        with self.timed(key):
+            yield
         self.say(f"{title}: done in {self.seconds[key]:.1f} s")
 
     @contextmanager

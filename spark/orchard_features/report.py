@@ -52,7 +52,7 @@ def plot_scatter(sample: list[tuple[str, float, float]], path: str) -> None:
     figure, axes = plt.subplots(figsize=(8, 6), dpi=110)
     colours = plt.get_cmap("tab20")
     for index, (label, points) in enumerate(sorted(by_label.items())):
-        xs, ys = zip(*points)
+        xs, ys = zip(*points, strict=False)
         axes.scatter(xs, ys, s=10, alpha=0.75, color=colours(index % 20), label=label)
     axes.set_xlabel("PC1")
     axes.set_ylabel("PC2")

@@ -8,7 +8,9 @@ from importlib import metadata
 # Distributions that provide one import name under several package names.
 _ALTERNATIVE_DISTRIBUTIONS = {"tensorflow": ("tensorflow", "tensorflow-cpu"), "pillow": ("pillow", "Pillow")}
 
-RECORDED_LIBRARIES = ("pyspark", "numpy", "pandas", "pyarrow", "pillow", "onnxruntime", "tensorflow", "tf2onnx", "keras")
+RECORDED_LIBRARIES = (
+    "pyspark", "numpy", "pandas", "pyarrow", "pillow", "onnxruntime", "tensorflow", "tf2onnx", "keras",
+)
 
 
 def installed_version(name: str) -> str | None:
