@@ -31,6 +31,30 @@ def onnx_model(model_cache: str) -> ModelArtifact:
 
 
 @pytest.fixture(scope="session")
+def keras_model():
+    from orchard_features.model import build_keras_model
+
+    return build_keras_model("none", TEST_IMAGE_SIZE)
+
+
+def keras_features(model, images: list[bytes]):
+    """The Keras model's own outputs, `model(x)`, on the job's preprocessing of `images`."""
+    import numpy as np
+
+    from orchard_features.images import decode_image, preprocess
+
+    batch = preprocess(np.stack([decode_image(data, TEST_IMAGE_SIZE).pixels for data in images]))
+    return model(batch, training=False).numpy()
+
+
+def relative_error(actual, expected) -> float:
+    """Largest absolute difference, relative to the largest expected magnitude."""
+    import numpy as np
+
+    return float(np.abs(actual - expected).max() / np.abs(expected).max())
+
+
+@pytest.fixture(scope="session")
 def sample(tmp_path_factory: pytest.TempPathFactory) -> DatasetSummary:
     return generate_dataset(tmp_path_factory.mktemp("data") / "fruits-360", images=SAMPLE_IMAGES)
 

@@ -12,33 +12,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import TEST_IMAGE_SIZE
+from conftest import TEST_IMAGE_SIZE, keras_features, relative_error
 from orchard_features.engines import OnnxRuntimeEngine, TensorFlowEngine
 from orchard_features.features import featurize_batch
-from orchard_features.images import decode_image, preprocess
-from orchard_features.model import build_keras_model, prepare_model
+from orchard_features.model import prepare_model
 
 RELATIVE_TOLERANCE = 1e-4
-
-
-def relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
-    return float(np.abs(actual - expected).max() / np.abs(expected).max())
-
-
-@pytest.fixture(scope="module")
-def keras_model():
-    return build_keras_model("none", TEST_IMAGE_SIZE)
 
 
 @pytest.fixture(scope="module")
 def images(sample) -> list[bytes]:
     files = sorted(Path(sample.root).rglob("*_100.jpg"))[:12]
     return [path.read_bytes() for path in files]
-
-
-def keras_features(model, images: list[bytes]) -> np.ndarray:
-    batch = preprocess(np.stack([decode_image(data, TEST_IMAGE_SIZE).pixels for data in images]))
-    return model(batch, training=False).numpy()
 
 
 def test_random_weights_give_features_of_a_usable_scale(keras_model, images):
@@ -77,6 +62,16 @@ def test_converted_models_are_cached(model_cache, onnx_model):
     assert again.from_cache and again.path == onnx_model.path
     other_size = prepare_model("none", 64, "onnxruntime", model_cache)
     assert other_size.path != onnx_model.path
+
+
+def test_a_weights_file_gives_the_same_model(tmp_path, keras_model, images, onnx_model):
+    weights = tmp_path / "mobilenet_v2_random.weights.h5"
+    keras_model.save_weights(weights)
+    from_file = prepare_model(str(weights), TEST_IMAGE_SIZE, "onnxruntime", str(tmp_path / "cache"))
+    assert not from_file.weights_are_random
+    ours = featurize_batch(pd.Series(images), OnnxRuntimeEngine(from_file.path, 1), TEST_IMAGE_SIZE, 10**8)
+    reference = featurize_batch(pd.Series(images), OnnxRuntimeEngine(onnx_model.path, 1), TEST_IMAGE_SIZE, 10**8)
+    assert relative_error(np.stack(ours["features"]), np.stack(reference["features"])) < RELATIVE_TOLERANCE
 
 
 def test_missing_weights_file_is_named(model_cache):

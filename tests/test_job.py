@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from sklearn.decomposition import PCA as SklearnPCA
 
+from conftest import keras_features, relative_error
 from orchard_features import job, storage
 from orchard_features.manifest import Selection
 from orchard_features.paths import label_from_path
@@ -68,6 +69,23 @@ def test_outputs_have_the_promised_shapes(spark, finished):
     for row in features.collect():
         assert row.label == label_from_path(row.path)
     assert storage.read_parquet(spark, config.output, "metadata").count() == summary.counts["images_read"]
+
+
+def test_job_features_equal_the_keras_model_on_the_same_images(spark, finished, keras_model):
+    config, _ = finished
+    rows = storage.read_parquet(spark, config.output, "features").orderBy("path").limit(16).collect()
+    images = [Path(row.path.removeprefix("file:")).read_bytes() for row in rows]
+    expected = keras_features(keras_model, images)
+    assert relative_error(np.array([row.features for row in rows]), expected) < 1e-4
+
+
+def test_weights_given_as_a_uri_are_copied_to_the_cache(spark, tmp_path, keras_model):
+    weights = tmp_path / "mine.weights.h5"
+    keras_model.save_weights(weights)
+    local = job.fetch_weights(spark, f"file:{weights}", str(tmp_path / "cache"))
+    assert Path(local).read_bytes() == weights.read_bytes() and Path(local).parent != weights.parent
+    with pytest.raises(storage.InputError, match="file not found: file:/nowhere/w.h5"):
+        job.fetch_weights(spark, "file:/nowhere/w.h5", str(tmp_path / "cache"))
 
 
 def test_model_info_records_the_run(finished):

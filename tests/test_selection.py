@@ -59,3 +59,19 @@ def test_the_same_images_are_picked_from_a_local_copy_and_from_s3():
 def test_result_is_sorted():
     kept = select_images(listing(), Selection(max_images=30))
     assert kept == sorted(kept)
+
+
+def test_mini_manifest_picks_300_images_of_5_classes_from_the_demo_sample(tmp_path):
+    from pathlib import Path
+
+    from orchard_features.manifest import parse_manifest
+    from orchard_features.sample_data import generate_dataset
+
+    manifest_path = Path(__file__).resolve().parents[1] / "manifests" / "mini.json"
+    manifest = parse_manifest(manifest_path.read_text(), str(manifest_path))
+    sample = generate_dataset(tmp_path / "fruits-360")
+    files = [str(path) for path in sample.root.rglob("*") if path.is_file()]
+    kept = select_images(files, manifest.selection)
+    assert len(kept) == 300
+    assert labels(kept) == Counter({label: 60 for label in manifest.selection.classes})
+    assert set(sample.broken) <= set(kept)  # the demo shows its broken files failing
