@@ -1,8 +1,8 @@
 """The feature job: list and select images, featurize, fit PCA, write every output, mark success.
 
-Nothing under the output prefix is touched until the features and the PCA are computed and
-checked, so a run that fails early leaves the previous result whole; the success marker is
-written last, so a run that fails late leaves none.
+Nothing under the output prefix is touched until the features are computed and the number of
+PCA components is checked against them, so bad input leaves the previous result whole; the
+success marker is written last, so a run that fails late leaves none.
 """
 
 from __future__ import annotations
@@ -149,6 +149,24 @@ def run(spark: SparkSession, config: JobConfig, progress: Progress | None = None
             artifact = load_model(spark, config)
     progress.say(f"  {MODEL_NAME}, {artifact.engine}, {artifact.image_size} px, weights: {artifact.describe_weights()}")
 
+    read = featurize(spark, config, listing, selected, artifact, progress)
+    try:
+        results, counts = tally(spark, selected, read)
+        progress.say(f"  {counts['images_featurized']} featurized, {counts['images_failed']} failed")
+        check_components(config.pca_components, counts["images_featurized"])
+        with progress.phase("outputs", "Fitting PCA and writing outputs"):
+            info = write_outputs(spark, config, artifact, results, counts, started_at, progress)
+    finally:
+        read.unpersist()
+    info["timings_seconds"].update(progress.seconds, total=round(time.perf_counter() - started, 3))
+    storage.write_json(spark, config.output, "model_info/" + storage.MODEL_INFO_FILE, info)
+    storage.write_json(spark, config.output, storage.SUCCESS_MARKER, success_marker(info))
+    return RunSummary(info=info)
+
+
+def featurize(spark: SparkSession, config: JobConfig, listing: storage.Listing, selected: list[str],
+              artifact: ModelArtifact, progress: Progress) -> DataFrame:
+    """Read the selected images and compute their features once, persisted for what follows."""
     with progress.phase("features", "Extracting features"):
         catalog = catalog_frame(spark, selected)
         images = read_selected(spark, config, listing, catalog, selected)
@@ -166,25 +184,23 @@ def run(spark: SparkSession, config: JobConfig, progress: Progress | None = None
         )
         with progress.counting(done, len(selected), "  featurizing"), progress.timed("feature_stage"):
             read.count()
-        results, counts = tally(spark, selected, read)
-    progress.say(f"  {counts['images_featurized']} featurized, {counts['images_failed']} failed")
+    return read
 
+
+def write_outputs(spark: SparkSession, config: JobConfig, artifact: ModelArtifact, results: DataFrame,
+                  counts: dict[str, int], started_at: datetime, progress: Progress) -> dict[str, Any]:
+    """Replace the previous result: per-image outputs written while the PCA is fitted, then the
+    PCA outputs and the report. Returns the run's record for `model_info`."""
+    storage.clear_outputs(spark, config.output)
     featurized = results.where(F.col("error").isNull()).select("path", "label", "features")
-    check_components(config.pca_components, counts["images_featurized"])
-    with progress.phase("outputs", "Fitting PCA and writing outputs"):
-        storage.clear_outputs(spark, config.output)
-        with ThreadPoolExecutor(max_workers=1) as pool:  # PCA on the driver while executors write
-            fitted = pool.submit(fit_and_write_pca, config, featurized, progress)
-            write_image_outputs(config, results, featurized)
-            pca = fitted.result()
-        info = model_info(config, artifact, counts, pca, started_at, progress.seconds)
-        if config.write_report:
-            write_report_to_output(spark, config.output, info, pca_sample(spark, config.output))
-    info["timings_seconds"].update(progress.seconds, total=round(time.perf_counter() - started, 3))
-    storage.write_json(spark, config.output, "model_info/" + storage.MODEL_INFO_FILE, info)
-    storage.write_json(spark, config.output, storage.SUCCESS_MARKER, success_marker(info))
-    read.unpersist()
-    return RunSummary(info=info)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # PCA on the driver while executors write
+        fitted = pool.submit(fit_and_write_pca, config, featurized, progress)
+        write_image_outputs(config, results, featurized)
+        pca = fitted.result()
+    info = model_info(config, artifact, counts, pca, started_at, progress.seconds)
+    if config.write_report:
+        write_report_to_output(spark, config.output, info, pca_sample(spark, config.output))
+    return info
 
 
 def write_image_outputs(config: JobConfig, results: DataFrame, featurized: DataFrame) -> None:
