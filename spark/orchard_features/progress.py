@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
@@ -66,9 +66,28 @@ class Progress:
 
     def _watch(self, counter: Accumulator, total: int, description: str, stop: threading.Event,
                succeeded: threading.Event) -> None:
-        with tqdm(desc=description, total=total, unit="img", file=self.stream, dynamic_ncols=True) as bar:
-            while not stop.wait(_POLL_SECONDS):
-                bar.n = min(counter.value, total)
+        show = self._display(description, total)
+        while not stop.wait(_POLL_SECONDS):
+            show(min(counter.value, total), False)
+        show(total if succeeded.is_set() else min(counter.value, total), True)
+
+    def _display(self, description: str, total: int) -> Callable[[int, bool], None]:
+        """A bar on a terminal; in a log file (an EMR step's stderr), a line at each change."""
+        if self.stream.isatty():
+            bar = tqdm(desc=description, total=total, unit="img", file=self.stream, dynamic_ncols=True)
+
+            def show_bar(done: int, final: bool) -> None:
+                bar.n = done
                 bar.refresh()
-            bar.n = total if succeeded.is_set() else min(counter.value, total)
-            bar.refresh()
+                if final:
+                    bar.close()
+
+            return show_bar
+        shown = [-1]
+
+        def show_line(done: int, final: bool) -> None:
+            if done != shown[0]:
+                self.say(f"{description}: {done}/{total} images ({100 * done // max(total, 1)} %)")
+                shown[0] = done
+
+        return show_line
