@@ -181,3 +181,12 @@ def test_missing_input_and_empty_selection_are_named(spark, config_in):
         job.run(spark, config_in(inputs=("/no/such/folder",)), QUIET)
     with pytest.raises(job.NoImagesError, match="no image selected"):
         job.run(spark, config_in(selection=Selection(classes=("Durian",))), QUIET)
+
+
+def test_text_files_round_trip_through_the_file_system_api(spark, tmp_path):
+    location = f"file:{tmp_path}/manifests/m.json"
+    storage.write_text(spark, location, '{"name": "pommes \u00e0 cidre"}\n')
+    assert storage.read_text(spark, location) == '{"name": "pommes \u00e0 cidre"}\n'
+    assert storage.read_text(spark, str(tmp_path / "manifests" / "m.json")).startswith("{")
+    with pytest.raises(storage.InputError, match="file not found: .*missing.json"):
+        storage.read_text(spark, str(tmp_path / "missing.json"))
