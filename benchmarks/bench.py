@@ -2,30 +2,36 @@
 
     python benchmarks/bench.py --images 4000
 
-Prints images/s for each and the ratio of the job to the bare engine. The job's images/s counts
-from the moment its Spark session and model are ready to its success marker; its one-time
-start-up (session, model build and conversion, with an empty model cache) is printed apart.
-Random weights are used (ImageNet weights cannot be downloaded offline): speed is the same.
+Prints images/s for each and the ratio of the job to the bare engine. Each bare engine runs in
+a fresh process of its own, so that neither it nor the job inherits the other's threads and
+memory. The job's images/s counts from the moment its Spark session and model are ready to its
+success marker; its one-time start-up (session, model build and conversion, with an empty model
+cache) is printed apart. Random weights are used (ImageNet weights cannot be downloaded
+offline): speed is the same.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from orchard_features.cli import spark_session
 from orchard_features.config import JobConfig
-from orchard_features.engines import OnnxRuntimeEngine, TensorFlowEngine
+from orchard_features.engines import ENGINE_CLASSES
 from orchard_features.images import decode_image, preprocess
 from orchard_features.job import load_model, run
 from orchard_features.model import prepare_model
 from orchard_features.progress import Progress
 from orchard_features.sample_data import generate_dataset
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # also for the spawned engine processes
 
 SEED_IMAGES_PER_MINUTE = 814
 SEED_VCPUS = 24
@@ -40,12 +46,22 @@ def decoded_batches(folder: Path, size: int, batch_size: int) -> tuple[list[np.n
     return [preprocess(pixels[i : i + batch_size]) for i in range(0, len(pixels), batch_size)], rate
 
 
-def images_per_second(engine, batches: list[np.ndarray]) -> float:
-    """Throughput of `engine` over the batches, after one warm-up batch."""
-    engine.predict(batches[0])
+def bare_engine_rate(engine: str, model_path: str, folder: Path, size: int, batch_size: int,
+                     threads: int) -> tuple[float, float]:
+    """Images/s of `engine` alone on every image under `folder` (after one warm-up batch),
+    and the decode rate; run in a fresh process."""
+    batches, decode_rate = decoded_batches(folder, size, batch_size)
+    runner = ENGINE_CLASSES[engine](model_path, threads)
+    runner.predict(batches[0])
     started = time.perf_counter()
-    count = sum(len(engine.predict(batch)) for batch in batches)
-    return count / (time.perf_counter() - started)
+    count = sum(len(runner.predict(batch)) for batch in batches)
+    return count / (time.perf_counter() - started), decode_rate
+
+
+def in_fresh_process(function, *args):
+    """`function(*args)` in a new Python process, for isolation."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
 
 
 def main() -> None:
@@ -61,17 +77,17 @@ def main() -> None:
         dataset = generate_dataset(work_dir / "fruits-360", images=args.images, problem_files=False)
         print(f"{dataset.images} images of 100x100 px, {args.image_size} px model input, "
               f"batch {args.batch_size}, {cores} cores")
-        batches, decode_rate = decoded_batches(dataset.root, args.image_size, args.batch_size)
-        print(f"decode + resize (Pillow, 1 core): {decode_rate:.0f} images/s")
-
         bare_cache = str(work_dir / "bare-model-cache")
-        tf_model = prepare_model("none", args.image_size, "tensorflow", bare_cache)
-        tf_rate = images_per_second(TensorFlowEngine(tf_model.path, cores), batches)
-        print(f"bare TensorFlow ({cores} threads): {tf_rate:.1f} images/s")
-        onnx_model = prepare_model("none", args.image_size, "onnxruntime", bare_cache)
-        engine_rate = images_per_second(OnnxRuntimeEngine(onnx_model.path, cores), batches)
-        print(f"bare onnxruntime ({cores} threads): {engine_rate:.1f} images/s")
-        del batches
+        rates = {}
+        for engine in ("tensorflow", "onnxruntime"):
+            model = in_fresh_process(prepare_model, "none", args.image_size, engine, bare_cache)
+            rates[engine], decode_rate = in_fresh_process(
+                bare_engine_rate, engine, model.path, dataset.root, args.image_size, args.batch_size, cores
+            )
+            if engine == "tensorflow":
+                print(f"decode + resize (Pillow, 1 core): {decode_rate:.0f} images/s")
+            print(f"bare {engine} ({cores} threads): {rates[engine]:.1f} images/s")
+        engine_rate = rates["onnxruntime"]
 
         config = JobConfig(
             inputs=(str(dataset.root),),
