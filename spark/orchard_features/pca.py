@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import accumulate
 
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.feature import PCA, StandardScaler
@@ -26,11 +27,7 @@ class PcaResult:
     @property
     def cumulative_variance(self) -> tuple[float, ...]:
         """Explained variance of the first 1, 2, ..., k components together."""
-        total, running = 0.0, []
-        for share in self.explained_variance:
-            total += share
-            running.append(total)
-        return tuple(running)
+        return tuple(accumulate(self.explained_variance))
 
 
 def check_components(k: int, images: int, features: int = FEATURE_DIMENSION) -> None:
