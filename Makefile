@@ -3,6 +3,11 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+TOOLS := .venv-tools
+export SAM_CLI_TELEMETRY := 0
+TOOLS_INSTALLED := $(TOOLS)/.installed
+REQUIREMENTS := requirements/job.txt requirements/model.txt requirements/local.txt requirements/dev.txt \
+	lambdas/shared/requirements.txt lambdas/check_outputs/requirements.txt lambdas/publish_artifacts/requirements.txt
 
 # `make run INPUT=... OUTPUT=...`: the job on a folder, S3 prefix or manifest of your own.
 INPUT ?= build/demo/input/manifests/mini.json
@@ -10,7 +15,7 @@ OUTPUT ?= build/run/output
 ARGS ?=
 BENCH_ARGS ?= --images 4000
 
-.PHONY: demo test lint bench run java clean
+.PHONY: demo test lint validate bench run java clean
 
 demo: java $(INSTALLED)
 	$(PY) -m orchard_features.demo --manifest manifests/mini.json --work-dir build/demo
@@ -19,7 +24,13 @@ test: java $(INSTALLED)
 	$(PY) -m pytest
 
 lint: $(INSTALLED)
-	$(VENV)/bin/ruff check spark tests benchmarks
+	$(VENV)/bin/ruff check spark lambdas tests benchmarks
+	$(VENV)/bin/cfn-lint template.yaml
+
+# The AWS application as SAM sees it, offline: the template validated and linted, every function built.
+validate: $(TOOLS_INSTALLED)
+	$(TOOLS)/bin/sam validate --lint --region eu-west-1
+	$(TOOLS)/bin/sam build
 
 bench: java $(INSTALLED)
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
@@ -37,12 +48,18 @@ java:
 	@java -version 2>&1 | grep -q 'version "17' || { \
 	  echo "Java 17 is needed (Spark 3.5 as on EMR 7); found: $$(java -version 2>&1 | head -n 1)"; exit 1; }
 
-$(INSTALLED): pyproject.toml requirements/constraints.txt
+$(INSTALLED): pyproject.toml requirements/constraints.txt $(REQUIREMENTS)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is needed (as on EMR 7 nodes); found " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[local,model,dev]'
+	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[local,model,aws,dev]'
 	touch $(INSTALLED)
 
+$(TOOLS_INSTALLED): requirements/tools.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet -r requirements/tools.txt
+	touch $(TOOLS_INSTALLED)
+
 clean:
-	rm -rf build .pytest_cache
+	rm -rf build .pytest_cache .aws-sam

@@ -12,12 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from helpers import SAMPLE_IMAGES, TEST_IMAGE_SIZE
 from orchard_features.config import JobConfig
 from orchard_features.model import ModelArtifact, prepare_model
 from orchard_features.sample_data import DatasetSummary, generate_dataset
-
-TEST_IMAGE_SIZE = 96  # small input: the same network, a fraction of the compute of 224 px
-SAMPLE_IMAGES = 56  # 7 classes x 8, broken and odd files included
 
 
 @pytest.fixture(scope="session")
@@ -35,23 +33,6 @@ def keras_model():
     from orchard_features.model import build_keras_model
 
     return build_keras_model("none", TEST_IMAGE_SIZE)
-
-
-def keras_features(model, images: list[bytes]):
-    """The Keras model's own outputs, `model(x)`, on the job's preprocessing of `images`."""
-    import numpy as np
-
-    from orchard_features.images import decode_image, preprocess
-
-    batch = preprocess(np.stack([decode_image(data, TEST_IMAGE_SIZE).pixels for data in images]))
-    return model(batch, training=False).numpy()
-
-
-def relative_error(actual, expected) -> float:
-    """Largest absolute difference, relative to the largest expected magnitude."""
-    import numpy as np
-
-    return float(np.abs(actual - expected).max() / np.abs(expected).max())
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import TEST_IMAGE_SIZE, keras_features, relative_error
+from helpers import TEST_IMAGE_SIZE, keras_features, relative_error
 from orchard_features.engines import OnnxRuntimeEngine, TensorFlowEngine
 from orchard_features.features import featurize_batch
 from orchard_features.model import prepare_model

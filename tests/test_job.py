@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.decomposition import PCA as SklearnPCA
 
-from conftest import keras_features, relative_error
+from helpers import keras_features, relative_error
 from orchard_features import job, storage
 from orchard_features.manifest import Selection
 from orchard_features.paths import label_from_path

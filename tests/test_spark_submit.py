@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TEST_IMAGE_SIZE
+from helpers import TEST_IMAGE_SIZE
 
 pytestmark = pytest.mark.spark
 

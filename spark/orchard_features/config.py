@@ -37,6 +37,7 @@ class JobConfig:
     max_image_pixels: int = DEFAULT_MAX_PIXELS
     images_per_partition: int = 512
     model_cache: str = DEFAULT_MODEL_CACHE
+    model_store: str | None = None
 
 
 # Settings a manifest's `job` block may set; the names are JobConfig's field names.
@@ -73,6 +74,9 @@ def argument_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-image-pixels", type=_positive, help="larger images are listed as failed")
     parser.add_argument("--images-per-partition", type=_positive, help="images per Spark task (default 512)")
     parser.add_argument("--model-cache", help="local folder caching converted models")
+    parser.add_argument(
+        "--model-store", help="folder or s3:// prefix keeping converted models between runs and clusters"
+    )
     return parser
 
 

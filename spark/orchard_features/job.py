@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 from orchard_features import storage
 from orchard_features.config import FEATURE_DIMENSION, JobConfig
 from orchard_features.features import FeatureSettings, extract_features
-from orchard_features.model import MODEL_NAME, ModelArtifact, prepare_model
+from orchard_features.model import MODEL_NAME, ModelArtifact, cached_model_path, prepare_model
 from orchard_features.paths import has_scheme, label_from_path, split_from_path
 from orchard_features.pca import PcaResult, check_components, fit_pca, project
 from orchard_features.progress import Progress
@@ -60,9 +60,20 @@ def fetch_weights(spark: SparkSession, weights: str, cache_dir: str) -> str:
 
 
 def load_model(spark: SparkSession, config: JobConfig) -> ModelArtifact:
-    """Build or fetch the model for this run and ship it to the executors."""
+    """Build or fetch the model for this run and ship it to the executors.
+
+    With a model store, a model that an earlier run (on any cluster) converted is copied from the
+    store into the local cache instead of being built, and a model built now is kept there.
+    """
     weights = fetch_weights(spark, config.weights, config.model_cache)
+    if config.model_store:
+        cached = cached_model_path(weights, config.image_size, config.engine, config.model_cache)
+        if not cached.exists():
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            storage.fetch_stored_model(spark, config.model_store, str(cached))
     artifact = prepare_model(weights, config.image_size, config.engine, config.model_cache)
+    if config.model_store and not artifact.from_cache:
+        storage.store_model(spark, artifact.path, config.model_store)
     spark.sparkContext.addFile(artifact.path)
     return artifact
 

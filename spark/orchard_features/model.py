@@ -54,6 +54,8 @@ def weights_identity(weights: str) -> str:
     """What identifies a set of weights in the cache: its name, or a local file's checksum."""
     if weights in ("imagenet", "none"):
         return weights
+    if not os.path.isfile(weights):
+        raise ModelError(f"weights file not found: {weights}")
     digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()
     return f"file-sha256-{digest}"
 
@@ -71,6 +73,12 @@ def cache_key(weights: str, image_size: int, engine: str) -> str:
         "random_seed": RANDOM_WEIGHTS_SEED if weights == "none" else None,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def cached_model_path(weights: str, image_size: int, engine: str, cache_dir: str) -> Path:
+    """Where the converted model lives in the local cache; its file name, content-keyed, names it
+    wherever it is kept (the model store too)."""
+    return Path(cache_dir) / f"mobilenet_v2-{cache_key(weights, image_size, engine)}{_ARTIFACT_SUFFIX[engine]}"
 
 
 def build_keras_model(weights: str, image_size: int):
@@ -147,11 +155,8 @@ def prepare_model(weights: str, image_size: int, engine: str, cache_dir: str) ->
 
     `weights` is "imagenet", "none" or a local weights file (fetch s3:// files first).
     """
-    if weights not in ("imagenet", "none") and not os.path.isfile(weights):
-        raise ModelError(f"weights file not found: {weights}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    key = cache_key(weights, image_size, engine)
-    target = Path(cache_dir) / f"mobilenet_v2-{key}{_ARTIFACT_SUFFIX[engine]}"
+    target = cached_model_path(weights, image_size, engine, cache_dir)
     from_cache = target.exists()
     if not from_cache:
         target.parent.mkdir(parents=True, exist_ok=True)

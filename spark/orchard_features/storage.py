@@ -7,6 +7,8 @@ folders in local mode and s3:// prefixes on EMR (EMRFS).
 from __future__ import annotations
 
 import json
+import os
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,17 +78,34 @@ def delete(spark: SparkSession, location: str) -> None:
 
 
 def copy_to_local(spark: SparkSession, location: str, local_path: str) -> None:
-    """Copy a file (e.g. an s3:// weights file) to the driver's disk."""
+    """Copy a file (e.g. an s3:// weights file) to the driver's disk, where it appears whole or not at all."""
     path, fs = _hadoop_path(spark, location)
     if not fs.exists(path):
         raise InputError(f"file not found: {location}")
-    fs.copyToLocalFile(False, path, _hadoop_path(spark, local_path)[0], True)
+    staged = f"{local_path}.{uuid.uuid4().hex}.partial"
+    fs.copyToLocalFile(False, path, _hadoop_path(spark, staged)[0], True)
+    os.replace(staged, local_path)
 
 
 def copy_from_local(spark: SparkSession, local_path: str, location: str) -> None:
     """Copy a local file or folder (e.g. the report) to the output location."""
     path, fs = _hadoop_path(spark, location)
     fs.copyFromLocalFile(False, True, _hadoop_path(spark, local_path)[0], path)
+
+
+def fetch_stored_model(spark: SparkSession, store: str, local_path: str) -> bool:
+    """Copy a converted model from the model store (folder or s3:// prefix), where it is kept under its
+    file name, to `local_path`; False when the store has no such model."""
+    location = join(to_uri(store), os.path.basename(local_path))
+    if not exists(spark, location):
+        return False
+    copy_to_local(spark, location, local_path)
+    return True
+
+
+def store_model(spark: SparkSession, local_path: str, store: str) -> None:
+    """Keep a converted model in the model store under its file name (one S3 object, written whole)."""
+    copy_from_local(spark, local_path, join(to_uri(store), os.path.basename(local_path)))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,53 @@
+"""Clean up: the backstop for what Catch cannot handle. When an execution ends FAILED, ABORTED or TIMED_OUT,
+terminate every active EMR cluster tagged with it."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import boto3
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.parser import BaseModel, event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from orchard_pipeline.clusters import active_clusters, clusters_of_execution
+
+logger = Logger()
+tracer = Tracer()
+emr = boto3.client("emr")
+
+
+class ExecutionStatusChange(BaseModel):
+    """The `detail` of a "Step Functions Execution Status Change" event (the fields used here)."""
+
+    executionArn: str
+    stateMachineArn: str
+    status: Literal["FAILED", "ABORTED", "TIMED_OUT"]  # never act on a RUNNING execution's clusters
+
+
+class ExecutionEnded(BaseModel):
+    """The EventBridge event, or the same `detail` sent by the state machine when cluster creation fails."""
+
+    detail: ExecutionStatusChange
+
+
+@tracer.capture_method
+def terminate_clusters_of(*, execution_arn: str) -> list[str]:
+    """Terminate the active clusters tagged `orchard:execution-arn` = `execution_arn`; their ids."""
+    descriptions = active_clusters(emr)
+    cluster_ids = clusters_of_execution(descriptions, execution_arn)
+    if cluster_ids:
+        emr.terminate_job_flows(JobFlowIds=cluster_ids)
+    logger.info(
+        "Clusters of the execution terminated" if cluster_ids else "No active cluster of the execution",
+        extra={"cluster_ids": cluster_ids, "active_clusters": len(descriptions)},
+    )
+    return cluster_ids
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@event_parser(model=ExecutionEnded)
+def handler(event: ExecutionEnded, context: LambdaContext) -> dict[str, Any]:
+    logger.append_keys(execution_arn=event.detail.executionArn, status=event.detail.status)
+    return {"terminated": terminate_clusters_of(execution_arn=event.detail.executionArn)}

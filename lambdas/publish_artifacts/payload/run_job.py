@@ -1,0 +1,1 @@
+../../../spark/run_job.py

@@ -1,0 +1,151 @@
+"""Record metrics: a run's numbers as CloudWatch metrics (EMF) and a run summary JSON next to its outputs."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import AwareDatetime, BaseModel, Field
+
+from orchard_pipeline.costs import load_price_table
+from orchard_pipeline.s3uri import split_s3_uri
+from orchard_pipeline.summary import ClusterTimeline, StepTimeline, build_summary, metric_values
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+emr = boto3.client("emr")
+s3 = boto3.client("s3")
+REGION = emr.meta.region_name  # the cluster's region, which picks the price table
+
+
+class InstanceGroup(BaseModel):
+    role: str
+    type: str
+    count: int = Field(ge=0)
+    market: Literal["ON_DEMAND", "SPOT"]
+
+
+class RunPlan(BaseModel):
+    """The part of `$.run` (Prepare run) read here."""
+
+    run_id: str
+    name: str
+    output_uri: str
+    summary_uri: str
+    instances: list[InstanceGroup]
+
+
+class ClusterRef(BaseModel):
+    id: str
+
+
+class Outputs(BaseModel):
+    """`$.outputs` (Check outputs)."""
+
+    images_read: int
+    featurized: int
+    failed: int
+    pca_components: int
+    explained_variance_total: float
+    weights: str | None = None
+    weights_are_random: bool | None = None
+
+
+class StateError(BaseModel):
+    """`$.error`, as a Catch writes it."""
+
+    Error: str
+    Cause: str | None = None
+
+
+class ExecutionState(BaseModel):
+    """The execution state so far: a run that failed early lacks the later keys."""
+
+    run: RunPlan | None = None
+    cluster: ClusterRef | None = None
+    outputs: Outputs | None = None
+    error: StateError | None = None
+
+
+class RecordMetricsInput(BaseModel):
+    status: Literal["SUCCEEDED", "FAILED"]
+    execution_arn: str
+    execution_started_at: AwareDatetime
+    state: ExecutionState
+
+
+@tracer.capture_method
+def record_run(
+    *, status: str, execution_arn: str, execution_started_at: datetime, state: ExecutionState
+) -> dict[str, Any]:
+    """Summarise the run from its state and EMR's timelines, emit its metrics, write the summary next to the outputs."""
+    cluster_id = state.cluster.id if state.cluster else None
+    summary = build_summary(
+        status=status,
+        execution_arn=execution_arn,
+        execution_started_at=execution_started_at,
+        run=state.run.model_dump() if state.run else None,
+        outputs=state.outputs.model_dump() if state.outputs else None,
+        error=state.error.model_dump() if state.error else None,
+        cluster=cluster_timeline(cluster_id) if cluster_id else None,
+        step=step_timeline(cluster_id) if cluster_id else None,
+        prices=load_price_table(REGION),
+        region=REGION,
+        now=datetime.now(UTC),
+    )
+    for name, unit, value in metric_values(summary):
+        metrics.add_metric(name=name, unit=unit, value=value)
+    metrics.add_metadata(key="execution_arn", value=execution_arn)
+    if state.run:
+        metrics.add_metadata(key="run_id", value=state.run.run_id)
+        bucket, key = split_s3_uri(state.run.summary_uri)
+        s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(summary, indent=2), ContentType="application/json")
+        logger.info("Run summary written", extra={"summary_uri": state.run.summary_uri})
+    logger.info("Run recorded", extra={"status": status, "cost": summary["cost"]["estimated_usd"]})
+    return summary
+
+
+def cluster_timeline(cluster_id: str) -> ClusterTimeline:
+    """The cluster's state, creation and end times (end None while it runs)."""
+    status = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]
+    timeline = status["Timeline"]
+    return ClusterTimeline(
+        id=cluster_id,
+        state=status["State"],
+        created_at=timeline["CreationDateTime"],
+        ended_at=timeline.get("EndDateTime"),
+    )
+
+
+def step_timeline(cluster_id: str) -> StepTimeline | None:
+    """The cluster's step (the run adds one: the first added if there are more), or None if it has none."""
+    steps = emr.list_steps(ClusterId=cluster_id)["Steps"]
+    if not steps:
+        return None
+    step = min(steps, key=lambda s: s["Status"]["Timeline"]["CreationDateTime"])
+    timeline = step["Status"]["Timeline"]
+    return StepTimeline(
+        id=step["Id"],
+        state=step["Status"]["State"],
+        started_at=timeline.get("StartDateTime"),
+        ended_at=timeline.get("EndDateTime"),
+    )
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=RecordMetricsInput)
+def handler(event: RecordMetricsInput, context: LambdaContext) -> dict[str, Any]:
+    return record_run(
+        status=event.status,
+        execution_arn=event.execution_arn,
+        execution_started_at=event.execution_started_at,
+        state=event.state,
+    )

@@ -1,0 +1,1 @@
+"""What Orchard's Lambda functions share: run plans, S3 locations, output checks, costs."""

@@ -1,0 +1,200 @@
+"""A run's plan: its id, where its outputs go, the EMR cluster it needs and the Spark step it runs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from orchard_features.manifest import parse_manifest, schema_problems
+from orchard_features.paths import has_scheme, resolve_relative
+from orchard_pipeline.s3uri import child_uri, s3_uri
+
+# Where the bootstrap action puts the job's Python (3.11) on every node.
+NODE_VENV = "/opt/orchard/venv"
+NODE_PYTHON = f"{NODE_VENV}/bin/python"
+INLINE_SOURCE = "the execution input"
+STEP_NAME = "Extract features and PCA"
+
+
+class InvalidManifest(Exception):
+    """The manifest cannot be run; the message names the manifest and every problem found."""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The deployment's settings (template parameters, through the function's environment)."""
+
+    outputs_bucket: str
+    logs_bucket: str
+    artifacts_uri: str
+    model_store_uri: str
+    primary_instance_type: str
+    core_instance_type: str
+    core_instance_count: int
+    core_market: str
+    idle_timeout_minutes: int
+    max_run_minutes: int
+    subnet_id: str = ""
+
+
+def run_id_for(name: str, execution_arn: str, started_at: datetime) -> str:
+    """A readable id, unique per execution and stable across retries: name, start time, hash of the ARN."""
+    digest = hashlib.sha256(execution_arn.encode()).hexdigest()[:8]
+    return f"{name}-{started_at:%Y%m%dT%H%M%SZ}-{digest}"
+
+
+def run_name(document: dict[str, Any], source: str | None) -> str:
+    """The manifest's name, else its file name without extension, else 'run'."""
+    if document.get("name"):
+        return document["name"]
+    if source:
+        stem = posixpath.splitext(posixpath.basename(source))[0]
+        cleaned = "".join(c if c.isalnum() or c in "-_" else "-" for c in stem).strip("-_")[:40]
+        if cleaned:
+            return cleaned
+    return "run"
+
+
+def input_problems(inputs: list[str], source: str | None) -> list[str]:
+    """Why inputs cannot be read by EMR: each must be, or resolve to, an s3:// URI."""
+    problems = []
+    for index, entry in enumerate(inputs):
+        if source is None and not has_scheme(entry):
+            problems.append(f"$.inputs[{index}]: {entry!r} is relative; a manifest given inline needs s3:// inputs")
+        elif not resolve_relative(source or "", entry).startswith("s3://"):
+            problems.append(f"$.inputs[{index}]: {entry!r} is not an s3:// URI; EMR reads the images from S3")
+    return problems
+
+
+def validated_manifest(document: Any, source: str | None) -> dict[str, Any]:
+    """The manifest with its inputs resolved to s3:// URIs and its defaults applied, or InvalidManifest."""
+    location = source or INLINE_SOURCE
+    problems = schema_problems(document)
+    if not problems:
+        problems = input_problems(document["inputs"], source)
+    if problems:
+        raise InvalidManifest(f"{location}: invalid manifest:\n  - " + "\n  - ".join(problems))
+    manifest = parse_manifest(json.dumps(document), location)
+    selection = manifest.selection
+    select = {"seed": selection.seed}
+    if selection.classes:
+        select["classes"] = list(selection.classes)
+    if selection.max_per_class is not None:
+        select["max_per_class"] = selection.max_per_class
+    if selection.max_images is not None:
+        select["max_images"] = selection.max_images
+    resolved = {"manifest_version": 1, "inputs": list(manifest.inputs), "select": select, "job": manifest.job}
+    if manifest.name:
+        resolved["name"] = manifest.name
+    if "cluster" in document:
+        resolved["cluster"] = document["cluster"]
+    return resolved
+
+
+def instance_groups(deployment: Deployment, overrides: dict[str, Any]) -> list[dict[str, Any]]:
+    """The primary and core groups, the manifest's allow-listed overrides applied to the deployment's."""
+    return [
+        {"role": "primary", "type": overrides.get("primary_instance_type", deployment.primary_instance_type),
+         "count": 1, "market": "ON_DEMAND"},
+        {"role": "core", "type": overrides.get("core_instance_type", deployment.core_instance_type),
+         "count": overrides.get("core_instance_count", deployment.core_instance_count),
+         "market": overrides.get("core_market", deployment.core_market)},
+    ]
+
+
+def cluster_instances(groups: list[dict[str, Any]], subnet_id: str) -> dict[str, Any]:
+    """The `Instances` block of CreateCluster: kept alive between steps (the state machine ends it)."""
+    instances: dict[str, Any] = {
+        "InstanceGroups": [
+            {"Name": group["role"].capitalize(), "InstanceRole": "MASTER" if group["role"] == "primary" else "CORE",
+             "InstanceType": group["type"], "InstanceCount": group["count"], "Market": group["market"]}
+            for group in groups
+        ],
+        "KeepJobFlowAliveWhenNoSteps": True,
+        "TerminationProtected": False,
+    }
+    if subnet_id:
+        instances["Ec2SubnetId"] = subnet_id
+    return instances
+
+
+def spark_configurations() -> list[dict[str, Any]]:
+    """Spark on the job's Python 3.11 environment, one executor per node with all its cores and memory."""
+    return [
+        {"Classification": "spark", "Properties": {"maximizeResourceAllocation": "true"}},
+        {"Classification": "spark-defaults", "Properties": {
+            "spark.pyspark.python": NODE_PYTHON,
+            "spark.pyspark.driver.python": NODE_PYTHON,
+            "spark.dynamicAllocation.enabled": "false",
+            "spark.python.worker.reuse": "true",
+            "spark.sql.execution.arrow.pyspark.enabled": "true",
+        }},
+        {"Classification": "spark-env", "Configurations": [
+            {"Classification": "export", "Properties": {"PYSPARK_PYTHON": NODE_PYTHON,
+                                                        "PYSPARK_DRIVER_PYTHON": NODE_PYTHON}},
+        ]},
+    ]
+
+
+def bootstrap_actions(artifacts_uri: str) -> list[dict[str, Any]]:
+    """The node set-up: the pinned packages (every dependency frozen) in a Python 3.11 environment."""
+    return [{
+        "Name": "Install the feature job's Python packages",
+        "ScriptBootstrapAction": {
+            "Path": child_uri(artifacts_uri, "bootstrap", "install.sh"),
+            "Args": ["--requirements", child_uri(artifacts_uri, "requirements", "job.txt"),
+                     "--model-requirements", child_uri(artifacts_uri, "requirements", "model.txt"),
+                     "--constraints", child_uri(artifacts_uri, "requirements", "constraints.txt"),
+                     "--venv", NODE_VENV],
+        },
+    }]
+
+
+def feature_step(artifacts_uri: str, manifest_uri: str, output_uri: str, model_store_uri: str) -> dict[str, Any]:
+    """The EMR step: spark-submit of the job, driver on the primary node (client mode)."""
+    return {
+        "Name": STEP_NAME,
+        "ActionOnFailure": "CONTINUE",
+        "HadoopJarStep": {
+            "Jar": "command-runner.jar",
+            "Args": ["spark-submit", "--deploy-mode", "client",
+                     "--py-files", child_uri(artifacts_uri, "orchard_features.zip"),
+                     child_uri(artifacts_uri, "run_job.py"),
+                     manifest_uri, "--output", output_uri, "--model-store", model_store_uri],
+        },
+    }
+
+
+def plan_run(manifest: dict[str, Any], source: str | None, execution_arn: str, started_at: datetime,
+             deployment: Deployment) -> dict[str, Any]:
+    """The run plan (`$.run` in the state machine) for a validated, resolved manifest."""
+    name = run_name(manifest, source)
+    run_id = run_id_for(name, execution_arn, started_at)
+    prefix = f"runs/{run_id}/"
+    output_uri = s3_uri(deployment.outputs_bucket, prefix)
+    manifest_uri = s3_uri(deployment.outputs_bucket, prefix + "manifest.json")
+    groups = instance_groups(deployment, manifest.get("cluster", {}))
+    return {
+        "run_id": run_id,
+        "name": name,
+        "source": source or INLINE_SOURCE,
+        "manifest_uri": manifest_uri,
+        "output_uri": output_uri,
+        "summary_uri": s3_uri(deployment.outputs_bucket, prefix + "run_summary.json"),
+        "pca_components": manifest["job"].get("pca_components"),
+        "instances": groups,
+        "cluster": {
+            "Name": f"orchard-{run_id}",
+            "LogUri": s3_uri(deployment.logs_bucket, f"emr/{run_id}/"),
+            "Instances": cluster_instances(groups, deployment.subnet_id),
+            "Configurations": spark_configurations(),
+            "BootstrapActions": bootstrap_actions(deployment.artifacts_uri),
+            "IdleTimeoutSeconds": deployment.idle_timeout_minutes * 60,
+        },
+        "step": feature_step(deployment.artifacts_uri, manifest_uri, output_uri, deployment.model_store_uri),
+        "step_timeout_seconds": deployment.max_run_minutes * 60,
+    }

@@ -1,0 +1,142 @@
+"""The run summary: what a run read, produced, took and cost, and the CloudWatch metrics it yields."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from orchard_pipeline.costs import PriceTable, run_cost, unknown_cost
+
+SUMMARY_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ClusterTimeline:
+    """An EMR cluster's state and life (DescribeCluster Status)."""
+
+    id: str
+    state: str
+    created_at: datetime
+    ended_at: datetime | None
+
+
+@dataclass(frozen=True)
+class StepTimeline:
+    """An EMR step's state and run time (ListSteps Status)."""
+
+    id: str
+    state: str
+    started_at: datetime | None
+    ended_at: datetime | None
+
+
+def build_summary(
+    *,
+    status: str,
+    execution_arn: str,
+    execution_started_at: datetime,
+    run: Mapping[str, Any] | None,
+    outputs: Mapping[str, Any] | None,
+    error: Mapping[str, Any] | None,
+    cluster: ClusterTimeline | None,
+    step: StepTimeline | None,
+    prices: PriceTable | None,
+    region: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """The run summary, ready for JSON: parts the run never reached are None.
+
+    `run`, `outputs` and `error` are the execution state's `$.run`, `$.outputs` and `$.error`.
+    An unfinished cluster or step counts to `now`.
+    """
+    cluster_seconds = _seconds(cluster.created_at, cluster.ended_at, now) if cluster else None
+    step_seconds = _seconds(step.started_at, step.ended_at, now) if step and step.started_at else None
+    counts = (
+        {
+            "images_read": outputs["images_read"],
+            "images_featurized": outputs["featurized"],
+            "images_failed": outputs["failed"],
+        }
+        if outputs
+        else None
+    )
+    return {
+        "summary_version": SUMMARY_VERSION,
+        "status": status,
+        "run_id": run["run_id"] if run else None,
+        "name": run["name"] if run else None,
+        "execution_arn": execution_arn,
+        "execution_started_at": _iso(execution_started_at),
+        "recorded_at": _iso(now),
+        "output_uri": run["output_uri"] if run else None,
+        "counts": counts,
+        "cluster": _timeline_part(cluster, cluster_seconds) if cluster else None,
+        "step": _timeline_part(step, step_seconds) if step else None,
+        "images_per_minute": round(60 * counts["images_read"] / step_seconds, 1) if counts and step_seconds else None,
+        "pca": (
+            {"components": outputs["pca_components"], "explained_variance_total": outputs["explained_variance_total"]}
+            if outputs
+            else None
+        ),
+        "model": (
+            {"weights": outputs.get("weights"), "weights_are_random": outputs.get("weights_are_random")}
+            if outputs
+            else None
+        ),
+        "cost": _cost(run, cluster_seconds, prices, region),
+        "error": dict(error) if error else None,
+    }
+
+
+def metric_values(summary: Mapping[str, Any]) -> list[tuple[str, str, float]]:
+    """The summary's CloudWatch metrics as (name, unit, value): run succeeded/failed, and only what is known."""
+    succeeded = summary["status"] == "SUCCEEDED"
+    values: list[tuple[str, str, float]] = [
+        ("RunSucceeded", "Count", int(succeeded)),
+        ("RunFailed", "Count", int(not succeeded)),
+    ]
+    if counts := summary["counts"]:
+        values += [
+            ("ImagesRead", "Count", counts["images_read"]),
+            ("ImagesFeaturized", "Count", counts["images_featurized"]),
+            ("ImagesFailed", "Count", counts["images_failed"]),
+        ]
+    if summary["step"] and summary["step"]["seconds"] is not None:
+        values.append(("StepSeconds", "Seconds", summary["step"]["seconds"]))
+    if summary["cluster"]:
+        values.append(("ClusterSeconds", "Seconds", summary["cluster"]["seconds"]))
+    if summary["images_per_minute"] is not None:
+        values.append(("ImagesPerMinute", "None", summary["images_per_minute"]))
+    if summary["cost"]["estimated_usd"] is not None:
+        values.append(("EstimatedCostUSD", "None", summary["cost"]["estimated_usd"]))
+    if summary["pca"]:
+        values.append(("ExplainedVariance", "Percent", round(100 * summary["pca"]["explained_variance_total"], 2)))
+    return values
+
+
+def _timeline_part(timeline: ClusterTimeline | StepTimeline, seconds: float | None) -> dict[str, Any]:
+    """A cluster's or a step's record: its fields as JSON (times as ISO strings) and its duration."""
+    fields = {name: _iso(value) if name.endswith("_at") else value for name, value in vars(timeline).items()}
+    return fields | {"seconds": seconds}
+
+
+def _cost(
+    run: Mapping[str, Any] | None, cluster_seconds: float | None, prices: PriceTable | None, region: str
+) -> dict[str, Any]:
+    if cluster_seconds is None:
+        return unknown_cost("no EMR cluster id in the execution state (none created, or its creation failed)")
+    if run is None:
+        return unknown_cost("no run plan in the execution state: instance types and counts unknown")
+    if prices is None:
+        return unknown_cost(f"no price table for region {region}")
+    return run_cost(run["instances"], cluster_seconds, prices)
+
+
+def _seconds(start: datetime, end: datetime | None, now: datetime) -> float:
+    return round(((end or now) - start).total_seconds(), 1)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment and moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

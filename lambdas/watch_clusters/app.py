@@ -1,0 +1,45 @@
+"""Watch clusters: every few minutes, count the workflow's clusters older than the maximum run time.
+
+The count is a metric (OverdueClusters) with an alarm on it: a cluster the workflow should have ended
+by now, whatever the reason, reaches a person instead of running up a bill.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from orchard_pipeline.clusters import active_clusters, execution_of, overdue_clusters
+
+MAX_AGE = timedelta(minutes=int(os.environ["MAX_RUN_MINUTES"]))
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+emr = boto3.client("emr")
+
+
+@tracer.capture_method
+def watch_clusters(*, now: datetime) -> dict[str, Any]:
+    """Count the workflow's active clusters and those older than the maximum run time."""
+    ours = [cluster for cluster in active_clusters(emr) if execution_of(cluster) is not None]
+    overdue = overdue_clusters(ours, now, MAX_AGE)
+    metrics.add_metric(name="ActiveClusters", unit=MetricUnit.Count, value=len(ours))
+    metrics.add_metric(name="OverdueClusters", unit=MetricUnit.Count, value=len(overdue))
+    if overdue:
+        logger.warning("Clusters older than the maximum run time", extra={"cluster_ids": overdue,
+                                                                           "max_minutes": MAX_AGE.total_seconds() / 60})
+    return {"active": [cluster["Id"] for cluster in ours], "overdue": overdue}
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return watch_clusters(now=datetime.now(UTC))

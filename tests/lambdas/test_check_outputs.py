@@ -1,0 +1,457 @@
+"""Check outputs: a finished run's outputs pass; each way they can be wrong fails with its own error.
+
+The pure checks get hand-built footers (`PartFile`s); the handler reads real Parquet part files
+from moto's S3, written with pyarrow in the job's layout and with the schema Spark gives them
+(checked against a local run of the job: arrays are Parquet lists, `pca`'s elements not null,
+an empty output is one part file without row groups).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from itertools import accumulate
+from typing import Any
+
+import boto3
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from aws_lambda_powertools.utilities.parser import ValidationError
+
+from aws_deployment import INPUTS_BUCKET, OUTPUTS_BUCKET, REGION
+from orchard_pipeline import outputs
+from orchard_pipeline.outputs import (
+    CountsDoNotAddUp,
+    ImpossibleExplainedVariance,
+    ModelInfoMissing,
+    OutputDocumentInvalid,
+    OutputSchemaUnexpected,
+    PartFile,
+    SuccessMarkerMissing,
+    WrongDimensions,
+)
+from orchard_pipeline.outputs_s3 import FOOTER_READ_BYTES, is_part_file, read_part_files
+
+RUN_ID = "mini-20261127T210501Z-1a2b3c4d"
+OUTPUT_URI = f"s3://{OUTPUTS_BUCKET}/runs/{RUN_ID}/"
+PREFIX = f"runs/{RUN_ID}/"
+K = 5
+SHARES = [0.375, 0.25, 0.125, 0.0625, 0.0625]  # exact in binary: they sum to 0.875
+WRITE_ID = "3f6f1d9e-5c55-4a8e-9a43-0c2f8e3b6a71"  # Spark names a write's part files with one UUID
+SCHEMAS = {
+    "features": pa.schema([("path", pa.string()), ("label", pa.string()), ("features", pa.list_(pa.float32()))]),
+    # vector_to_array's elements are not nullable
+    "pca": pa.schema([("path", pa.string()), ("label", pa.string()), ("pca", pa.list_(pa.field("element", pa.float64(), nullable=False)))]),
+    "metadata": pa.schema([
+        ("path", pa.string()), ("label", pa.string()), ("split", pa.string()), ("width", pa.int32()),
+        ("height", pa.int32()), ("mode", pa.string()), ("status", pa.string()),
+    ]),
+    "errors": pa.schema([("path", pa.string()), ("label", pa.string()), ("reason", pa.string())]),
+}
+RUN = {
+    "run_id": RUN_ID,
+    "name": "mini",
+    "source": f"s3://{INPUTS_BUCKET}/manifests/mini.json",
+    "manifest_uri": f"{OUTPUT_URI}manifest.json",
+    "output_uri": OUTPUT_URI,
+    "summary_uri": f"{OUTPUT_URI}run_summary.json",
+    "pca_components": K,
+    "instances": [
+        {"role": "primary", "type": "m5.xlarge", "count": 1, "market": "ON_DEMAND"},
+        {"role": "core", "type": "c6i.2xlarge", "count": 2, "market": "SPOT"},
+    ],
+    "cluster": {"Name": f"orchard-{RUN_ID}"},
+    "step": {"Name": "Featurize images"},
+    "step_timeout_seconds": 10800,
+}
+SUMMARY = {
+    "images_read": 12,
+    "featurized": 10,
+    "failed": 2,
+    "pca_components": K,
+    "explained_variance_total": 0.875,
+    "feature_seconds": 41.5,
+    "weights": "imagenet",
+    "weights_are_random": False,
+}
+
+
+@dataclass(frozen=True)
+class JobOutputs:
+    """A run's outputs in miniature, as the feature job writes them (job.py, storage.py)."""
+
+    read: int = 12
+    failed: int = 2
+    files: int = 2  # part files per Parquet folder
+    feature_length: int = outputs.FEATURE_DIMENSION
+    pca_length: int = K
+
+    @property
+    def featurized(self) -> int:
+        return self.read - self.failed
+
+    def rows(self, folder: str) -> int:
+        return {"features": self.featurized, "pca": self.featurized, "metadata": self.read, "errors": self.failed}[folder]
+
+    def part_names(self, folder: str) -> list[str]:
+        """Spark writes one part file per task; an empty result still gets one (with no row group)."""
+        count = self.files if self.rows(folder) else 1
+        return [f"{folder}/part-{i:05d}-{WRITE_ID}-c000.snappy.parquet" for i in range(count)]
+
+    def chunks(self, folder: str) -> list[range]:
+        """Which rows go to which part file."""
+        names, rows = self.part_names(folder), self.rows(folder)
+        bounds = [rows * i // len(names) for i in range(len(names) + 1)]
+        return [range(start, stop) for start, stop in zip(bounds, bounds[1:], strict=False)]
+
+    def table(self, folder: str, rows: range) -> pa.Table:
+        """The rows of one part file, with the job's columns and types."""
+        failed = folder == "errors"
+        paths = [f"s3://{INPUTS_BUCKET}/fruits-360/Training/Kiwi/{'broken_' if failed else ''}{i}_100.jpg" for i in rows]
+        columns: dict[str, list[Any]] = {"path": paths, "label": ["Kiwi"] * len(rows)}
+        if folder == "features":
+            columns["features"] = [[math.sin(i * 1280 + j) for j in range(self.feature_length)] for i in rows]
+        elif folder == "pca":
+            columns["pca"] = [[float(i - j) for j in range(self.pca_length)] for i in rows]
+        elif folder == "metadata":
+            ok = [i < self.featurized for i in rows]
+            columns |= {"split": ["Training"] * len(rows), "width": [100 if good else None for good in ok],
+                        "height": [100 if good else None for good in ok], "mode": ["RGB" if good else None for good in ok],
+                        "status": ["featurized" if good else "failed" for good in ok]}
+        else:
+            columns["reason"] = ["cannot decode image: cannot identify image file"] * len(rows)
+        return pa.table(columns, schema=SCHEMAS[folder])
+
+    def part_files(self) -> dict[str, list[PartFile]]:
+        """What the footers of the part files say, worked out by hand: one value per row for a
+        plain column, one per element for a vector column."""
+        lengths = {"features": self.feature_length, "pca": self.pca_length}
+        types = {"features": "list<element: float>", "pca": "list<element: double not null>", "width": "int32", "height": "int32"}
+        found: dict[str, list[PartFile]] = {}
+        for folder in outputs.OUTPUT_COLUMNS:
+            found[folder] = []
+            for name, rows in zip(self.part_names(folder), self.chunks(folder), strict=True):
+                columns = {column: types.get(column, "string") for column in SCHEMAS[folder].names}
+                values = {column: len(rows) * lengths.get(column, 1) for column in columns}
+                found[folder].append(PartFile(name=name, rows=len(rows), columns=columns, values=values))
+        return found
+
+    def model_info(self) -> dict[str, Any]:
+        counts = {"images_read": self.read, "images_featurized": self.featurized, "images_failed": self.failed,
+                  "classes": 1}
+        return {
+            "run": {"name": RUN_ID, "started_at": "2026-11-27T21:09:12+00:00", "inputs": [f"s3://{INPUTS_BUCKET}/fruits-360/Training/"],
+                    "output": OUTPUT_URI, "selection": {"classes": ["Kiwi"], "max_per_class": 60, "max_images": 300, "seed": 42}},
+            "counts": counts,
+            "model": {"name": "MobileNetV2", "include_top": False, "pooling": "avg", "feature_dimension": 1280,
+                      "weights": "imagenet", "weights_are_random": False, "weights_description": "ImageNet (Keras)",
+                      "image_size": 224, "preprocessing": "RGB, bilinear resize", "engine": "onnxruntime", "batch_size": 64},
+            "pca": {"k": K, "explained_variance": SHARES, "cumulative_explained_variance": list(accumulate(SHARES)),
+                    "total_explained_variance": list(accumulate(SHARES))[-1]},
+            "versions": {"python": "3.11.9", "pyspark": "3.5.6"},
+            "timings_seconds": {"listing": 3.2, "model": 8.0, "feature_stage": 40.9, "features": 41.5, "pca": 6.1,
+                                "outputs": 12.3, "total": 66.0},
+            "throughput": {"images_per_minute_featurizing": 17.3},
+        }
+
+    def marker(self) -> dict[str, Any]:
+        return {"run_name": RUN_ID, "finished_at": "2026-11-27T21:10:18+00:00", "counts": self.model_info()["counts"]}
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="snappy")
+    return buffer.getvalue()
+
+
+def write_outputs(s3, job: JobOutputs, *, marker: bool = True, model_info: bool = True) -> None:
+    """Put the run's outputs in S3 as the job leaves them, with the debris a Spark write leaves around them."""
+    def put(key: str, body: bytes | str = b"") -> None:
+        s3.put_object(Bucket=OUTPUTS_BUCKET, Key=PREFIX + key, Body=body)
+
+    for folder in outputs.OUTPUT_COLUMNS:
+        for name, rows in zip(job.part_names(folder), job.chunks(folder), strict=True):
+            put(name, parquet_bytes(job.table(folder, rows)))
+            put(name.replace("/part-", "/.part-") + ".crc", b"crc\x00\x00\x00\x00")
+        put(f"{folder}/_SUCCESS")  # the Hadoop committer's marker in each folder: empty
+        put(f"{folder}_$folder$")  # EMRFS directory marker
+    # a stray task attempt: real Parquet, which must not be counted
+    put(f"features/_temporary/0/_temporary/attempt_202611272109_0003_m_000000_3/part-00000-{WRITE_ID}-c000.snappy.parquet",
+        parquet_bytes(job.table("features", range(3))))
+    put("model_info/pca_model/metadata/part-00000", '{"class":"pyspark.ml.pipeline.PipelineModel"}\n')
+    if model_info:
+        put(outputs.MODEL_INFO_KEY, json.dumps(job.model_info(), indent=2) + "\n")
+    if marker:
+        put(outputs.SUCCESS_MARKER, json.dumps(job.marker(), indent=2) + "\n")
+
+
+# --- the pure checks ---------------------------------------------------------------------------
+
+
+def summarize(job: JobOutputs | None = None, **overrides: Any) -> dict[str, Any]:
+    job = job or JobOutputs()
+    arguments = {"marker": job.marker(), "model_info": job.model_info(), "part_files": job.part_files(),
+                 "pca_components": K, "output_uri": OUTPUT_URI} | overrides
+    return outputs.summarize(**arguments)
+
+
+def with_field(document: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A deep copy of `document` with `path` ("a.b") set to `value`, or removed if value is ..."""
+    copy = json.loads(json.dumps(document))
+    *parents, name = path.split(".")
+    target = copy
+    for parent in parents:
+        target = target[parent]
+    if value is ...:
+        del target[name]
+    else:
+        target[name] = value
+    return copy
+
+
+def variance(shares: list[float], **fields: Any) -> dict[str, Any]:
+    """model_info with these shares (cumulative and total consistent with them unless given)."""
+    cumulative = list(accumulate(shares))
+    pca = {"k": K, "explained_variance": shares, "cumulative_explained_variance": cumulative,
+           "total_explained_variance": cumulative[-1] if cumulative else 0.0} | fields
+    return with_field(JobOutputs().model_info(), "pca", pca)
+
+
+def test_whole_outputs_give_the_run_figures() -> None:
+    assert summarize() == SUMMARY
+
+
+def _counts(read: int, featurized: int, failed: int) -> dict[str, Any]:
+    model_info = JobOutputs().model_info()
+    model_info["counts"] |= {"images_read": read, "images_featurized": featurized, "images_failed": failed}
+    return {"model_info": model_info, "marker": {"counts": model_info["counts"]}}
+
+
+def _drop_file(folder: str) -> dict[str, Any]:
+    part_files = JobOutputs().part_files()
+    part_files[folder] = part_files[folder][1:]
+    return {"part_files": part_files}
+
+
+def _replace_file(folder: str, **changes: Any) -> dict[str, Any]:
+    part_files = JobOutputs().part_files()
+    part_files[folder][0] = replace(part_files[folder][0], **changes)
+    return {"part_files": part_files}
+
+
+FEATURES_0 = f"features/part-00000-{WRITE_ID}-c000.snappy.parquet"
+PCA_0 = f"pca/part-00000-{WRITE_ID}-c000.snappy.parquet"
+FAILURES: dict[str, tuple[Callable[[], dict[str, Any]], type[Exception], str]] = {
+    "no marker": (lambda: {"marker": None}, SuccessMarkerMissing,
+                  f"no _SUCCESS marker under {OUTPUT_URI}: the feature job did not finish"),
+    "no model_info": (lambda: {"model_info": None}, ModelInfoMissing,
+                      f"no model_info/model_info.json under {OUTPUT_URI}, although _SUCCESS is there"),
+    "read != featurized + failed": (lambda: _counts(13, 10, 2), CountsDoNotAddUp,
+                                    "model_info/model_info.json counts 10 featurized + 2 failed = 12, but 13 read"),
+    "negative count": (lambda: _counts(12, 14, -2), CountsDoNotAddUp, "model_info/model_info.json counts 12 read, 14 featurized, -2 failed"),
+    "marker counts differ": (lambda: {"marker": {"counts": {"images_read": 12}}}, CountsDoNotAddUp,
+                             "_SUCCESS counts {'images_read': 12} differ from model_info/model_info.json counts {'images_read': 12, 'images_featurized': 10, 'images_failed': 2, 'classes': 1}"),
+    "features rows": (lambda: _drop_file("features"), CountsDoNotAddUp,
+                      "features/ holds 5 rows in 1 part files, but model_info/model_info.json counts images_featurized=10"),
+    "pca rows": (lambda: _replace_file("pca", rows=4, values={"path": 4, "label": 4, "pca": 20}), CountsDoNotAddUp,
+                 "pca/ holds 9 rows in 2 part files, but model_info/model_info.json counts images_featurized=10"),
+    "metadata rows": (lambda: _drop_file("metadata"), CountsDoNotAddUp,
+                      "metadata/ holds 6 rows in 1 part files, but model_info/model_info.json counts images_read=12"),
+    "errors rows": (lambda: {"part_files": JobOutputs().part_files() | {"errors": []}}, CountsDoNotAddUp,
+                    "errors/ holds 0 rows in 0 part files, but model_info/model_info.json counts images_failed=2"),
+    "model feature_dimension": (lambda: {"model_info": with_field(JobOutputs().model_info(), "model.feature_dimension", 1024)},
+                                WrongDimensions, "model_info/model_info.json model.feature_dimension is 1024, expected 1280"),
+    "pca.k": (lambda: {"pca_components": 4}, WrongDimensions,
+              "model_info/model_info.json pca.k is 5, but the run asked for pca_components=4"),
+    "feature vectors": (lambda: {"part_files": JobOutputs(feature_length=1000).part_files()}, WrongDimensions,
+                        f"{FEATURES_0}: 5000 features values for 5 rows (1000 per row), expected 1280 per row (the MobileNetV2 feature size)"),
+    "one short feature vector": (lambda: _replace_file("features", values={"path": 5, "label": 5, "features": 5 * 1280 - 1}),
+                                 WrongDimensions, f"{FEATURES_0}: 6399 features values for 5 rows (1279.8 per row)"),
+    "pca vectors": (lambda: {"part_files": JobOutputs(pca_length=4).part_files()}, WrongDimensions,
+                    f"{PCA_0}: 20 pca values for 5 rows (4 per row), expected 5 per row (the run's pca_components)"),
+    "variance count": (lambda: {"model_info": variance(SHARES[:4])}, ImpossibleExplainedVariance,
+                       "pca.explained_variance has 4 values, expected k=5"),
+    "variance negative": (lambda: {"model_info": variance([0.4, 0.2, 0.1, 0.05, -0.01])}, ImpossibleExplainedVariance,
+                          r"pca.explained_variance[4] is -0.01, outside [0, 1]"),
+    "variance above 1": (lambda: {"model_info": variance([1.2, 0.0, 0.0, 0.0, 0.0])}, ImpossibleExplainedVariance,
+                         "pca.explained_variance[0] is 1.2, outside [0, 1]"),
+    "variance not a number": (lambda: {"model_info": variance([0.4, math.nan, 0.1, 0.05, 0.05])},
+                              ImpossibleExplainedVariance, "pca.explained_variance[1] is nan, outside [0, 1]"),
+    "variance increasing": (lambda: {"model_info": variance([0.4, 0.1, 0.2, 0.05, 0.05])}, ImpossibleExplainedVariance,
+                            "pca.explained_variance increases: [1] is 0.1, [2] is 0.2"),
+    "variance sums above 1": (lambda: {"model_info": variance([0.5, 0.3, 0.2, 0.1, 0.1])}, ImpossibleExplainedVariance,
+                              "pca explained variance sums to 1.2000000000000002, more than 1"),
+    "cumulative inconsistent": (lambda: {"model_info": variance(SHARES, cumulative_explained_variance=[0.375, 0.625, 0.75, 0.8125, 0.9])},
+                                ImpossibleExplainedVariance,
+                                "pca.cumulative_explained_variance[4] is 0.9, but the shares up to it sum to 0.875"),
+    "total inconsistent": (lambda: {"model_info": variance(SHARES, total_explained_variance=0.95)},
+                           ImpossibleExplainedVariance, "pca.total_explained_variance is 0.95, but the shares sum to 0.875"),
+    "column missing": (lambda: _replace_file("metadata", columns={"path": "string", "label": "string"}),
+                       OutputSchemaUnexpected,
+                       f"metadata/part-00000-{WRITE_ID}-c000.snappy.parquet lacks column(s) split, width, height, mode, status; it has path, label"),
+    "vector not a list": (lambda: _replace_file("pca", columns={"path": "string", "label": "string", "pca": "binary"}),
+                          OutputSchemaUnexpected, f"{PCA_0} column pca is binary, expected a list"),
+    "model_info field missing": (lambda: {"model_info": with_field(JobOutputs().model_info(), "counts.images_failed", ...)},
+                                 OutputDocumentInvalid, "model_info/model_info.json has no counts.images_failed"),
+    "model_info field type": (lambda: {"model_info": with_field(JobOutputs().model_info(), "pca.k", "5")},
+                              OutputDocumentInvalid, "model_info/model_info.json pca.k should be int, got '5'"),
+    "bool for a count": (lambda: {"model_info": with_field(JobOutputs().model_info(), "counts.images_read", True)},
+                         OutputDocumentInvalid, "model_info/model_info.json counts.images_read should be int, got True"),
+    "marker without counts": (lambda: {"marker": {"run_name": RUN_ID}}, OutputDocumentInvalid, "_SUCCESS has no counts"),
+}
+
+
+@pytest.mark.parametrize("case", FAILURES, ids=list(FAILURES))
+def test_each_problem_has_its_error(case: str) -> None:
+    overrides, error, message = FAILURES[case]
+
+    with pytest.raises(error) as raised:
+        summarize(**overrides())
+
+    assert str(raised.value).startswith(message)
+
+
+def test_a_tiny_rounding_error_in_the_variance_passes() -> None:
+    shares = [0.4, 0.2, 0.1, 0.05 + 1e-9, 0.05]  # not quite non-increasing, by less than the tolerance
+    assert summarize(model_info=variance(shares))["explained_variance_total"] == pytest.approx(0.8)
+
+
+def test_the_layout_is_the_jobs() -> None:
+    from orchard_features import storage
+    from orchard_features.config import FEATURE_DIMENSION
+
+    assert outputs.SUCCESS_MARKER == storage.SUCCESS_MARKER
+    assert outputs.MODEL_INFO_KEY == f"model_info/{storage.MODEL_INFO_FILE}"
+    assert outputs.FEATURE_DIMENSION == FEATURE_DIMENSION
+    assert set(outputs.OUTPUT_COLUMNS) <= set(storage.OUTPUT_FOLDERS)
+
+
+@pytest.mark.parametrize(
+    ("relative_key", "size", "expected"),
+    [
+        (f"part-00000-{WRITE_ID}-c000.snappy.parquet", 1024, True),
+        ("_SUCCESS", 0, False),
+        (f".part-00000-{WRITE_ID}-c000.snappy.parquet.crc", 12, False),
+        (f"_temporary/0/task_1/part-00000-{WRITE_ID}-c000.snappy.parquet", 1024, False),
+        ("empty/", 0, False),
+    ],
+)
+def test_part_files_are_what_spark_would_read(relative_key: str, size: int, expected: bool) -> None:
+    assert is_part_file(relative_key, size) is expected
+
+
+# --- the handler, against moto's S3 ------------------------------------------------------------
+
+
+@pytest.fixture
+def s3(aws):
+    return boto3.client("s3", region_name=REGION)
+
+
+@pytest.fixture
+def app():
+    from check_outputs import app
+
+    return app
+
+
+def test_footers_read_from_s3_are_the_part_files(s3) -> None:
+    job = JobOutputs(read=30, failed=3, files=3)
+    write_outputs(s3, job)
+
+    assert read_part_files(s3, OUTPUT_URI, list(outputs.OUTPUT_COLUMNS)) == job.part_files()
+
+
+def test_whole_outputs_pass(s3, app, lambda_context) -> None:
+    write_outputs(s3, JobOutputs())
+
+    assert app.handler({"run": RUN}, lambda_context) == SUMMARY
+
+
+def test_a_run_that_left_k_to_the_job_is_checked_against_the_recorded_k(s3, app, lambda_context) -> None:
+    write_outputs(s3, JobOutputs())
+
+    assert app.handler({"run": RUN | {"pca_components": None}}, lambda_context) == SUMMARY
+    with pytest.raises(ImpossibleExplainedVariance, match=f"expected k={K + 1}"):
+        summarize(pca_components=None, model_info=with_field(JobOutputs().model_info(), "pca.k", K + 1))
+
+
+def test_no_failed_image_and_an_empty_errors_folder_pass(s3, app, lambda_context) -> None:
+    write_outputs(s3, JobOutputs(read=10, failed=0))  # errors/ holds one part file with no row group
+
+    summary = app.handler({"run": RUN}, lambda_context)
+
+    assert (summary["images_read"], summary["featurized"], summary["failed"]) == (10, 10, 0)
+
+
+def test_footers_only_are_read(s3, app, lambda_context) -> None:
+    write_outputs(s3, JobOutputs(read=200, failed=0, files=1))
+    features = f"{PREFIX}features/part-00000-{WRITE_ID}-c000.snappy.parquet"
+    size = s3.head_object(Bucket=OUTPUTS_BUCKET, Key=features)["ContentLength"]
+    ranges: list[str] = []
+
+    def record(params, **_):
+        if params["url_path"].endswith("/features/part-00000-" + WRITE_ID + "-c000.snappy.parquet"):
+            ranges.append(params["headers"].get("Range"))
+
+    app.s3.meta.events.register("before-call.s3.GetObject", record)
+    try:
+        app.handler({"run": RUN}, lambda_context)
+    finally:
+        app.s3.meta.events.unregister("before-call.s3.GetObject", record)
+
+    # a few bounded ranges (the size, then the tail), never the whole 1 MB of 200 x 1,280 floats
+    assert ranges and all(r and r.startswith("bytes=") and not r.endswith("-") for r in ranges)
+    requested = sum(int(stop) - int(start) + 1 for start, stop in (r[6:].split("-") for r in ranges))
+    assert requested <= 3 * FOOTER_READ_BYTES < size / 5
+
+
+@pytest.mark.parametrize(
+    ("job", "written", "error", "message"),
+    [
+        (JobOutputs(), {"marker": False}, SuccessMarkerMissing, f"no _SUCCESS marker under {OUTPUT_URI}"),
+        (JobOutputs(), {"model_info": False}, ModelInfoMissing, f"no model_info/model_info.json under {OUTPUT_URI}"),
+        (JobOutputs(feature_length=1000), {}, WrongDimensions, f"{FEATURES_0}: 5000 features values for 5 rows"),
+        (JobOutputs(pca_length=3), {}, WrongDimensions, f"{PCA_0}: 15 pca values for 5 rows (3 per row), expected 5"),
+    ],
+    ids=["no marker", "no model_info", "feature length", "pca length"],
+)
+def test_broken_outputs_fail_the_run(s3, app, lambda_context, job, written, error, message) -> None:
+    write_outputs(s3, job, **written)
+
+    with pytest.raises(error, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
+        app.handler({"run": RUN}, lambda_context)
+
+
+def test_a_missing_part_file_fails_the_run(s3, app, lambda_context) -> None:
+    write_outputs(s3, JobOutputs())
+    s3.delete_object(Bucket=OUTPUTS_BUCKET, Key=f"{PREFIX}pca/part-00001-{WRITE_ID}-c000.snappy.parquet")
+
+    with pytest.raises(CountsDoNotAddUp, match="^pca/ holds 5 rows in 1 part files, but .* counts images_featurized=10$"):
+        app.handler({"run": RUN}, lambda_context)
+
+
+def test_impossible_variance_fails_the_run(s3, app, lambda_context) -> None:
+    write_outputs(s3, JobOutputs())
+    s3.put_object(Bucket=OUTPUTS_BUCKET, Key=PREFIX + outputs.MODEL_INFO_KEY,
+                  Body=json.dumps(variance([0.4, 0.1, 0.2, 0.05, 0.05])))
+
+    with pytest.raises(ImpossibleExplainedVariance, match=r"^pca.explained_variance increases: \[1\] is 0.1, \[2\] is 0.2$"):
+        app.handler({"run": RUN}, lambda_context)
+
+
+def test_a_marker_that_is_not_json_fails_the_run(s3, app, lambda_context) -> None:
+    write_outputs(s3, JobOutputs())
+    s3.put_object(Bucket=OUTPUTS_BUCKET, Key=PREFIX + "_SUCCESS", Body=b"")  # a Hadoop committer's empty marker
+
+    with pytest.raises(OutputDocumentInvalid, match=f"^{OUTPUT_URI}_SUCCESS is not JSON: "):
+        app.handler({"run": RUN}, lambda_context)
+
+
+def test_a_run_without_output_uri_is_refused(app, lambda_context) -> None:
+    with pytest.raises(ValidationError, match="output_uri"):
+        app.handler({"run": {key: value for key, value in RUN.items() if key != "output_uri"}}, lambda_context)

@@ -1,0 +1,149 @@
+"""Clean up: an execution that ended badly gets its active EMR clusters terminated, and no others."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities.parser import ValidationError
+
+from aws_deployment import ACCOUNT, REGION, STATE_MACHINE_ARN
+from orchard_pipeline.clusters import EXECUTION_TAG, clusters_of_execution
+
+EXECUTION_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:orchard-pipeline:mini-0123456789abcdef"
+OTHER_EXECUTION_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:orchard-pipeline:apples-fedcba9876543210"
+
+
+@pytest.fixture
+def emr(aws):
+    return boto3.client("emr", region_name=REGION)
+
+
+@pytest.fixture
+def app():
+    from clean_up import app
+
+    return app
+
+
+def create_cluster(emr, execution_arn: str | None) -> str:
+    """A cluster as the state machine creates one (in moto it waits, with no steps), tagged with its execution."""
+    tags = [{"Key": "orchard:run-id", "Value": "mini-20261127T210501Z-1a2b3c4d"}]
+    if execution_arn:
+        tags.append({"Key": EXECUTION_TAG, "Value": execution_arn})
+    return emr.run_job_flow(
+        Name="orchard-mini",
+        ReleaseLabel="emr-7.13.0",
+        Applications=[{"Name": "Spark"}],
+        Instances={"MasterInstanceType": "m5.xlarge", "InstanceCount": 1, "KeepJobFlowAliveWhenNoSteps": True},
+        JobFlowRole="orchard-emr-instance-profile",
+        ServiceRole="orchard-emr-service-role",
+        Tags=tags,
+    )["JobFlowId"]
+
+
+def status_change(status: str, execution_arn: str = EXECUTION_ARN) -> dict:
+    """The EventBridge "Step Functions Execution Status Change" event for an execution that ended with `status`."""
+    failed = status == "FAILED"
+    return {
+        "version": "0",
+        "id": "315c1398-40ff-a850-213b-158f73e60175",
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "account": ACCOUNT,
+        "time": "2026-11-27T21:47:12Z",
+        "region": REGION,
+        "resources": [execution_arn],
+        "detail": {
+            "executionArn": execution_arn,
+            "stateMachineArn": STATE_MACHINE_ARN,
+            "name": execution_arn.rsplit(":", 1)[1],
+            "status": status,
+            "startDate": 1795813501000,
+            "stopDate": 1795816032000,
+            "input": '{"manifest_uri": "s3://orchard-inputs-test/manifests/mini.json"}',
+            "output": None,
+            "inputDetails": {"included": True},
+            "outputDetails": None,
+            "error": "States.Runtime" if failed else None,
+            "cause": "An error occurred while executing the state 'Check outputs'." if failed else None,
+        },
+    }
+
+
+def state(emr, cluster_id: str) -> str:
+    return emr.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]["State"]
+
+
+@pytest.mark.parametrize("status", ["FAILED", "ABORTED", "TIMED_OUT"])
+def test_terminates_only_the_active_clusters_tagged_with_the_execution(app, emr, lambda_context, status):
+    ours = [create_cluster(emr, EXECUTION_ARN), create_cluster(emr, EXECUTION_ARN)]
+    other = create_cluster(emr, OTHER_EXECUTION_ARN)
+    untagged = create_cluster(emr, None)
+    already_terminated = create_cluster(emr, EXECUTION_ARN)
+    emr.terminate_job_flows(JobFlowIds=[already_terminated])
+
+    result = app.handler(status_change(status), lambda_context)
+
+    assert sorted(result["terminated"]) == sorted(ours)
+    assert [state(emr, c) for c in ours] == ["TERMINATED", "TERMINATED"]
+    assert (state(emr, other), state(emr, untagged)) == ("WAITING", "WAITING")
+
+
+def test_the_state_machine_can_call_it_with_the_events_detail_alone(app, emr, lambda_context):
+    """When cluster creation fails the cluster id is unknown: the workflow sends the detail to terminate by tag."""
+    ours = create_cluster(emr, EXECUTION_ARN)
+    other = create_cluster(emr, OTHER_EXECUTION_ARN)
+    detail = {"executionArn": EXECUTION_ARN, "stateMachineArn": STATE_MACHINE_ARN, "status": "FAILED"}
+
+    assert app.handler({"detail": detail}, lambda_context) == {"terminated": [ours]}
+    assert state(emr, other) == "WAITING"
+
+
+def test_an_execution_without_clusters_terminates_nothing(app, emr, lambda_context):
+    other = create_cluster(emr, OTHER_EXECUTION_ARN)
+
+    assert app.handler(status_change("ABORTED"), lambda_context) == {"terminated": []}
+    assert state(emr, other) == "WAITING"
+
+
+def test_clusters_on_every_page_are_found(app, emr, lambda_context):
+    ours = [create_cluster(emr, EXECUTION_ARN) for _ in range(55)]  # ListClusters returns 50 a page
+
+    result = app.handler(status_change("TIMED_OUT"), lambda_context)
+
+    assert sorted(result["terminated"]) == sorted(ours)
+
+
+@pytest.mark.parametrize("status", ["RUNNING", "SUCCEEDED"])
+def test_an_event_for_another_status_is_refused(app, emr, lambda_context, status):
+    ours = create_cluster(emr, EXECUTION_ARN)
+
+    with pytest.raises(ValidationError):
+        app.handler(status_change(status), lambda_context)
+    assert state(emr, ours) == "WAITING"
+
+
+def describe(cluster_id: str, state: str, tags: dict[str, str]) -> dict:
+    return {"Id": cluster_id, "Status": {"State": state}, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+
+
+def test_clusters_of_execution_match_the_tag_value_exactly_and_only_active_states():
+    descriptions = [
+        describe("j-STARTING", "STARTING", {EXECUTION_TAG: EXECUTION_ARN}),
+        describe("j-BOOTSTRAPPING", "BOOTSTRAPPING", {EXECUTION_TAG: EXECUTION_ARN}),
+        describe("j-RUNNING", "RUNNING", {EXECUTION_TAG: EXECUTION_ARN, "team": "fruit"}),
+        describe("j-WAITING", "WAITING", {EXECUTION_TAG: EXECUTION_ARN}),
+        describe("j-TERMINATING", "TERMINATING", {EXECUTION_TAG: EXECUTION_ARN}),
+        describe("j-TERMINATED_WITH_ERRORS", "TERMINATED_WITH_ERRORS", {EXECUTION_TAG: EXECUTION_ARN}),
+        describe("j-OTHER", "RUNNING", {EXECUTION_TAG: OTHER_EXECUTION_ARN}),
+        describe("j-PREFIX", "RUNNING", {EXECUTION_TAG: EXECUTION_ARN + "0"}),
+        describe("j-OTHER-KEY", "RUNNING", {"execution-arn": EXECUTION_ARN}),
+        {"Id": "j-NO-TAGS", "Status": {"State": "RUNNING"}},
+    ]
+
+    assert clusters_of_execution(descriptions, EXECUTION_ARN) == [
+        "j-STARTING",
+        "j-BOOTSTRAPPING",
+        "j-RUNNING",
+        "j-WAITING",
+    ]

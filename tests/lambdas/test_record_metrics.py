@@ -1,0 +1,368 @@
+"""Record metrics: the run summary (pure), and the handler against moto EMR and S3 with its EMF document.
+
+moto never advances an EMR step (a step added after creation stays RUNNING with no start or end
+time) and stamps the cluster's times with the moment of the call. `set_timeline` sets those times
+and the step's state on moto's own cluster and step objects, so DescribeCluster and ListSteps
+return the timeline of a real run; nothing else of moto is touched.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+from moto.emr.models import emr_backends
+from pydantic import ValidationError
+
+from aws_deployment import ACCOUNT, OUTPUTS_BUCKET, REGION
+from orchard_pipeline.costs import load_price_table
+from orchard_pipeline.summary import ClusterTimeline, StepTimeline, build_summary, metric_values
+
+EXECUTION_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:orchard-pipeline:run-1"
+STARTED = datetime(2026, 11, 27, 20, 58, tzinfo=UTC)
+CREATED = datetime(2026, 11, 27, 21, 0, tzinfo=UTC)
+RUN_ID = "mini-20261127T205800Z-1a2b3c4d"
+INSTANCES = [
+    {"role": "primary", "type": "m5.xlarge", "count": 1, "market": "ON_DEMAND"},
+    {"role": "core", "type": "c6i.2xlarge", "count": 2, "market": "SPOT"},
+]
+RUN = {
+    "run_id": RUN_ID,
+    "name": "mini",
+    "source": "s3://orchard-inputs-test/manifests/mini.json",
+    "manifest_uri": f"s3://{OUTPUTS_BUCKET}/runs/{RUN_ID}/manifest.json",
+    "output_uri": f"s3://{OUTPUTS_BUCKET}/runs/{RUN_ID}/",
+    "summary_uri": f"s3://{OUTPUTS_BUCKET}/runs/{RUN_ID}/run_summary.json",
+    "pca_components": 50,
+    "instances": INSTANCES,
+    "cluster": {"Name": "orchard"},
+    "step": {"Name": "Featurize images"},
+    "step_timeout_seconds": 10800,
+}
+OUTPUTS = {
+    "images_read": 1000,
+    "featurized": 990,
+    "failed": 10,
+    "pca_components": 50,
+    "explained_variance_total": 0.8125,
+    "feature_seconds": 900.0,
+    "weights": "imagenet",
+    "weights_are_random": False,
+}
+STEP_FAILED = {"Error": "States.TaskFailed", "Cause": "Step s-1 failed: Spark exited with code 1"}
+
+
+def hourly(instance_type: str) -> float:
+    price = load_price_table("eu-west-1").instances[instance_type]
+    return price.ec2 + price.emr
+
+
+# Half an hour of one m5.xlarge and two c6i.2xlarge, from the shipped table.
+HALF_HOUR_COST = round(0.5 * (1 * hourly("m5.xlarge") + 2 * hourly("c6i.2xlarge")), 4)
+
+
+# --- the summary, pure -------------------------------------------------------------------------
+
+
+def summarise(**overrides):
+    arguments = {
+        "status": "SUCCEEDED",
+        "execution_arn": EXECUTION_ARN,
+        "execution_started_at": STARTED,
+        "run": RUN,
+        "outputs": OUTPUTS,
+        "error": None,
+        "cluster": ClusterTimeline("j-1", "TERMINATED", CREATED, CREATED + timedelta(minutes=30)),
+        "step": StepTimeline("s-1", "COMPLETED", CREATED + timedelta(minutes=5), CREATED + timedelta(minutes=25)),
+        "prices": load_price_table("eu-west-1"),
+        "region": "eu-west-1",
+        "now": CREATED + timedelta(minutes=31),
+    }
+    return build_summary(**{**arguments, **overrides})
+
+
+def test_summary_of_a_successful_run():
+    summary = summarise()
+
+    assert summary["status"] == "SUCCEEDED"
+    assert (summary["run_id"], summary["name"], summary["execution_arn"]) == (RUN_ID, "mini", EXECUTION_ARN)
+    assert summary["execution_started_at"] == "2026-11-27T20:58:00.000Z"
+    assert summary["recorded_at"] == "2026-11-27T21:31:00.000Z"
+    assert summary["counts"] == {"images_read": 1000, "images_featurized": 990, "images_failed": 10}
+    assert summary["cluster"] == {
+        "id": "j-1",
+        "state": "TERMINATED",
+        "created_at": "2026-11-27T21:00:00.000Z",
+        "ended_at": "2026-11-27T21:30:00.000Z",
+        "seconds": 1800.0,
+    }
+    assert summary["step"]["seconds"] == 1200.0
+    assert summary["images_per_minute"] == 50.0  # 1000 images in 20 minutes of step
+    assert summary["pca"] == {"components": 50, "explained_variance_total": 0.8125}
+    assert summary["model"] == {"weights": "imagenet", "weights_are_random": False}
+    assert summary["cost"]["estimated_usd"] == pytest.approx(HALF_HOUR_COST)
+    assert summary["cost"]["price_table"]["region"] == "eu-west-1"
+    assert summary["error"] is None
+    json.dumps(summary)
+
+
+def test_metrics_of_a_successful_run():
+    assert metric_values(summarise()) == [
+        ("RunSucceeded", "Count", 1),
+        ("RunFailed", "Count", 0),
+        ("ImagesRead", "Count", 1000),
+        ("ImagesFeaturized", "Count", 990),
+        ("ImagesFailed", "Count", 10),
+        ("StepSeconds", "Seconds", 1200.0),
+        ("ClusterSeconds", "Seconds", 1800.0),
+        ("ImagesPerMinute", "None", 50.0),
+        ("EstimatedCostUSD", "None", HALF_HOUR_COST),
+        ("ExplainedVariance", "Percent", 81.25),
+    ]
+
+
+def test_a_failure_before_the_run_plan_has_only_the_failure():
+    summary = summarise(
+        status="FAILED",
+        run=None,
+        outputs=None,
+        cluster=None,
+        step=None,
+        error={"Error": "ManifestInvalid", "Cause": "pca_components: must be >= 2"},
+    )
+
+    assert summary["run_id"] is None and summary["counts"] is None and summary["cluster"] is None
+    assert summary["cost"]["estimated_usd"] is None and "no EMR cluster" in summary["cost"]["reason"]
+    assert summary["error"] == {"Error": "ManifestInvalid", "Cause": "pca_components: must be >= 2"}
+    assert metric_values(summary) == [("RunSucceeded", "Count", 0), ("RunFailed", "Count", 1)]
+
+
+def test_an_unfinished_cluster_and_step_count_to_now():
+    now = CREATED + timedelta(minutes=40)
+    summary = summarise(
+        cluster=ClusterTimeline("j-1", "RUNNING", CREATED, None),
+        step=StepTimeline("s-1", "RUNNING", CREATED + timedelta(minutes=10), None),
+        now=now,
+    )
+
+    assert summary["cluster"]["ended_at"] is None and summary["cluster"]["seconds"] == 2400.0
+    assert summary["step"]["seconds"] == 1800.0
+
+
+def test_a_step_that_never_started_has_no_seconds_and_no_throughput():
+    summary = summarise(step=StepTimeline("s-1", "CANCELLED", None, None))
+
+    assert summary["step"]["seconds"] is None and summary["images_per_minute"] is None
+    assert "StepSeconds" not in {name for name, _, _ in metric_values(summary)}
+
+
+def test_no_price_table_for_the_region_gives_no_cost_and_says_why():
+    summary = summarise(prices=None, region="us-east-1")
+
+    assert summary["cost"]["estimated_usd"] is None
+    assert summary["cost"]["reason"] == "no price table for region us-east-1"
+    assert "EstimatedCostUSD" not in {name for name, _, _ in metric_values(summary)}
+
+
+# --- the handler, with moto ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def app(aws):
+    from record_metrics import app
+
+    return app
+
+
+def create_cluster() -> str:
+    """A cluster shaped like the run plan's, with its one step, as the state machine makes them."""
+    emr = boto3.client("emr", region_name=REGION)
+    cluster_id = emr.run_job_flow(
+        Name=f"orchard-{RUN_ID}",
+        ReleaseLabel="emr-7.5.0",
+        Instances={
+            "InstanceGroups": [
+                {"InstanceRole": "MASTER", "InstanceType": "m5.xlarge", "InstanceCount": 1, "Market": "ON_DEMAND"},
+                {"InstanceRole": "CORE", "InstanceType": "c6i.2xlarge", "InstanceCount": 2, "Market": "SPOT"},
+            ],
+            "KeepJobFlowAliveWhenNoSteps": True,
+        },
+        JobFlowRole="orchard-emr-instance-profile",
+        ServiceRole="orchard-emr-service-role",
+        Tags=[{"Key": "orchard:execution-arn", "Value": EXECUTION_ARN}],
+    )["JobFlowId"]
+    emr.add_job_flow_steps(
+        JobFlowId=cluster_id,
+        Steps=[
+            {
+                "Name": "Featurize images",
+                "ActionOnFailure": "CONTINUE",
+                "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["spark-submit", "main.py"]},
+            }
+        ],
+    )
+    return cluster_id
+
+
+def set_timeline(cluster_id, *, created, ended=None, step_state="RUNNING", step_started=None, step_ended=None):
+    """Set the times moto reports (it keeps naive UTC datetimes) on its cluster and step objects."""
+    naive = {"created": created, "ended": ended, "step_started": step_started, "step_ended": step_ended}
+    naive = {name: moment and moment.astimezone(UTC).replace(tzinfo=None) for name, moment in naive.items()}
+    cluster = emr_backends[ACCOUNT][REGION].clusters[cluster_id]
+    cluster.creation_datetime = naive["created"]
+    if ended:
+        cluster.terminate()
+        cluster.end_datetime = naive["ended"]
+    (step,) = cluster.steps
+    step.state = step_state
+    step.start_date_time = naive["step_started"]
+    step.end_date_time = naive["step_ended"]
+
+
+def event(status, state):
+    return {
+        "status": status,
+        "execution_arn": EXECUTION_ARN,
+        "execution_started_at": "2026-11-27T20:58:00.000Z",
+        "state": state,
+    }
+
+
+def emf_document(capsys) -> dict:
+    """The one EMF document the handler printed (Logger's JSON lines are printed to stdout too)."""
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    (document,) = [line for line in lines if "_aws" in line]
+    return document
+
+
+def metrics_in(document) -> dict[str, tuple[str, float]]:
+    """{metric name: (unit, value)} of an EMF document, after checking its namespace and dimensions.
+
+    Powertools writes each value as a list of the values added; each metric is added once.
+    """
+    (directive,) = document["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "Orchard"
+    assert directive["Dimensions"] == [["service"]] and document["service"] == "orchard"
+    values = {metric["Name"]: (metric["Unit"], document[metric["Name"]]) for metric in directive["Metrics"]}
+    assert all(len(added) == 1 for _, added in values.values()), values
+    return {name: (unit, added[0]) for name, (unit, added) in values.items()}
+
+
+def stored_summary() -> dict:
+    body = boto3.client("s3", region_name=REGION).get_object(
+        Bucket=OUTPUTS_BUCKET, Key=f"runs/{RUN_ID}/run_summary.json"
+    )["Body"]
+    return json.loads(body.read())
+
+
+def test_a_successful_run_emits_every_metric_and_writes_its_summary(app, lambda_context, capsys):
+    cluster_id = create_cluster()
+    set_timeline(
+        cluster_id,
+        created=CREATED,
+        ended=CREATED + timedelta(minutes=30),
+        step_state="COMPLETED",
+        step_started=CREATED + timedelta(minutes=5),
+        step_ended=CREATED + timedelta(minutes=25),
+    )
+    state = {"run": RUN, "cluster": {"id": cluster_id}, "outputs": OUTPUTS}
+
+    summary = app.handler(event("SUCCEEDED", state), lambda_context)
+
+    assert metrics_in(emf_document(capsys)) == {
+        "RunSucceeded": ("Count", 1.0),
+        "RunFailed": ("Count", 0.0),
+        "ImagesRead": ("Count", 1000.0),
+        "ImagesFeaturized": ("Count", 990.0),
+        "ImagesFailed": ("Count", 10.0),
+        "StepSeconds": ("Seconds", 1200.0),
+        "ClusterSeconds": ("Seconds", 1800.0),
+        "ImagesPerMinute": ("None", 50.0),
+        "EstimatedCostUSD": ("None", HALF_HOUR_COST),
+        "ExplainedVariance": ("Percent", 81.25),
+    }
+    assert stored_summary() == summary
+    assert summary["cluster"]["id"] == cluster_id and summary["cluster"]["state"] == "TERMINATED"
+    assert summary["step"]["state"] == "COMPLETED"
+    assert summary["cost"]["price_table"]["as_of"] == load_price_table("eu-west-1").as_of
+    assert [line["type"] for line in summary["cost"]["breakdown"]] == ["m5.xlarge", "c6i.2xlarge"]
+    assert any("on-demand" in note for note in summary["cost"]["notes"])  # the core nodes are SPOT
+
+
+def test_a_failure_before_the_run_plan_emits_only_run_failed_and_writes_nothing(app, lambda_context, capsys):
+    error = {"Error": "ManifestInvalid", "Cause": "images.prefix: required"}
+
+    summary = app.handler(event("FAILED", {"error": error}), lambda_context)
+
+    assert metrics_in(emf_document(capsys)) == {"RunSucceeded": ("Count", 0.0), "RunFailed": ("Count", 1.0)}
+    assert summary["status"] == "FAILED" and summary["run_id"] is None and summary["error"] == error
+    assert boto3.client("s3", region_name=REGION).list_objects_v2(Bucket=OUTPUTS_BUCKET)["KeyCount"] == 0
+
+
+def test_a_failed_step_records_durations_cost_and_the_error(app, lambda_context, capsys):
+    cluster_id = create_cluster()
+    set_timeline(
+        cluster_id,
+        created=CREATED,
+        ended=CREATED + timedelta(minutes=30),
+        step_state="FAILED",
+        step_started=CREATED + timedelta(minutes=5),
+        step_ended=CREATED + timedelta(minutes=25),
+    )
+    state = {"run": RUN, "cluster": {"id": cluster_id}, "error": STEP_FAILED}
+
+    summary = app.handler(event("FAILED", state), lambda_context)
+
+    assert metrics_in(emf_document(capsys)) == {
+        "RunSucceeded": ("Count", 0.0),
+        "RunFailed": ("Count", 1.0),
+        "StepSeconds": ("Seconds", 1200.0),
+        "ClusterSeconds": ("Seconds", 1800.0),
+        "EstimatedCostUSD": ("None", HALF_HOUR_COST),
+    }
+    stored = stored_summary()
+    assert stored == summary
+    assert stored["error"] == STEP_FAILED and stored["step"]["state"] == "FAILED"
+    assert stored["counts"] is None and stored["pca"] is None
+
+
+def test_a_cluster_not_ended_yet_counts_to_now(app, lambda_context, capsys):
+    cluster_id = create_cluster()
+    set_timeline(cluster_id, created=datetime.now(UTC) - timedelta(minutes=10))
+    state = {"run": RUN, "cluster": {"id": cluster_id}, "error": STEP_FAILED}
+
+    summary = app.handler(event("FAILED", state), lambda_context)
+
+    metrics = metrics_in(emf_document(capsys))
+    assert metrics["ClusterSeconds"][1] == pytest.approx(600, abs=5)
+    assert "StepSeconds" not in metrics  # moto's step never started
+    assert summary["cluster"]["ended_at"] is None and summary["step"]["started_at"] is None
+
+
+def test_an_instance_type_without_a_price_reports_no_cost_and_why(app, lambda_context, capsys):
+    cluster_id = create_cluster()
+    set_timeline(cluster_id, created=CREATED, ended=CREATED + timedelta(minutes=30))
+    run = {**RUN, "instances": [*INSTANCES, {"role": "task", "type": "x9.mega", "count": 3, "market": "SPOT"}]}
+
+    summary = app.handler(event("FAILED", {"run": run, "cluster": {"id": cluster_id}}), lambda_context)
+
+    assert "EstimatedCostUSD" not in metrics_in(emf_document(capsys))
+    assert summary["cost"]["estimated_usd"] is None
+    assert summary["cost"]["reason"] == "no eu-west-1 price for x9.mega"
+    assert stored_summary()["cost"] == summary["cost"]
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+@pytest.mark.parametrize(
+    "bad",
+    [
+        event("RUNNING", {}),
+        {**event("FAILED", {}), "execution_started_at": "2026-11-27T20:58:00"},  # no time zone
+        event("FAILED", {"run": {**RUN, "instances": [{**INSTANCES[0], "market": "RESERVED"}]}}),
+    ],
+)
+def test_an_input_outside_the_contract_is_rejected(app, lambda_context, bad):
+    with pytest.raises(ValidationError):
+        app.handler(bad, lambda_context)

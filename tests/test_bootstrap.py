@@ -1,0 +1,197 @@
+"""The EMR bootstrap action, run with bash against stubs: `aws` serves files from a folder standing
+for S3; the Python, pip and uv stubs record their calls, and uv "installs" by listing the lines of
+the requirement files it is given. No network, no EMR."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "bootstrap" / "install.sh"
+REQUIREMENTS = ROOT / "requirements"
+PREFIX = "s3://artifacts/code/0123abcd/requirements"
+ARGS = ["--requirements", f"{PREFIX}/job.txt", "--model-requirements", f"{PREFIX}/model.txt"]
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \[orchard-bootstrap\] ")
+
+STUBS = {
+    "aws": r"""
+echo "aws $*" >> "$STUB_LOG"
+source="${@: -2:1}" destination="${@: -1}"
+[[ -f "$STUB_S3/${source#s3://}" ]] || { echo "fatal error: (404) $source does not exist" >&2; exit 1; }
+cp "$STUB_S3/${source#s3://}" "$destination"
+""",
+    "python3.11": r"""
+echo "python $*" >> "$STUB_LOG"
+case "$1" in
+  --version) echo "Python ${STUB_PYTHON_VERSION:-3.11.14}" ;;
+  -m) mkdir -p "$3/bin" && cp "$STUB_DIR/pip" "$3/bin/pip" ;;
+esac
+""",
+    "pip": r"""
+echo "pip $*" >> "$STUB_LOG"
+cp "$STUB_DIR/uv" "$(dirname "$0")/uv"
+""",
+    "uv": r"""
+echo "uv $*" >> "$STUB_LOG"
+if [[ "$1" == venv ]]; then
+  mkdir -p "${@: -1}/bin" && cp "$STUB_DIR/python3.11" "${@: -1}/bin/python" && touch "${@: -1}/pyvenv.cfg"
+  exit
+fi
+command="$2" && shift 2
+while (($#)); do
+  case "$1" in
+    --python) installed="$(dirname "$2")/../installed.txt" ;;
+    --requirements) [[ -z "${STUB_UV_FAIL:-}" ]] || { echo "error: No solution found" >&2; exit 1; }
+                    grep -v '^#' "$2" >> "$installed" ;;
+  esac
+  shift
+done
+[[ "$command" != freeze ]] || cat "$installed"
+""",
+}
+
+
+@dataclass
+class Node:
+    """A fake EMR node: its file system root, its S3 stand-in, the stubs and their call log."""
+
+    home: Path
+
+    @property
+    def venv(self) -> Path:
+        return self.home / "opt" / "venv"
+
+    def run(self, *args: str, primary: bool = False, **environment: str) -> subprocess.CompletedProcess:
+        info = self.home / "instance.json"
+        info.write_text(f'{{"isMaster": {str(primary).lower()}, "instanceGroupId": "ig-1"}}')
+        (self.home / "calls.log").write_text("")
+        env = {
+            "PATH": f"{self.home / 'stubs'}:{os.environ['PATH']}",
+            "ORCHARD_ROOT": str(self.home / "opt"),
+            "ORCHARD_PYTHON": str(self.home / "stubs" / "python3.11"),
+            "ORCHARD_INSTANCE_INFO": str(info),
+            "STUB_DIR": str(self.home / "stubs"),
+            "STUB_S3": str(self.home / "s3"),
+            "STUB_LOG": str(self.home / "calls.log"),
+            **environment,
+        }
+        return subprocess.run(["bash", str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=30)
+
+    def calls(self) -> list[str]:
+        return (self.home / "calls.log").read_text().splitlines()
+
+    def installed(self) -> list[str]:
+        return (self.venv / "installed.txt").read_text().splitlines()
+
+
+def pins(name: str) -> list[str]:
+    return [line for line in (REQUIREMENTS / name).read_text().splitlines() if line and not line.startswith("#")]
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Node:
+    stubs = tmp_path / "stubs"
+    stubs.mkdir()
+    for name, body in STUBS.items():
+        (stubs / name).write_text("#!/usr/bin/env bash\n" + body)
+        (stubs / name).chmod(0o755)
+    published = tmp_path / "s3" / PREFIX.removeprefix("s3://")
+    published.mkdir(parents=True)
+    for name in ("job.txt", "model.txt", "constraints.txt"):
+        (published / name).write_text((REQUIREMENTS / name).read_text())
+    return Node(tmp_path)
+
+
+def test_a_core_node_gets_the_job_packages_only(node):
+    finished = node.run(*ARGS)
+    assert finished.returncode == 0, finished.stderr
+    assert node.installed() == pins("job.txt")
+    assert not any("model.txt" in call for call in node.calls())  # not even fetched
+    install = next(call for call in node.calls() if call.startswith("uv pip install"))
+    assert "--only-binary :all:" in install and "--no-cache" in install
+    assert (node.venv / ".orchard-bootstrap.sha256").read_text().strip()
+    lines = finished.stdout.splitlines()
+    assert all(LOG_LINE.match(line) for line in lines if not line.startswith("  "))
+    assert "core node" in lines[0] and "  numpy==1.26.4" in lines and "done in" in lines[-1]
+
+
+def test_the_primary_node_also_gets_the_model_packages_and_the_constraints_apply(node):
+    finished = node.run(*ARGS, "--constraints", f"{PREFIX}/constraints.txt", primary=True)
+    assert finished.returncode == 0, finished.stderr
+    assert node.installed() == pins("job.txt") + pins("model.txt")
+    install = next(call for call in node.calls() if call.startswith("uv pip install"))
+    assert re.search(r"--constraint \S+/constraints\.txt", install)
+    assert "primary node" in finished.stdout
+
+
+def test_a_rerun_with_the_same_files_does_nothing_and_a_changed_file_rebuilds(node):
+    assert node.run(*ARGS).returncode == 0
+    again = node.run(*ARGS)
+    assert again.returncode == 0, again.stderr
+    assert "up to date" in again.stdout
+    assert [call.split()[0] for call in node.calls()] == ["python", "aws"]  # version check, fetch: no install
+
+    job = node.home / "s3" / PREFIX.removeprefix("s3://") / "job.txt"
+    job.write_text("numpy==1.26.4\n")
+    changed = node.run(*ARGS)
+    assert changed.returncode == 0, changed.stderr
+    assert "rebuilding" in changed.stdout and node.installed() == ["numpy==1.26.4"]
+    assert not any(call.startswith(("python -m venv", "pip")) for call in node.calls())  # uv kept
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (ARGS[:2], "missing --model-requirements"),
+        (ARGS[2:], "missing --requirements"),
+        ([*ARGS[:3]], "--model-requirements needs a value"),
+        ([*ARGS, "--force"], "unknown argument '--force'"),
+        (["--requirements", "job.txt", *ARGS[2:]], "not an s3:// object URI: 'job.txt'"),
+        ([*ARGS, "--venv", "venv"], "--venv must be an absolute path"),
+    ],
+)
+def test_bad_arguments_fail_with_the_usage(node, args, message):
+    finished = node.run(*args)
+    assert finished.returncode != 0
+    assert message in finished.stderr and "usage: install.sh" in finished.stderr
+    assert node.calls() == []
+
+
+@pytest.mark.parametrize(
+    ("environment", "message"),
+    [
+        ({"ORCHARD_PYTHON": "/nowhere/python3.11"}, "Python 3.11 not found at /nowhere/python3.11"),
+        ({"STUB_PYTHON_VERSION": "3.9.23"}, "is Python 3.9.23, Python 3.11 is needed"),
+        ({"ORCHARD_INSTANCE_INFO": "/nowhere/instance.json"}, "cannot read /nowhere/instance.json: not an EMR node?"),
+    ],
+)
+def test_a_node_without_python_311_fails_clearly(node, environment, message):
+    finished = node.run(*ARGS, **environment)
+    assert finished.returncode != 0
+    assert message in finished.stderr and LOG_LINE.match(finished.stderr.splitlines()[-1])
+
+
+def test_a_failed_fetch_or_install_fails_loudly_and_leaves_no_stamp(node):
+    missing = node.run("--requirements", f"{PREFIX}/nope.txt", *ARGS[2:])
+    assert missing.returncode != 0 and f"cannot fetch {PREFIX}/nope.txt" in missing.stderr
+
+    failed = node.run(*ARGS, STUB_UV_FAIL="1")
+    assert failed.returncode != 0
+    assert "error: No solution found" in failed.stderr
+    assert "installing the core node's requirements into" in failed.stderr
+    assert not (node.venv / ".orchard-bootstrap.sha256").exists()  # so the next run installs again
+
+
+def test_a_folder_that_is_not_a_virtual_environment_is_never_removed(node):
+    mine = node.home / "home" / "hadoop"
+    (mine / "notes").mkdir(parents=True)
+    finished = node.run(*ARGS, "--venv", str(mine))
+    assert finished.returncode != 0
+    assert "is not a virtual environment: not touching it" in finished.stderr
+    assert (mine / "notes").is_dir()

@@ -1,0 +1,152 @@
+"""Contracts between template.yaml, the state machine definition and the Lambdas' code."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from statelint.linter import Linter
+
+import aws_template as t
+from orchard_pipeline.costs import load_price_table
+
+REGION, ACCOUNT = "eu-west-1", "123456789012"
+# What Lambda itself sets in every function's environment.
+LAMBDA_RUNTIME_VARIABLES = {"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_LAMBDA_FUNCTION_NAME", "LAMBDA_TASK_ROOT"}
+
+
+def fake_physical_names() -> dict[str, str]:
+    """A plausible name or ARN for each resource, as CloudFormation's Ref / GetAtt would give."""
+    names = {}
+    for name, resource in t.resources().items():
+        kind = resource["Type"]
+        if kind == "AWS::Serverless::Function":
+            names[name] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orchard-{name}"
+        elif kind == "AWS::SNS::Topic":
+            names[name] = f"arn:aws:sns:{REGION}:{ACCOUNT}:orchard-{name}"
+        else:
+            names[name] = f"orchard-{name}"
+    return names
+
+
+def allow_statements() -> list[tuple[str, dict[str, Any]]]:
+    """(owner, statement) for every Allow statement written in the template: roles and SAM function policies."""
+    found = []
+    for name, resource in t.resources().items():
+        properties = resource.get("Properties", {})
+        documents = [policy["PolicyDocument"] for policy in properties.get("Policies", []) if "PolicyDocument" in policy]
+        if resource["Type"] == "AWS::Serverless::Function":
+            documents += [policy for policy in properties.get("Policies", []) if "Statement" in policy]
+        for document in documents:
+            found += [(name, s) for s in document["Statement"] if s["Effect"] == "Allow"]
+    return found
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_every_placeholder_has_a_substitution_and_every_substitution_is_used():
+    assert t.placeholders() == set(t.substitutions())
+
+
+def test_the_definition_holds_no_deployment_constant():
+    text = t.DEFINITION.read_text()
+    assert not re.search(r"arn:aws|\d{12}|[a-z]{2}-[a-z]+-\d|s3://", text)
+
+
+def test_the_deployed_definition_passes_statelint():
+    names = fake_physical_names()
+    definition = t.render_definition({key: t.resolve(value, names) for key, value in t.substitutions().items()})
+    assert Linter.validate(definition) == []
+
+
+@pytest.mark.parametrize("name", sorted(t.functions()))
+def test_every_environment_variable_a_function_reads_is_set_by_the_template(name):
+    function = t.functions()[name]
+    app = t.function_directory(function) / "app.py"
+    read = set().union(*(t.environment_reads(module) for module in {app} | t.imported_shared_modules(app)))
+    globally_set = t.template()["Globals"]["Function"]["Environment"]["Variables"]
+    set_here = function["Properties"].get("Environment", {}).get("Variables", {})
+    assert read - set(globally_set) - set(set_here) - LAMBDA_RUNTIME_VARIABLES == set()
+
+
+def test_the_state_machine_role_invokes_exactly_the_functions_the_definition_calls():
+    called = {value["Fn::GetAtt"][0] for key, value in t.substitutions().items()
+              if isinstance(value, dict) and "Fn::GetAtt" in value and key in t.placeholders()
+              and t.resources()[value["Fn::GetAtt"][0]]["Type"] == "AWS::Serverless::Function"}
+    role = t.state_machine()["Properties"]["Role"]["Fn::GetAtt"][0]
+    invoke = [s for owner, s in allow_statements() if owner == role and "lambda:InvokeFunction" in as_list(s["Action"])]
+    granted = {arn["Fn::GetAtt"][0] for statement in invoke for arn in as_list(statement["Resource"])}
+    assert called == granted == {"PrepareRunFunction", "CheckOutputsFunction", "RecordMetricsFunction",
+                                 "CleanUpFunction"}
+
+
+def test_no_statement_allows_a_wildcard_action():
+    wildcards = [(owner, action) for owner, statement in allow_statements()
+                 for action in as_list(statement["Action"]) if "*" in action]
+    assert wildcards == []
+
+
+def test_pass_role_is_limited_to_the_emr_roles():
+    passing = [s for _, s in allow_statements() if "iam:PassRole" in as_list(s["Action"])]
+    assert passing
+    for statement in passing:
+        roles = {arn["Fn::GetAtt"][0] for arn in as_list(statement["Resource"])}
+        assert roles <= {"EmrServiceRole", "EmrInstanceRole"}
+        assert "iam:PassedToService" in statement["Condition"]["StringEquals"]
+
+
+def test_every_bucket_is_encrypted_private_and_tls_only():
+    buckets = t.resources("AWS::S3::Bucket")
+    policies = {p["Properties"]["Bucket"]["Ref"]: p["Properties"]["PolicyDocument"]
+                for p in t.resources("AWS::S3::BucketPolicy").values()}
+    assert set(buckets) == {"InputsBucket", "OutputsBucket", "LogsBucket", "ArtifactsBucket"}
+    for name, bucket in buckets.items():
+        properties = bucket["Properties"]
+        assert properties["BucketEncryption"]["ServerSideEncryptionConfiguration"], name
+        assert all(properties["PublicAccessBlockConfiguration"].values()), name
+        (deny,) = [s for s in policies[name]["Statement"] if s["Effect"] == "Deny"]
+        assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}, name
+
+
+def test_the_inputs_bucket_sends_its_events_to_eventbridge():
+    inputs = t.resources()["InputsBucket"]["Properties"]
+    assert inputs["NotificationConfiguration"]["EventBridgeConfiguration"]["EventBridgeEnabled"] is True
+
+
+def test_every_function_and_the_state_machine_log_with_retention():
+    groups = t.resources("AWS::Logs::LogGroup").values()
+    named_after = {g["Properties"]["LogGroupName"]["Fn::Sub"] for g in groups}
+    assert {f"/aws/lambda/${{{name}}}" for name in t.functions()} <= named_after
+    assert all(g["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"} for g in groups)
+    assert t.state_machine()["Properties"]["Logging"]["Level"] == "ALL"
+    assert t.state_machine()["Properties"]["Tracing"]["Enabled"] is True
+
+
+def test_the_price_table_prices_the_default_instance_types():
+    prices = load_price_table("eu-west-1").instances
+    parameters = t.template()["Parameters"]
+    for parameter in ("PrimaryInstanceType", "CoreInstanceType"):
+        assert parameters[parameter]["Default"] in prices
+
+
+def pins(path: str) -> dict[str, str]:
+    lines = (t.ROOT / path).read_text().splitlines()
+    return dict(re.sub(r"\[.*\]", "", line).split("==") for line in lines if "==" in line)
+
+
+def test_packages_shared_by_the_job_and_the_lambdas_have_the_same_pins():
+    job = pins("requirements/job.txt")
+    for path in ("lambdas/shared/requirements.txt", "lambdas/check_outputs/requirements.txt"):
+        shared = set(pins(path)) & set(job)
+        assert shared and {name: pins(path)[name] for name in shared} == {name: job[name] for name in shared}, path
+
+
+def test_manual_starts_and_the_published_manifests_are_valid_inputs():
+    from orchard_features.manifest import schema_problems
+
+    for manifest in sorted((t.ROOT / "manifests").glob("*.json")):
+        assert schema_problems(json.loads(manifest.read_text())) == [], manifest.name
