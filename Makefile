@@ -9,16 +9,18 @@ TOOLS_INSTALLED := $(TOOLS)/.installed
 REQUIREMENTS := requirements/job.txt requirements/model.txt requirements/local.txt requirements/dev.txt \
 	lambdas/shared/requirements.txt lambdas/check_outputs/requirements.txt lambdas/publish_artifacts/requirements.txt
 
-# `make run INPUT=... OUTPUT=...`: the job on a folder, S3 prefix or manifest of your own.
-INPUT ?= build/demo/input/manifests/mini.json
+# `make run`: the feature job alone, in local Spark, on a generated sample (MINI);
+# `make run INPUT=... OUTPUT=...`: on a folder, S3 prefix or manifest of your own.
+INPUT ?=
 OUTPUT ?= build/run/output
 ARGS ?=
 BENCH_ARGS ?= --images 4000
 
 .PHONY: demo test lint validate bench run java clean
 
+# The whole workflow on this machine: the real state machine in moto, the real job in local Spark.
 demo: java $(INSTALLED)
-	$(PY) -m orchard_features.demo --manifest manifests/mini.json --work-dir build/demo
+	PYTHONPATH=tests:lambdas:lambdas/shared $(PY) -m harness.demo --manifest manifests/mini.json --work-dir build/demo
 
 test: java $(INSTALLED)
 	$(PY) -m pytest
@@ -36,7 +38,11 @@ bench: java $(INSTALLED)
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 
 run: java $(INSTALLED)
+ifeq ($(INPUT),)
+	$(PY) -m orchard_features.demo --manifest manifests/mini.json --work-dir build/run
+else
 	$(PY) -m orchard_features $(INPUT) --output $(OUTPUT) $(ARGS)
+endif
 
 java:
 	@command -v java >/dev/null 2>&1 || { \

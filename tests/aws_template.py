@@ -52,18 +52,35 @@ def render_definition(values: dict[str, str]) -> dict[str, Any]:
     return json.loads(PLACEHOLDER.sub(lambda match: values[match.group(1)], DEFINITION.read_text()))
 
 
-def resolve(value: Any, names: dict[str, str], partition: str = "aws") -> str:
-    """A substitution's value: Ref / GetAtt looked up in `names` (by logical id), Sub with ${AWS::Partition}."""
-    if isinstance(value, str):
-        return value
+PSEUDO_PARAMETERS = {"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012"}
+
+
+def resolve(value: Any, names: dict[str, str]) -> str:
+    """A value as CloudFormation would give it, parameters at their defaults.
+
+    `names` holds each resource's physical name or ARN by logical id (what Ref gives, and GetAtt
+    unless `names` has an entry "Logical.Attribute").
+    """
+    if isinstance(value, str | int | float):
+        return str(value)
     if "Ref" in value:
-        parameter = template().get("Parameters", {}).get(value["Ref"])
-        return str(parameter["Default"]) if parameter else names[value["Ref"]]
+        return reference(value["Ref"], names)
     if "Fn::GetAtt" in value:
-        return names[value["Fn::GetAtt"][0]]
+        logical, attribute = value["Fn::GetAtt"]
+        return names.get(f"{logical}.{attribute}") or names[logical]
     if "Fn::Sub" in value:
-        return value["Fn::Sub"].replace("${AWS::Partition}", partition)
+        return re.sub(r"\$\{([^}]+)\}", lambda match: reference(match.group(1), names), value["Fn::Sub"])
     raise ValueError(f"cannot resolve {value!r}")
+
+
+def reference(name: str, names: dict[str, str]) -> str:
+    """What ${name} or Ref name stands for: a pseudo parameter, a parameter's default, a resource."""
+    if name in PSEUDO_PARAMETERS:
+        return PSEUDO_PARAMETERS[name]
+    parameter = template().get("Parameters", {}).get(name)
+    if parameter is not None:
+        return str(parameter["Default"])
+    return names.get(name) or names[name.split(".")[0]]
 
 
 def function_directory(function: dict[str, Any]) -> Path:

@@ -1,4 +1,4 @@
-"""`make demo`: the feature job on a generated sample in the Fruits-360 layout, MINI size.
+"""`make run`: the feature job alone, in local Spark, on a generated sample in the Fruits-360 layout (MINI).
 
 Lays out a work folder as a user lays out the input bucket (images under `fruits-360/`, the
 manifest under `manifests/`), runs the job locally and prints the summary and the report's path.

@@ -60,7 +60,7 @@ def status_change(status: str, execution_arn: str = EXECUTION_ARN) -> dict:
             "status": status,
             "startDate": 1795813501000,
             "stopDate": 1795816032000,
-            "input": '{"manifest_uri": "s3://orchard-inputs-test/manifests/mini.json"}',
+            "input": '{"manifest_uri": "s3://orchard-inputs-local/manifests/mini.json"}',
             "output": None,
             "inputDetails": {"included": True},
             "outputDetails": None,

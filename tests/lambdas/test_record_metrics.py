@@ -31,7 +31,7 @@ INSTANCES = [
 RUN = {
     "run_id": RUN_ID,
     "name": "mini",
-    "source": "s3://orchard-inputs-test/manifests/mini.json",
+    "source": "s3://orchard-inputs-local/manifests/mini.json",
     "manifest_uri": f"s3://{OUTPUTS_BUCKET}/runs/{RUN_ID}/manifest.json",
     "output_uri": f"s3://{OUTPUTS_BUCKET}/runs/{RUN_ID}/",
     "summary_uri": f"s3://{OUTPUTS_BUCKET}/runs/{RUN_ID}/run_summary.json",

@@ -6,10 +6,10 @@ import os
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
-INPUTS_BUCKET = "orchard-inputs-test"
-OUTPUTS_BUCKET = "orchard-outputs-test"
-ARTIFACTS_BUCKET = "orchard-artifacts-test"
-LOGS_BUCKET = "orchard-logs-test"
+INPUTS_BUCKET = "orchard-inputs-local"
+OUTPUTS_BUCKET = "orchard-outputs-local"
+ARTIFACTS_BUCKET = "orchard-artifacts-local"
+LOGS_BUCKET = "orchard-logs-local"
 STATE_MACHINE_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:orchard-pipeline"
 
 # What template.yaml sets for the functions (tests/test_contract.py checks that each variable a

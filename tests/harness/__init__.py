@@ -1,0 +1,1 @@
+"""Run the real state machine offline: moto's interpreter, an EMR .sync adapter, the Lambdas in-process."""

@@ -1,0 +1,112 @@
+"""Lambda tasks of moto's Step Functions interpreter run the real handlers from lambdas/, in-process.
+
+moto's Lambda runs code only through Docker. Here the interpreter's Lambda integration
+(`lambda_eval_utils.execute_lambda_function_integration`, moto 5.2.5) is replaced, for the
+duration of a block, by a call of the handler that template.yaml names for the function ARN, with
+the event and context shapes Lambda gives: the JSON payload as a dict, a context object; an
+exception becomes Lambda's `{"errorType", "errorMessage"}` function error, which Step Functions
+turns into the error name. Faults of the Lambda service itself (throttling) can be injected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+Handler = Callable[[Any, Any], Any]
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of Lambda's context object that the handlers (Powertools) read."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int = 256
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@dataclass
+class LambdaService:
+    """Function ARN -> handler, the invocations made, and service faults still to inject."""
+
+    handlers: dict[str, Handler]
+    invocations: list[tuple[str, Any]] = field(default_factory=list)
+    faults: dict[str, list[str]] = field(default_factory=dict)
+
+    def throttle(self, function_arn: str, times: int = 1) -> None:
+        """The next `times` invocations of the function fail as Lambda throttling does."""
+        self.faults.setdefault(function_arn, []).extend(["Lambda.TooManyRequestsException"] * times)
+
+    def call(self, function_arn: str, event: Any) -> Any:
+        """The handler's result for `event`, with a context as Lambda gives it (exceptions propagate)."""
+        return self.handlers[function_arn](event, LambdaContext(function_arn.rsplit(":", 1)[-1], function_arn))
+
+    def invoke(self, env: Any, function_arn: str, event: Any) -> dict[str, Any]:
+        """Lambda's Invoke: the handler's result as the payload, or its exception as a function error."""
+        self.invocations.append((function_arn, event))
+        pending = self.faults.get(function_arn)
+        if pending:
+            raise service_error(env, pending.pop(0), "Rate Exceeded.")
+        try:
+            result = self.call(function_arn, event)
+        except Exception as error:  # the handler's failure is the function's error, as in Lambda
+            payload = {"errorType": type(error).__name__, "errorMessage": str(error),
+                       "stackTrace": traceback.format_tb(error.__traceback__)}
+            return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": payload}
+        return {"StatusCode": 200, "Payload": json.loads(json.dumps(result))}
+
+
+def service_error(env: Any, error: str, cause: str) -> FailureEventException:
+    """A failure of the Lambda service (not of the function), as Step Functions names it."""
+    return FailureEventException(FailureEvent(
+        env=env,
+        error_name=CustomErrorName(error),
+        event_type=HistoryEventType.LambdaFunctionFailed,
+        event_details=EventDetails(
+            lambdaFunctionFailedEventDetails=LambdaFunctionFailedEventDetails(error=error, cause=cause)),
+    ))
+
+
+def handler_of(code_uri: str, handler: str) -> Handler:
+    """The function a template's CodeUri + Handler name (`lambdas/prepare_run/` + `app.handler`), its
+    module executed afresh, as a cold start does: module-level settings are read from the environment now."""
+    module_name, function_name = handler.rsplit(".", 1)
+    package = code_uri.rstrip("/").rsplit("/", 1)[-1]
+    return getattr(importlib.reload(importlib.import_module(f"{package}.{module_name}")), function_name)
+
+
+@contextlib.contextmanager
+def lambdas_in_process(service: LambdaService) -> Iterator[LambdaService]:
+    """Route the interpreter's Lambda invocations to `service` for the block."""
+    original = lambda_eval_utils.execute_lambda_function_integration
+
+    def execute(env: Any, parameters: dict, region: str, state_credentials: Any) -> None:
+        response = service.invoke(env, parameters["FunctionName"], json.loads(parameters["Payload"]))
+        if "FunctionError" in response:
+            raise lambda_eval_utils.LambdaFunctionErrorException(
+                response["FunctionError"], json.dumps(response["Payload"], separators=(",", ":")))
+        env.stack.append(response)
+
+    lambda_eval_utils.execute_lambda_function_integration = execute
+    try:
+        yield service
+    finally:
+        lambda_eval_utils.execute_lambda_function_integration = original

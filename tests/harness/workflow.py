@@ -1,0 +1,227 @@
+"""template.yaml deployed into moto, and the real state machine run by moto's interpreter.
+
+`deploy()` plays CloudFormation for what a run touches: the buckets, the failure topic, the
+artifacts published by the real custom-resource code, each function's environment resolved from
+the template, and the state machine created from `statemachine/pipeline.asl.json` with the
+template's `DefinitionSubstitutions`. Lambda tasks run the handlers in-process (`lambdas.py`),
+EMR tasks go through the `.sync` adapter (`emr_sync.py`). Use inside `mock_aws(config=MOTO_CONFIG)`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import boto3
+
+import aws_template as t
+from aws_deployment import ACCOUNT, ARTIFACTS_BUCKET, INPUTS_BUCKET, LOGS_BUCKET, OUTPUTS_BUCKET, REGION
+from harness.emr_sync import EmrBehaviour, emr_integration
+from harness.lambdas import LambdaService, handler_of, lambdas_in_process
+from harness.moto_fixes import fail_states_reraise
+
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
+STATE_MACHINE_NAME = "orchard-pipeline"
+BUCKETS = {"InputsBucket": INPUTS_BUCKET, "OutputsBucket": OUTPUTS_BUCKET, "LogsBucket": LOGS_BUCKET,
+           "ArtifactsBucket": ARTIFACTS_BUCKET}
+FINISHED = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+@dataclass(frozen=True)
+class StateRun:
+    """One state of an execution, as the console lists it."""
+
+    name: str
+    entered: datetime
+    exited: datetime | None
+    status: str  # Succeeded, Failed, or Caught (it failed and its Catch took over)
+    attempts: int  # calls of its task, retries included (0 for states without a task)
+
+
+@dataclass
+class Execution:
+    """A finished execution: status, output or error, and the states it went through."""
+
+    arn: str
+    status: str
+    output: Any
+    error: str | None
+    cause: str | None
+    states: list[StateRun]
+
+    @property
+    def state_names(self) -> list[str]:
+        return [state.name for state in self.states]
+
+
+@dataclass
+class Deployment:
+    """The stack in moto: physical names by logical id, and the services playing Lambda and EMR."""
+
+    names: dict[str, str]
+    lambdas: LambdaService
+    emr: EmrBehaviour
+    notices_queue_url: str
+    stepfunctions: Any = field(default_factory=lambda: boto3.client("stepfunctions", region_name=REGION))
+
+    @property
+    def state_machine_arn(self) -> str:
+        return self.names["PipelineStateMachine"]
+
+    def function_arn(self, logical_id: str) -> str:
+        return self.names[f"{logical_id}.Arn"]
+
+    def start(self, execution_input: dict[str, Any], name: str | None = None) -> str:
+        """Start an execution by hand (as `aws stepfunctions start-execution`); its ARN."""
+        extra = {"name": name} if name else {}
+        return self.stepfunctions.start_execution(stateMachineArn=self.state_machine_arn,
+                                                  input=json.dumps(execution_input), **extra)["executionArn"]
+
+    def upload_manifest(self, key: str, document: dict[str, Any]) -> dict[str, Any]:
+        """Put a manifest in the inputs bucket; the S3 Object Created event EventBridge would deliver."""
+        response = boto3.client("s3", region_name=REGION).put_object(
+            Bucket=self.names["InputsBucket"], Key=key, Body=json.dumps(document).encode())
+        return object_created_event(self.names["InputsBucket"], key, response)
+
+    def deliver(self, event: dict[str, Any], function: str = "StartFromUploadFunction") -> Any:
+        """Deliver an EventBridge event to a function's handler, as the template's rule does."""
+        return self.lambdas.call(self.function_arn(function), event)
+
+    def snapshot(self, execution_arn: str) -> Execution:
+        """The execution as it stands: status, output or error, the states entered so far."""
+        described = self.stepfunctions.describe_execution(executionArn=execution_arn)
+        events = self.stepfunctions.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        return Execution(
+            arn=execution_arn, status=described["status"],
+            output=json.loads(described["output"]) if described.get("output") else None,
+            error=described.get("error"), cause=described.get("cause"), states=states_of(events))
+
+    def wait(self, execution_arn: str, timeout_seconds: float = 600) -> Execution:
+        """Wait for the execution to end; its status, output and the states entered in order."""
+        deadline = time.monotonic() + timeout_seconds
+        while (status := self.stepfunctions.describe_execution(executionArn=execution_arn)["status"]) not in FINISHED:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{execution_arn} still {status} after {timeout_seconds} s")
+            time.sleep(0.2)
+        return self.snapshot(execution_arn)
+
+    def notices(self) -> list[dict[str, Any]]:
+        """The messages published to the failure topic (read from a queue subscribed to it)."""
+        sqs = boto3.client("sqs", region_name=REGION)
+        messages = sqs.receive_message(QueueUrl=self.notices_queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(message["Body"]) for message in messages]
+
+    def cluster_states(self) -> dict[str, str]:
+        """Every cluster created so far, by id, with its state."""
+        emr = boto3.client("emr", region_name=REGION)
+        return {c["Id"]: c["Status"]["State"] for c in emr.list_clusters()["Clusters"]}
+
+
+def states_of(events: list[dict[str, Any]]) -> list[StateRun]:
+    """The states entered, in order: times, how each ended, how many attempts its task took."""
+    runs: list[dict[str, Any]] = []
+    for event in events:
+        kind = event["type"]
+        if kind.endswith("StateEntered"):
+            runs.append({"name": event["stateEnteredEventDetails"]["name"], "entered": event["timestamp"],
+                         "exited": None, "status": "Running", "attempts": 0})
+        elif not runs:
+            continue
+        elif kind.endswith("Scheduled"):
+            runs[-1]["attempts"] += 1
+        elif kind.endswith("Succeeded") and kind != "ExecutionSucceeded":
+            runs[-1]["status"] = "Succeeded"
+        elif kind.endswith(("Failed", "TimedOut")):
+            runs[-1].update(status="Failed", exited=runs[-1]["exited"] or event["timestamp"])
+        elif kind.endswith("StateExited"):
+            runs[-1].update(exited=event["timestamp"],
+                            status="Caught" if runs[-1]["status"] == "Failed" else "Succeeded")
+    return [StateRun(**run) for run in runs]
+
+
+def object_created_event(bucket: str, key: str, put_response: dict[str, Any]) -> dict[str, Any]:
+    """The EventBridge "Object Created" event S3 sends for a PutObject (S3's own field names)."""
+    detail_object = {"key": key, "size": 0, "etag": put_response["ETag"].strip('"'), "sequencer": "0"}
+    if put_response.get("VersionId"):
+        detail_object["version-id"] = put_response["VersionId"]
+    return {
+        "version": "0", "id": "17793124-05d4-b198-2fde-7ededc63b103", "detail-type": "Object Created",
+        "source": "aws.s3", "account": ACCOUNT, "time": "2026-11-27T21:00:00Z", "region": REGION,
+        "resources": [f"arn:aws:s3:::{bucket}"],
+        "detail": {"version": "0", "bucket": {"name": bucket}, "object": detail_object,
+                   "request-id": "N4N7GDK58NMKJ12R", "requester": ACCOUNT, "source-ip-address": "192.0.2.1",
+                   "reason": "PutObject"},
+    }
+
+
+def physical_names() -> dict[str, str]:
+    """Names and ARNs for the template's resources, as CloudFormation would give them."""
+    names = dict(BUCKETS)
+    for logical in t.functions():
+        names[logical] = f"orchard-{logical}"
+        names[f"{logical}.Arn"] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orchard-{logical}"
+    names["PipelineStateMachine"] = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STATE_MACHINE_NAME}"
+    names["FailureTopic"] = f"arn:aws:sns:{REGION}:{ACCOUNT}:orchard-failures"
+    names["EmrServiceRole"] = "orchard-emr-service-role"
+    names["EmrInstanceProfile"] = "orchard-emr-instance-profile"
+    names["StateMachineRole.Arn"] = f"arn:aws:iam::{ACCOUNT}:role/orchard-state-machine"
+    return names
+
+
+def function_environment(names: dict[str, str]) -> dict[str, str]:
+    """Every function's environment variables (Globals and its own), resolved from the template."""
+    variables = dict(t.template()["Globals"]["Function"]["Environment"]["Variables"])
+    for function in t.functions().values():
+        variables.update(function["Properties"].get("Environment", {}).get("Variables", {}))
+    return {name: t.resolve(value, names) for name, value in variables.items()}
+
+
+def create_resources(names: dict[str, str]) -> str:
+    """Buckets, the failure topic with a queue subscribed to read its notices; the queue's URL."""
+    s3 = boto3.client("s3", region_name=REGION)
+    for logical, bucket in BUCKETS.items():
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        if "VersioningConfiguration" in t.resources()[logical]["Properties"]:
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    sns = boto3.client("sns", region_name=REGION)
+    topic_arn = sns.create_topic(Name=names["FailureTopic"].rsplit(":", 1)[1])["TopicArn"]
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue_url = sqs.create_queue(QueueName="orchard-failure-notices")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "false"})
+    return queue_url
+
+
+def load_handlers(names: dict[str, str]) -> dict[str, Any]:
+    """Each function's handler by ARN, its module loaded afresh: handlers read their environment once."""
+    return {names[f"{logical}.Arn"]: handler_of(function["Properties"]["CodeUri"], function["Properties"]["Handler"])
+            for logical, function in t.functions().items()}
+
+
+@contextlib.contextmanager
+def deployed(emr: EmrBehaviour | None = None) -> Iterator[Deployment]:
+    """The stack deployed into moto (call inside mock_aws(config=MOTO_CONFIG)), for the block."""
+    names = physical_names()
+    queue_url = create_resources(names)
+    publish = handler_of(t.functions()["PublishArtifactsFunction"]["Properties"]["CodeUri"], "app.publish_artifacts")
+    names["PublishedArtifacts.ArtifactsUri"] = publish(bucket=names["ArtifactsBucket"])
+    saved_environment = dict(os.environ)
+    os.environ.update(function_environment(names))
+    try:
+        service = LambdaService(handlers=load_handlers(names))
+        definition = t.render_definition({key: t.resolve(value, names) for key, value in t.substitutions().items()})
+        with lambdas_in_process(service), fail_states_reraise(), emr_integration(emr or EmrBehaviour()) as behaviour:
+            boto3.client("stepfunctions", region_name=REGION).create_state_machine(
+                name=STATE_MACHINE_NAME, definition=json.dumps(definition), roleArn=names["StateMachineRole.Arn"],
+                type="STANDARD")
+            yield Deployment(names=names, lambdas=service, emr=behaviour, notices_queue_url=queue_url)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_environment)
+        load_handlers(names)  # handlers imported elsewhere see the environment they had

@@ -1,0 +1,85 @@
+"""The definition's shape: once the cluster may exist, every way out goes through its termination."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import aws_template as t
+
+CREATE = "Create the EMR cluster"
+TERMINATING_RESOURCES = {"${EmrTerminateClusterSync}", "${CleanUpFunctionArn}"}
+
+
+def states() -> dict[str, dict[str, Any]]:
+    return json.loads(t.DEFINITION.read_text())["States"]
+
+
+def successors(state: dict[str, Any]) -> list[str]:
+    """Every state control can pass to next: Next, each Catch, each Choice branch and Default."""
+    following = [state["Next"]] if "Next" in state else []
+    following += [catcher["Next"] for catcher in state.get("Catch", [])]
+    following += [choice["Next"] for choice in state.get("Choices", [])]
+    return following + ([state["Default"]] if "Default" in state else [])
+
+
+def paths_from(name: str, seen: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Every path from `name` to a state that ends the execution (the definition has no loops)."""
+    path = (*seen, name)
+    state = states()[name]
+    if state.get("End") or state["Type"] in ("Succeed", "Fail"):
+        yield path
+    for successor in successors(state):
+        assert successor not in path, f"loop through {successor}"
+        yield from paths_from(successor, path)
+
+
+def terminates(state: dict[str, Any]) -> bool:
+    return state.get("Resource") in TERMINATING_RESOURCES
+
+
+def test_every_path_from_cluster_creation_to_an_end_passes_through_termination():
+    paths = list(paths_from(CREATE))
+    assert len(paths) > 3
+    for path in paths:
+        assert any(terminates(states()[name]) for name in path), " -> ".join(path)
+
+
+def test_every_state_between_creation_and_termination_catches_everything():
+    exposed = {name for path in paths_from(CREATE)
+               for name in path[:next(i for i, n in enumerate(path) if terminates(states()[n]))]}
+    assert CREATE in exposed and "Run the feature job" in exposed
+    for name in exposed:
+        catchers = states()[name].get("Catch", [])
+        assert any(c["ErrorEquals"] == ["States.ALL"] and c["ResultPath"] == "$.error" for c in catchers), name
+
+
+def test_termination_itself_catches_everything_and_keeps_the_first_error():
+    for name, state in states().items():
+        if terminates(state):
+            (catcher,) = state["Catch"]
+            assert catcher["ErrorEquals"] == ["States.ALL"], name
+            after_failure = name != "Terminate the cluster"
+            assert (catcher["ResultPath"] != "$.error") == after_failure, name
+
+
+def test_the_spark_step_is_never_retried_on_its_own_failure():
+    retried = {error for retrier in states()["Run the feature job"]["Retry"] for error in retrier["ErrorEquals"]}
+    assert retried and not retried & {"States.ALL", "States.TaskFailed", "States.Timeout"}
+
+
+def test_every_retry_names_its_errors_and_is_bounded():
+    for name, state in states().items():
+        for retrier in state.get("Retry", []):
+            assert "States.ALL" not in retrier["ErrorEquals"], name
+            assert 1 <= retrier["MaxAttempts"] <= 5, name
+
+
+def test_every_failure_is_notified_and_ends_in_the_fail_state_with_the_original_error():
+    ends = {path[-1] for name in states() for path in paths_from(name)}
+    assert ends == {"Record the run's metrics", "Fail the run"}
+    for path in paths_from("Prepare the run"):
+        if path[-1] == "Fail the run":
+            assert "Notify of the failure" in path
+    assert states()["Fail the run"] == {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"}

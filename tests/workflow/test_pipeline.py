@@ -1,0 +1,211 @@
+"""The real state machine, run by moto's interpreter: each way a run goes, state by state.
+
+Lambda tasks run the real handlers in-process; EMR tasks go through the `.sync` adapter, whose
+step outcome each test chooses (a successful step writes a feature job's outputs in miniature).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from aws_deployment import REGION
+from harness.emr_sync import EmrBehaviour, StepResult
+from harness.job_outputs import JobOutputs, write_outputs
+from harness.workflow import MOTO_CONFIG, Deployment, Execution, deployed
+
+MANIFEST = {
+    "manifest_version": 1,
+    "name": "mini",
+    "inputs": ["../fruits-360/Training/"],
+    "select": {"classes": ["Kiwi"]},
+    "job": {"pca_components": 5},
+}
+HAPPY_PATH = ["Prepare the run", "Create the EMR cluster", "Run the feature job", "Terminate the cluster",
+              "Check the outputs", "Record the run's metrics"]
+FAILURE_END = ["Record the failed run", "Notify of the failure", "Fail the run"]
+
+
+def output_of(step: dict[str, Any]) -> str:
+    """The output URI the step's spark-submit arguments name."""
+    args = step["HadoopJarStep"]["Args"]
+    return args[args.index("--output") + 1]
+
+
+def job_writing(**write: bool) -> Callable[[dict[str, Any]], StepResult]:
+    """A step that completes after writing the feature job's outputs (in miniature) where it was told."""
+    def run(step: dict[str, Any]) -> StepResult:
+        write_outputs(boto3.client("s3", region_name=REGION), JobOutputs(output_uri=output_of(step)), **write)
+        return StepResult("COMPLETED")
+    return run
+
+
+@pytest.fixture
+def stack() -> Iterator[Deployment]:
+    with mock_aws(config=MOTO_CONFIG), deployed(EmrBehaviour(run_step=job_writing())) as deployment:
+        yield deployment
+
+
+def run_upload(stack: Deployment, manifest: dict[str, Any] = MANIFEST) -> Execution:
+    started = stack.deliver(stack.upload_manifest("manifests/mini.json", manifest))
+    return stack.wait(started["execution_arn"], timeout_seconds=120)
+
+
+def emf_metrics(captured: str) -> dict[str, float]:
+    """The metrics of the EMF documents printed by the functions (metric name -> value)."""
+    metrics: dict[str, float] = {}
+    for line in captured.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            document = json.loads(line)
+            for definition in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+                value = document[definition["Name"]]
+                metrics[definition["Name"]] = value[0] if isinstance(value, list) else value
+    return metrics
+
+
+def assert_every_cluster_terminated(stack: Deployment, expected_clusters: int = 1) -> None:
+    states = stack.cluster_states()
+    assert len(states) == expected_clusters
+    assert set(states.values()) <= {"TERMINATED", "TERMINATED_WITH_ERRORS"}
+
+
+def test_a_manifest_upload_runs_the_whole_workflow(stack, capsys):
+    execution = run_upload(stack)
+
+    assert execution.status == "SUCCEEDED"
+    assert execution.state_names == HAPPY_PATH
+    assert_every_cluster_terminated(stack)
+    (step,) = stack.emr.steps_run
+    assert step["HadoopJarStep"]["Args"][:3] == ["spark-submit", "--deploy-mode", "client"]
+    summary = execution.output["summary"]
+    assert (summary["status"], summary["counts"]["images_read"], summary["cost"]["estimated_usd"] > 0) == (
+        "SUCCEEDED", 12, True)
+    assert {"RunSucceeded": 1.0, "RunFailed": 0.0, "ImagesRead": 12.0, "ImagesFeaturized": 10.0,
+            "ImagesFailed": 2.0}.items() <= emf_metrics(capsys.readouterr().out).items()
+    stored = boto3.client("s3", region_name=REGION).get_object(
+        Bucket=stack.names["OutputsBucket"], Key=f"runs/{summary['run_id']}/run_summary.json")
+    assert json.loads(stored["Body"].read())["status"] == "SUCCEEDED"
+    assert stack.notices() == []
+
+
+def test_the_same_upload_event_twice_starts_one_execution(stack):
+    event = stack.upload_manifest("manifests/mini.json", MANIFEST)
+
+    first, second = stack.deliver(event), stack.deliver(event)
+    stack.wait(first["execution_arn"], timeout_seconds=120)
+    third = stack.deliver(event)  # delivered again after the run ended
+
+    assert first["execution_arn"] == second["execution_arn"] == third["execution_arn"]
+    executions = stack.stepfunctions.list_executions(stateMachineArn=stack.state_machine_arn)["executions"]
+    assert len(executions) == 1
+    assert len(stack.emr.steps_run) == 1
+
+
+def test_a_failed_spark_step_terminates_the_cluster_and_is_not_run_again(stack, capsys):
+    stack.emr.run_step = lambda step: StepResult("FAILED", "Step failed with exitCode 1")
+
+    execution = run_upload(stack)
+
+    assert execution.status == "FAILED"
+    assert execution.error == "States.TaskFailed"
+    assert "Step failed with exitCode 1" in execution.cause
+    assert execution.state_names == HAPPY_PATH[:3] + ["Terminate the cluster after the failure"] + FAILURE_END
+    assert len(stack.emr.steps_run) == 1
+    assert_every_cluster_terminated(stack)
+    assert emf_metrics(capsys.readouterr().out)["RunFailed"] == 1.0
+    (notice,) = stack.notices()
+    assert notice["Subject"] == "Orchard run failed" and "States.TaskFailed" in notice["Message"]
+
+
+def test_a_cluster_that_fails_to_start_is_terminated_by_its_tag(stack):
+    stack.emr.cluster_starts = False
+
+    execution = run_upload(stack)
+
+    assert execution.status == "FAILED"
+    assert execution.error == "States.TaskFailed" and "BOOTSTRAP_FAILURE" in execution.cause
+    assert execution.state_names == HAPPY_PATH[:2] + ["Terminate any cluster of this run"] + FAILURE_END
+    assert stack.emr.steps_run == []
+    assert_every_cluster_terminated(stack)
+    assert len(stack.notices()) == 1
+
+
+@pytest.mark.parametrize(("written", "error"), [
+    ({"marker": False}, "SuccessMarkerMissing"),
+    ({"model_info": False}, "ModelInfoMissing"),
+])
+def test_outputs_that_fail_their_check_fail_the_run_after_termination(stack, written, error):
+    stack.emr.run_step = job_writing(**written)
+
+    execution = run_upload(stack)
+
+    assert (execution.status, execution.error) == ("FAILED", error)
+    assert execution.state_names == HAPPY_PATH[:5] + FAILURE_END
+    assert_every_cluster_terminated(stack)
+    assert error in stack.notices()[0]["Message"]
+
+
+def test_outputs_whose_counts_do_not_add_up_fail_the_run(stack):
+    def step_losing_a_pca_part_file(step: dict[str, Any]) -> StepResult:
+        result = job_writing()(step)
+        s3 = boto3.client("s3", region_name=REGION)
+        bucket, prefix = output_of(step).removeprefix("s3://").split("/", 1)
+        (lost,) = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix + "pca/part-00001")["Contents"]]
+        s3.delete_object(Bucket=bucket, Key=lost)
+        return result
+    stack.emr.run_step = step_losing_a_pca_part_file
+
+    execution = run_upload(stack)
+
+    assert (execution.status, execution.error) == ("FAILED", "CountsDoNotAddUp")
+    assert "pca/" in execution.cause
+    assert_every_cluster_terminated(stack)
+
+
+def test_a_failure_to_record_metrics_fails_the_run_with_a_notice(stack):
+    def broken(event: Any, context: Any) -> Any:
+        raise PermissionError("AccessDenied: s3:PutObject on run_summary.json")
+    stack.lambdas.handlers[stack.function_arn("RecordMetricsFunction")] = broken
+
+    execution = run_upload(stack)
+
+    assert (execution.status, execution.error) == ("FAILED", "PermissionError")
+    assert execution.state_names == HAPPY_PATH + ["Notify of the failure", "Fail the run"]
+    assert_every_cluster_terminated(stack)
+    assert "PermissionError" in stack.notices()[0]["Message"]
+
+
+def test_a_throttled_lambda_is_retried_and_the_run_succeeds(stack):
+    stack.lambdas.throttle(stack.function_arn("PrepareRunFunction"))
+
+    execution = run_upload(stack)
+
+    assert execution.status == "SUCCEEDED"
+    assert execution.states[0].name == "Prepare the run" and execution.states[0].attempts == 2
+    assert execution.state_names == HAPPY_PATH
+
+
+def test_an_invalid_manifest_fails_before_any_cluster_with_each_problem_named(stack, capsys):
+    execution = run_upload(stack, {**MANIFEST, "select": {"max_images": 0}, "job": {"engine": "torch"}})
+
+    assert (execution.status, execution.error) == ("FAILED", "InvalidManifest")
+    assert "$.select.max_images: 0 is less than the minimum of 1" in execution.cause
+    assert "$.job.engine: 'torch' is not one of" in execution.cause
+    assert execution.state_names == ["Prepare the run", "Keep only the error"] + FAILURE_END
+    assert stack.cluster_states() == {}
+    assert emf_metrics(capsys.readouterr().out) == {"RunSucceeded": 0.0, "RunFailed": 1.0}
+    assert "InvalidManifest" in stack.notices()[0]["Message"]
+
+
+def test_a_manual_start_with_an_inline_manifest_runs(stack):
+    inline = {**MANIFEST, "inputs": [f"s3://{stack.names['InputsBucket']}/fruits-360/Training/"]}
+
+    execution = stack.wait(stack.start(inline), timeout_seconds=120)
+
+    assert execution.status == "SUCCEEDED"
+    assert execution.output["summary"]["name"] == "mini"

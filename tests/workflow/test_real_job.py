@@ -1,0 +1,36 @@
+"""The whole workflow with the EMR step really computed: the feature job in local Spark on moto's S3."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from moto import mock_aws
+
+from harness.emr_sync import EmrBehaviour
+from harness.spark_step import SparkStep, upload_folder
+from harness.workflow import MOTO_CONFIG, deployed
+from helpers import TEST_IMAGE_SIZE
+
+pytestmark = pytest.mark.spark
+
+
+def test_an_upload_runs_the_real_job_and_its_outputs_pass_the_check(spark, sample, model_cache, tmp_path):
+    step = SparkStep(spark=spark, mirror=tmp_path / "s3",
+                     adjust_config=lambda config: replace(config, model_cache=model_cache, images_per_partition=16))
+    manifest = {"manifest_version": 1, "name": "sample", "inputs": ["../fruits-360/Training/"],
+                "job": {"weights": "none", "image_size": TEST_IMAGE_SIZE, "pca_components": 10, "batch_size": 16}}
+
+    with mock_aws(config=MOTO_CONFIG), deployed(EmrBehaviour(run_step=step)) as stack:
+        upload_folder(sample.root, f"s3://{stack.names['InputsBucket']}/fruits-360/")
+        started = stack.deliver(stack.upload_manifest("manifests/sample.json", manifest))
+        execution = stack.wait(started["execution_arn"], timeout_seconds=300)
+        clusters = stack.cluster_states()
+
+    assert execution.status == "SUCCEEDED", execution.cause
+    outputs = execution.output["outputs"]
+    assert outputs["images_read"] == sample.images
+    assert outputs["failed"] == len(sample.broken)
+    assert outputs["featurized"] + outputs["failed"] == outputs["images_read"]
+    assert outputs["pca_components"] == 10 and outputs["weights_are_random"] is True
+    assert list(clusters.values()) == ["TERMINATED"]
