@@ -68,6 +68,12 @@ def emf_metrics(captured: str) -> dict[str, float]:
     return metrics
 
 
+def assert_run_recorded(captured: str, succeeded: bool) -> None:
+    """Record metrics ran once for the run and counted it as it ended."""
+    metrics = emf_metrics(captured)
+    assert (metrics["RunSucceeded"], metrics["RunFailed"]) == ((1.0, 0.0) if succeeded else (0.0, 1.0))
+
+
 def assert_every_cluster_terminated(stack: Deployment, expected_clusters: int = 1) -> None:
     states = stack.cluster_states()
     assert len(states) == expected_clusters
@@ -117,12 +123,12 @@ def test_a_failed_spark_step_terminates_the_cluster_and_is_not_run_again(stack, 
     assert execution.state_names == HAPPY_PATH[:3] + ["Terminate the cluster after the failure"] + FAILURE_END
     assert len(stack.emr.steps_run) == 1
     assert_every_cluster_terminated(stack)
-    assert emf_metrics(capsys.readouterr().out)["RunFailed"] == 1.0
+    assert_run_recorded(capsys.readouterr().out, succeeded=False)
     (notice,) = stack.notices()
     assert notice["Subject"] == "Orchard run failed" and "States.TaskFailed" in notice["Message"]
 
 
-def test_a_cluster_that_fails_to_start_is_terminated_by_its_tag(stack):
+def test_a_cluster_that_fails_to_start_is_terminated_by_its_tag(stack, capsys):
     stack.emr.cluster_starts = False
 
     execution = run_upload(stack)
@@ -132,6 +138,7 @@ def test_a_cluster_that_fails_to_start_is_terminated_by_its_tag(stack):
     assert execution.state_names == HAPPY_PATH[:2] + ["Terminate any cluster of this run"] + FAILURE_END
     assert stack.emr.steps_run == []
     assert_every_cluster_terminated(stack)
+    assert_run_recorded(capsys.readouterr().out, succeeded=False)
     assert len(stack.notices()) == 1
 
 
@@ -139,7 +146,7 @@ def test_a_cluster_that_fails_to_start_is_terminated_by_its_tag(stack):
     ({"marker": False}, "SuccessMarkerMissing"),
     ({"model_info": False}, "ModelInfoMissing"),
 ])
-def test_outputs_that_fail_their_check_fail_the_run_after_termination(stack, written, error):
+def test_outputs_that_fail_their_check_fail_the_run_after_termination(stack, capsys, written, error):
     stack.emr.run_step = job_writing(**written)
 
     execution = run_upload(stack)
@@ -147,10 +154,11 @@ def test_outputs_that_fail_their_check_fail_the_run_after_termination(stack, wri
     assert (execution.status, execution.error) == ("FAILED", error)
     assert execution.state_names == HAPPY_PATH[:5] + FAILURE_END
     assert_every_cluster_terminated(stack)
+    assert_run_recorded(capsys.readouterr().out, succeeded=False)
     assert error in stack.notices()[0]["Message"]
 
 
-def test_outputs_whose_counts_do_not_add_up_fail_the_run(stack):
+def test_outputs_whose_counts_do_not_add_up_fail_the_run(stack, capsys):
     def step_losing_a_pca_part_file(step: dict[str, Any]) -> StepResult:
         result = job_writing()(step)
         s3 = boto3.client("s3", region_name=REGION)
@@ -164,10 +172,13 @@ def test_outputs_whose_counts_do_not_add_up_fail_the_run(stack):
 
     assert (execution.status, execution.error) == ("FAILED", "CountsDoNotAddUp")
     assert "pca/" in execution.cause
+    assert execution.state_names == HAPPY_PATH[:5] + FAILURE_END
     assert_every_cluster_terminated(stack)
+    assert_run_recorded(capsys.readouterr().out, succeeded=False)
+    assert "CountsDoNotAddUp" in stack.notices()[0]["Message"]
 
 
-def test_a_failure_to_record_metrics_fails_the_run_with_a_notice(stack):
+def test_a_failure_to_record_metrics_fails_the_run_with_a_notice(stack, capsys):
     def broken(event: Any, context: Any) -> Any:
         raise PermissionError("AccessDenied: s3:PutObject on run_summary.json")
     stack.lambdas.handlers[stack.function_arn("RecordMetricsFunction")] = broken
@@ -177,10 +188,11 @@ def test_a_failure_to_record_metrics_fails_the_run_with_a_notice(stack):
     assert (execution.status, execution.error) == ("FAILED", "PermissionError")
     assert execution.state_names == HAPPY_PATH + ["Notify of the failure", "Fail the run"]
     assert_every_cluster_terminated(stack)
+    assert emf_metrics(capsys.readouterr().out) == {}  # the one function that records them failed
     assert "PermissionError" in stack.notices()[0]["Message"]
 
 
-def test_a_throttled_lambda_is_retried_and_the_run_succeeds(stack):
+def test_a_throttled_lambda_is_retried_and_the_run_succeeds(stack, capsys):
     stack.lambdas.throttle(stack.function_arn("PrepareRunFunction"))
 
     execution = run_upload(stack)
@@ -188,6 +200,9 @@ def test_a_throttled_lambda_is_retried_and_the_run_succeeds(stack):
     assert execution.status == "SUCCEEDED"
     assert execution.states[0].name == "Prepare the run" and execution.states[0].attempts == 2
     assert execution.state_names == HAPPY_PATH
+    assert_every_cluster_terminated(stack)
+    assert_run_recorded(capsys.readouterr().out, succeeded=True)
+    assert stack.notices() == []
 
 
 def test_an_invalid_manifest_fails_before_any_cluster_with_each_problem_named(stack, capsys):
@@ -202,10 +217,12 @@ def test_an_invalid_manifest_fails_before_any_cluster_with_each_problem_named(st
     assert "InvalidManifest" in stack.notices()[0]["Message"]
 
 
-def test_a_manual_start_with_an_inline_manifest_runs(stack):
+def test_a_manual_start_with_an_inline_manifest_runs(stack, capsys):
     inline = {**MANIFEST, "inputs": [f"s3://{stack.names['InputsBucket']}/fruits-360/Training/"]}
 
     execution = stack.wait(stack.start(inline), timeout_seconds=120)
 
     assert execution.status == "SUCCEEDED"
     assert execution.output["summary"]["name"] == "mini"
+    assert_every_cluster_terminated(stack)
+    assert_run_recorded(capsys.readouterr().out, succeeded=True)
