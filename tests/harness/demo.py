@@ -20,7 +20,7 @@ from typing import Any
 from moto import mock_aws
 
 from harness.emr_sync import EmrBehaviour
-from harness.spark_step import SparkStep, upload_folder
+from harness.spark_step import SparkStep, download_prefix, upload_folder
 from harness.workflow import FINISHED, MOTO_CONFIG, Deployment, Execution, StateRun, deployed
 from orchard_features.cli import spark_session
 from orchard_features.model import ModelError, prepare_model
@@ -126,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
                          f"{started_execution['execution_name']}\n")
             execution = watch(stack, started_execution["execution_arn"], console)
             clusters = stack.cluster_states()
+            run_prefix = f"s3://{stack.names['OutputsBucket']}/runs/"
+            download_prefix(run_prefix, work / "s3" / stack.names["OutputsBucket"] / "runs")  # summary, manifest
     finally:
         spark.stop()
     progress.say(f"\nCluster {', '.join(f'{cid} {state}' for cid, state in clusters.items())}; "
