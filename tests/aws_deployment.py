@@ -37,3 +37,24 @@ LAMBDA_ENVIRONMENT = {
     "MAX_RUN_MINUTES": "180",
 }
 os.environ.update(LAMBDA_ENVIRONMENT)
+
+
+def example_run(run_id: str, pca_components: int) -> dict:
+    """A run plan (`$.run`) as Prepare run makes it for the MINI manifest, core nodes on Spot."""
+    output_uri = f"s3://{OUTPUTS_BUCKET}/runs/{run_id}/"
+    return {
+        "run_id": run_id,
+        "name": "mini",
+        "source": f"s3://{INPUTS_BUCKET}/manifests/mini.json",
+        "manifest_uri": f"{output_uri}manifest.json",
+        "output_uri": output_uri,
+        "summary_uri": f"{output_uri}run_summary.json",
+        "pca_components": pca_components,
+        "instances": [
+            {"role": "primary", "type": "m5.xlarge", "count": 1, "market": "ON_DEMAND"},
+            {"role": "core", "type": "c6i.2xlarge", "count": 2, "market": "SPOT"},
+        ],
+        "cluster": {"Name": f"orchard-{run_id}"},
+        "step": {"Name": "Extract features and PCA"},
+        "step_timeout_seconds": 10800,
+    }

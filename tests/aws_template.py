@@ -80,7 +80,7 @@ def reference(name: str, names: dict[str, str]) -> str:
     parameter = template().get("Parameters", {}).get(name)
     if parameter is not None:
         return str(parameter["Default"])
-    return names.get(name) or names[name.split(".")[0]]
+    return names[name]
 
 
 def function_directory(function: dict[str, Any]) -> Path:

@@ -11,6 +11,7 @@ from sklearn.decomposition import PCA as SklearnPCA
 
 from helpers import keras_features, relative_error
 from orchard_features import job, storage
+from orchard_features.layout import MODEL_INFO_FILE
 from orchard_features.manifest import Selection
 from orchard_features.paths import label_from_path
 from orchard_features.pca import PcaError
@@ -22,7 +23,7 @@ QUIET = Progress(enabled=False)
 
 
 def read_info(output: str) -> dict:
-    return json.loads((Path(output) / "model_info" / storage.MODEL_INFO_FILE).read_text())
+    return json.loads((Path(output) / "model_info" / MODEL_INFO_FILE).read_text())
 
 
 @pytest.fixture(scope="module")

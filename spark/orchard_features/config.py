@@ -15,7 +15,6 @@ from orchard_features.images import DEFAULT_MAX_PIXELS
 from orchard_features.manifest import Selection, parse_manifest
 
 ENGINES = ("onnxruntime", "tensorflow")
-FEATURE_DIMENSION = 1280
 DEFAULT_MODEL_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "orchard", "models")
 
 

@@ -20,23 +20,45 @@ from orchard_features.config import JobConfig, config_from_arguments, parse_argu
 from orchard_features.job import run
 from orchard_features.model import ModelError, prepare_model
 from orchard_features.progress import Progress
-from orchard_features.sample_data import generate_dataset
+from orchard_features.sample_data import DatasetSummary, generate_dataset
 from orchard_features.summary import format_summary
 
 
-def choose_weights(config: JobConfig, progress: Progress) -> JobConfig:
-    """ImageNet weights when they can be had, else random weights, said plainly."""
+def imagenet_available(image_size: int, engine: str, model_cache: str, progress: Progress) -> bool:
+    """Whether ImageNet weights can be had here (Keras downloads them); offline, say plainly what follows."""
     try:
         with progress.phase("model", "Fetching the ImageNet weights and preparing the model"):
-            prepare_model("imagenet", config.image_size, config.engine, config.model_cache)
-        return replace(config, weights="imagenet")
+            prepare_model("imagenet", image_size, engine, model_cache)
+        return True
     except ModelError as exc:
         progress.say(
             f"\nImageNet weights are not available here: {exc}\n"
             "The demo goes on with RANDOM weights: the pipeline, counts, timings and report are real, "
             "but the features and the PCA do not mean anything about the images.\n"
         )
-        return replace(config, weights="none")
+        return False
+
+
+def choose_weights(config: JobConfig, progress: Progress) -> JobConfig:
+    """ImageNet weights when they can be had, else random weights."""
+    available = imagenet_available(config.image_size, config.engine, config.model_cache, progress)
+    return replace(config, weights="imagenet" if available else "none")
+
+
+def lay_out_sample(work: Path, manifest: str, progress: Progress) -> tuple[DatasetSummary, Path]:
+    """Generate the sample and copy the manifest under `work/input` as a user lays out the input bucket
+    (`fruits-360/...` and `manifests/`); the sample and the manifest's copy."""
+    inputs = work / "input"
+    shutil.rmtree(inputs, ignore_errors=True)
+    sample = generate_dataset(inputs / "fruits-360")
+    copy = inputs / "manifests" / Path(manifest).name
+    copy.parent.mkdir(parents=True)
+    shutil.copyfile(manifest, copy)
+    progress.say(
+        f"Sample dataset: {sample.images} synthetic 100x100 JPEGs in {len(sample.classes)} classes under "
+        f"{sample.root} ({len(sample.broken)} deliberately broken files, {len(sample.odd)} odd ones to convert)"
+    )
+    return sample, copy
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,16 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work_dir).resolve()
     progress = Progress()
 
-    inputs = work / "input"
-    shutil.rmtree(inputs, ignore_errors=True)
-    sample = generate_dataset(inputs / "fruits-360")
-    manifest = inputs / "manifests" / Path(args.manifest).name
-    manifest.parent.mkdir(parents=True)
-    shutil.copyfile(args.manifest, manifest)
-    progress.say(
-        f"Sample dataset: {sample.images} synthetic 100x100 JPEGs in {len(sample.classes)} classes under "
-        f"{sample.root} ({len(sample.broken)} deliberately broken files, {len(sample.odd)} odd ones to convert)"
-    )
+    _, manifest = lay_out_sample(work, args.manifest, progress)
     output = work / "output"
     spark = spark_session("orchard-demo")
     try:

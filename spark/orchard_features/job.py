@@ -21,8 +21,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from orchard_features import storage
-from orchard_features.config import FEATURE_DIMENSION, JobConfig
+from orchard_features.config import JobConfig
 from orchard_features.features import FeatureSettings, extract_features
+from orchard_features.layout import FEATURE_DIMENSION, MODEL_INFO_FILE
 from orchard_features.model import MODEL_NAME, ModelArtifact, cached_model_path, prepare_model
 from orchard_features.paths import has_scheme, label_from_path, split_from_path
 from orchard_features.pca import PcaResult, check_components, fit_pca, project
@@ -170,7 +171,7 @@ def run(spark: SparkSession, config: JobConfig, progress: Progress | None = None
     finally:
         read.unpersist()
     info["timings_seconds"].update(progress.seconds, total=round(time.perf_counter() - started, 3))
-    storage.write_json(spark, config.output, "model_info/" + storage.MODEL_INFO_FILE, info)
+    storage.write_json(spark, config.output, "model_info/" + MODEL_INFO_FILE, info)
     storage.write_json(spark, config.output, storage.SUCCESS_MARKER, success_marker(info))
     return RunSummary(info=info)
 

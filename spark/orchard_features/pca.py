@@ -10,7 +10,7 @@ from pyspark.ml.feature import PCA, StandardScaler
 from pyspark.ml.functions import array_to_vector, vector_to_array
 from pyspark.sql import DataFrame
 
-from orchard_features.config import FEATURE_DIMENSION
+from orchard_features.layout import FEATURE_DIMENSION
 
 
 class PcaError(ValueError):

@@ -15,20 +15,9 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from orchard_features.layout import OUTPUT_FOLDERS, SUCCESS_MARKER
 from orchard_features.paths import escape_glob, join, spark_path, to_uri
 
-SUCCESS_MARKER = "_SUCCESS"
-MODEL_INFO_FILE = "model_info.json"
-OUTPUT_FOLDERS = (
-    "features",
-    "pca",
-    "metadata",
-    "model_info",
-    "errors",
-    "features_csv",
-    "pca_csv",
-    "report",
-)
 FILE_OPEN_COST_BYTES = 1 << 20
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchard_features.storage import OUTPUT_FOLDERS
+from orchard_features.layout import OUTPUT_FOLDERS
 
 SHOWN_COMPONENTS = 5
 

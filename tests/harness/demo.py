@@ -23,27 +23,14 @@ from harness.emr_sync import EmrBehaviour
 from harness.spark_step import SparkStep, download_prefix, upload_folder
 from harness.workflow import FINISHED, MOTO_CONFIG, Deployment, Execution, StateRun, deployed
 from orchard_features.cli import spark_session
-from orchard_features.model import ModelError, prepare_model
+from orchard_features.config import DEFAULT_MODEL_CACHE
+from orchard_features.demo import imagenet_available, lay_out_sample
 from orchard_features.progress import Progress
-from orchard_features.sample_data import generate_dataset
 from orchard_pipeline.costs import load_price_table, run_cost
 
 # What a real cluster bills before the step can start: provisioning and the bootstrap action
 # (typically 5-8 minutes, plus the bootstrap's 1-2): an assumption, said where it is used.
 AWS_STARTUP_MINUTES = 9
-
-
-def imagenet_available(image_size: int, engine: str, progress: Progress) -> bool:
-    """Whether ImageNet weights can be had here (Keras downloads them); offline, say what that means."""
-    try:
-        with progress.phase("model", "Fetching the ImageNet weights"):
-            prepare_model("imagenet", image_size, engine, str(Path.home() / ".cache" / "orchard" / "models"))
-        return True
-    except ModelError as error:
-        progress.say(f"ImageNet weights are not available here ({error}).\n"
-                     "The manifest is uploaded with \"weights\": \"none\": the workflow, counts, timings and "
-                     "report are real, the features and the PCA mean nothing about the images.")
-        return False
 
 
 def state_line(state: StateRun, started: Any) -> str:
@@ -101,16 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     work = Path(args.work_dir).resolve()
     console, progress = sys.stderr, Progress()
-    for folder in ("input", "s3"):
-        shutil.rmtree(work / folder, ignore_errors=True)
-    sample = generate_dataset(work / "input" / "fruits-360")
-    (work / "input" / "manifests").mkdir(parents=True)
-    shutil.copyfile(args.manifest, work / "input" / "manifests" / Path(args.manifest).name)
-    manifest = json.loads(Path(args.manifest).read_text())
-    progress.say(f"Sample: {sample.images} generated JPEGs in {len(sample.classes)} classes under {sample.root} "
-                 f"({len(sample.broken)} broken on purpose)")
+    shutil.rmtree(work / "s3", ignore_errors=True)
+    sample, manifest_copy = lay_out_sample(work, args.manifest, progress)
+    manifest = json.loads(manifest_copy.read_text())
     spark = spark_session("orchard-demo-emr-step")
-    if not imagenet_available(224, "onnxruntime", progress):
+    if not imagenet_available(224, "onnxruntime", DEFAULT_MODEL_CACHE, progress):
         manifest["job"] = {**manifest.get("job", {}), "weights": "none"}
     started = time.monotonic()
     logs = work / "lambda-logs.jsonl"

@@ -45,10 +45,9 @@ class LambdaContext:
 
 @dataclass
 class LambdaService:
-    """Function ARN -> handler, the invocations made, and service faults still to inject."""
+    """Function ARN -> handler, and service faults still to inject."""
 
     handlers: dict[str, Handler]
-    invocations: list[tuple[str, Any]] = field(default_factory=list)
     faults: dict[str, list[str]] = field(default_factory=dict)
 
     def throttle(self, function_arn: str, times: int = 1) -> None:
@@ -61,7 +60,6 @@ class LambdaService:
 
     def invoke(self, env: Any, function_arn: str, event: Any) -> dict[str, Any]:
         """Lambda's Invoke: the handler's result as the payload, or its exception as a function error."""
-        self.invocations.append((function_arn, event))
         pending = self.faults.get(function_arn)
         if pending:
             raise service_error(env, pending.pop(0), "Rate Exceeded.")

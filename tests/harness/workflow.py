@@ -23,6 +23,7 @@ import boto3
 import aws_template as t
 from aws_deployment import ACCOUNT, ARTIFACTS_BUCKET, INPUTS_BUCKET, LOGS_BUCKET, OUTPUTS_BUCKET, REGION
 from harness.emr_sync import EmrBehaviour, emr_integration
+from harness.events import object_created_event
 from harness.lambdas import LambdaService, handler_of, lambdas_in_process
 from harness.moto_fixes import fail_states_reraise
 
@@ -85,9 +86,9 @@ class Deployment:
 
     def upload_manifest(self, key: str, document: dict[str, Any]) -> dict[str, Any]:
         """Put a manifest in the inputs bucket; the S3 Object Created event EventBridge would deliver."""
-        response = boto3.client("s3", region_name=REGION).put_object(
-            Bucket=self.names["InputsBucket"], Key=key, Body=json.dumps(document).encode())
-        return object_created_event(self.names["InputsBucket"], key, response)
+        body = json.dumps(document).encode()
+        response = boto3.client("s3", region_name=REGION).put_object(Bucket=self.names["InputsBucket"], Key=key, Body=body)
+        return object_created_event(self.names["InputsBucket"], key, response, len(body))
 
     def deliver(self, event: dict[str, Any], function: str = "StartFromUploadFunction") -> Any:
         """Deliver an EventBridge event to a function's handler, as the template's rule does."""
@@ -143,21 +144,6 @@ def states_of(events: list[dict[str, Any]]) -> list[StateRun]:
             runs[-1].update(exited=event["timestamp"],
                             status="Caught" if runs[-1]["status"] == "Failed" else "Succeeded")
     return [StateRun(**run) for run in runs]
-
-
-def object_created_event(bucket: str, key: str, put_response: dict[str, Any]) -> dict[str, Any]:
-    """The EventBridge "Object Created" event S3 sends for a PutObject (S3's own field names)."""
-    detail_object = {"key": key, "size": 0, "etag": put_response["ETag"].strip('"'), "sequencer": "0"}
-    if put_response.get("VersionId"):
-        detail_object["version-id"] = put_response["VersionId"]
-    return {
-        "version": "0", "id": "17793124-05d4-b198-2fde-7ededc63b103", "detail-type": "Object Created",
-        "source": "aws.s3", "account": ACCOUNT, "time": "2026-11-27T21:00:00Z", "region": REGION,
-        "resources": [f"arn:aws:s3:::{bucket}"],
-        "detail": {"version": "0", "bucket": {"name": bucket}, "object": detail_object,
-                   "request-id": "N4N7GDK58NMKJ12R", "requester": ACCOUNT, "source-ip-address": "192.0.2.1",
-                   "reason": "PutObject"},
-    }
 
 
 def physical_names() -> dict[str, str]:

@@ -41,6 +41,16 @@ def aws() -> Iterator[None]:
         yield
 
 
+@pytest.fixture
+def s3(aws):
+    return boto3.client("s3", region_name=REGION)
+
+
+@pytest.fixture
+def emr(aws):
+    return boto3.client("emr", region_name=REGION)
+
+
 @pytest.fixture(autouse=True)
 def fresh_metrics() -> Iterator[None]:
     """Each test starts with no metrics buffered and a cold start, as a new Lambda would."""

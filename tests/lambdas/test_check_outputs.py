@@ -15,11 +15,10 @@ from dataclasses import replace
 from itertools import accumulate
 from typing import Any
 
-import boto3
 import pytest
 from aws_lambda_powertools.utilities.parser import ValidationError
 
-from aws_deployment import INPUTS_BUCKET, OUTPUTS_BUCKET, REGION
+from aws_deployment import OUTPUTS_BUCKET, example_run
 from harness.job_outputs import SHARES, WRITE_ID, JobOutputs, K, write_outputs
 from orchard_pipeline import outputs
 from orchard_pipeline.outputs import (
@@ -36,22 +35,7 @@ from orchard_pipeline.outputs_s3 import FOOTER_READ_BYTES, is_part_file, read_pa
 RUN_ID = "mini-20261127T210501Z-1a2b3c4d"
 OUTPUT_URI = f"s3://{OUTPUTS_BUCKET}/runs/{RUN_ID}/"
 PREFIX = f"runs/{RUN_ID}/"
-RUN = {
-    "run_id": RUN_ID,
-    "name": "mini",
-    "source": f"s3://{INPUTS_BUCKET}/manifests/mini.json",
-    "manifest_uri": f"{OUTPUT_URI}manifest.json",
-    "output_uri": OUTPUT_URI,
-    "summary_uri": f"{OUTPUT_URI}run_summary.json",
-    "pca_components": K,
-    "instances": [
-        {"role": "primary", "type": "m5.xlarge", "count": 1, "market": "ON_DEMAND"},
-        {"role": "core", "type": "c6i.2xlarge", "count": 2, "market": "SPOT"},
-    ],
-    "cluster": {"Name": f"orchard-{RUN_ID}"},
-    "step": {"Name": "Featurize images"},
-    "step_timeout_seconds": 10800,
-}
+RUN = example_run(RUN_ID, pca_components=K)
 SUMMARY = {
     "images_read": 12,
     "featurized": 10,
@@ -197,10 +181,10 @@ def test_a_tiny_rounding_error_in_the_variance_passes() -> None:
 
 def test_the_layout_is_the_jobs() -> None:
     from orchard_features import storage
-    from orchard_features.config import FEATURE_DIMENSION
+    from orchard_features.layout import FEATURE_DIMENSION, MODEL_INFO_FILE
 
     assert outputs.SUCCESS_MARKER == storage.SUCCESS_MARKER
-    assert outputs.MODEL_INFO_KEY == f"model_info/{storage.MODEL_INFO_FILE}"
+    assert outputs.MODEL_INFO_KEY == f"model_info/{MODEL_INFO_FILE}"
     assert outputs.FEATURE_DIMENSION == FEATURE_DIMENSION
     assert set(outputs.OUTPUT_COLUMNS) <= set(storage.OUTPUT_FOLDERS)
 
@@ -220,11 +204,6 @@ def test_part_files_are_what_spark_would_read(relative_key: str, size: int, expe
 
 
 # --- the handler, against moto's S3 ------------------------------------------------------------
-
-
-@pytest.fixture
-def s3(aws):
-    return boto3.client("s3", region_name=REGION)
 
 
 @pytest.fixture

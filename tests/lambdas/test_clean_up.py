@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import boto3
 import pytest
 from aws_lambda_powertools.utilities.parser import ValidationError
 
@@ -11,11 +10,6 @@ from orchard_pipeline.clusters import EXECUTION_TAG, clusters_of_execution
 
 EXECUTION_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:orchard-pipeline:mini-0123456789abcdef"
 OTHER_EXECUTION_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:orchard-pipeline:apples-fedcba9876543210"
-
-
-@pytest.fixture
-def emr(aws):
-    return boto3.client("emr", region_name=REGION)
 
 
 @pytest.fixture

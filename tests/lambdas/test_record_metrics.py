@@ -16,7 +16,7 @@ import pytest
 from moto.emr.models import emr_backends
 from pydantic import ValidationError
 
-from aws_deployment import ACCOUNT, OUTPUTS_BUCKET, REGION
+from aws_deployment import ACCOUNT, OUTPUTS_BUCKET, REGION, example_run
 from orchard_pipeline.costs import load_price_table
 from orchard_pipeline.summary import ClusterTimeline, StepTimeline, build_summary, metric_values
 
@@ -24,23 +24,8 @@ EXECUTION_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:orchard-pipeline:r
 STARTED = datetime(2026, 11, 27, 20, 58, tzinfo=UTC)
 CREATED = datetime(2026, 11, 27, 21, 0, tzinfo=UTC)
 RUN_ID = "mini-20261127T205800Z-1a2b3c4d"
-INSTANCES = [
-    {"role": "primary", "type": "m5.xlarge", "count": 1, "market": "ON_DEMAND"},
-    {"role": "core", "type": "c6i.2xlarge", "count": 2, "market": "SPOT"},
-]
-RUN = {
-    "run_id": RUN_ID,
-    "name": "mini",
-    "source": "s3://orchard-inputs-local/manifests/mini.json",
-    "manifest_uri": f"s3://{OUTPUTS_BUCKET}/runs/{RUN_ID}/manifest.json",
-    "output_uri": f"s3://{OUTPUTS_BUCKET}/runs/{RUN_ID}/",
-    "summary_uri": f"s3://{OUTPUTS_BUCKET}/runs/{RUN_ID}/run_summary.json",
-    "pca_components": 50,
-    "instances": INSTANCES,
-    "cluster": {"Name": "orchard"},
-    "step": {"Name": "Featurize images"},
-    "step_timeout_seconds": 10800,
-}
+RUN = example_run(RUN_ID, pca_components=50)
+INSTANCES = RUN["instances"]
 OUTPUTS = {
     "images_read": 1000,
     "featurized": 990,
@@ -221,6 +206,14 @@ def set_timeline(cluster_id, *, created, ended=None, step_state="RUNNING", step_
     step.end_date_time = naive["step_ended"]
 
 
+def half_hour_cluster(step_state: str) -> str:
+    """A cluster that lived 30 minutes, its step running from minute 5 to minute 25 and ending in `step_state`."""
+    cluster_id = create_cluster()
+    set_timeline(cluster_id, created=CREATED, ended=CREATED + timedelta(minutes=30), step_state=step_state,
+                 step_started=CREATED + timedelta(minutes=5), step_ended=CREATED + timedelta(minutes=25))
+    return cluster_id
+
+
 def event(status, state):
     return {
         "status": status,
@@ -258,15 +251,7 @@ def stored_summary() -> dict:
 
 
 def test_a_successful_run_emits_every_metric_and_writes_its_summary(app, lambda_context, capsys):
-    cluster_id = create_cluster()
-    set_timeline(
-        cluster_id,
-        created=CREATED,
-        ended=CREATED + timedelta(minutes=30),
-        step_state="COMPLETED",
-        step_started=CREATED + timedelta(minutes=5),
-        step_ended=CREATED + timedelta(minutes=25),
-    )
+    cluster_id = half_hour_cluster(step_state="COMPLETED")
     state = {"run": RUN, "cluster": {"id": cluster_id}, "outputs": OUTPUTS}
 
     summary = app.handler(event("SUCCEEDED", state), lambda_context)
@@ -302,15 +287,7 @@ def test_a_failure_before_the_run_plan_emits_only_run_failed_and_writes_nothing(
 
 
 def test_a_failed_step_records_durations_cost_and_the_error(app, lambda_context, capsys):
-    cluster_id = create_cluster()
-    set_timeline(
-        cluster_id,
-        created=CREATED,
-        ended=CREATED + timedelta(minutes=30),
-        step_state="FAILED",
-        step_started=CREATED + timedelta(minutes=5),
-        step_ended=CREATED + timedelta(minutes=25),
-    )
+    cluster_id = half_hour_cluster(step_state="FAILED")
     state = {"run": RUN, "cluster": {"id": cluster_id}, "error": STEP_FAILED}
 
     summary = app.handler(event("FAILED", state), lambda_context)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from urllib.parse import quote_plus
 
 import boto3
 import pytest
 
 from aws_deployment import ACCOUNT, INPUTS_BUCKET, REGION, STATE_MACHINE_ARN
+from harness.events import object_created_event
 from orchard_pipeline.execution_names import execution_arn, execution_name, is_manifest_key, readable_stem
 
 VALID_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
@@ -39,29 +39,7 @@ def app():
 def upload(key: str, body: bytes = b'{"name": "mini"}', bucket: str = INPUTS_BUCKET) -> dict:
     """Put an object in moto S3 and return the EventBridge "Object Created" event S3 sends for it."""
     put = boto3.client("s3", region_name=REGION).put_object(Bucket=bucket, Key=key, Body=body)
-    obj = {"key": quote_plus(key, safe="/"), "size": len(body), "etag": put["ETag"].strip('"')}
-    if "VersionId" in put:
-        obj["version-id"] = put["VersionId"]
-    obj["sequencer"] = "00617F08299329D189"
-    return {
-        "version": "0",
-        "id": "17793124-05d4-b198-2fde-7ededc63b103",
-        "detail-type": "Object Created",
-        "source": "aws.s3",
-        "account": ACCOUNT,
-        "time": "2026-11-27T21:05:01Z",
-        "region": REGION,
-        "resources": [f"arn:aws:s3:::{bucket}"],
-        "detail": {
-            "version": "0",
-            "bucket": {"name": bucket},
-            "object": obj,
-            "request-id": "N4N7GDK58NMKJ12R",
-            "requester": ACCOUNT,
-            "source-ip-address": "203.0.113.15",
-            "reason": "PutObject",
-        },
-    }
+    return object_created_event(bucket, key, put, len(body))
 
 
 def executions(stepfunctions) -> list[dict]:

@@ -29,12 +29,12 @@ def object_identity(bucket: str, key: str, version_id: str | None, etag: str) ->
     return json.dumps([bucket, key, *revision])
 
 
-def readable_stem(key: str) -> str:
-    """The file name without `.json`, accents dropped, reduced to [A-Za-z0-9-_], at most MAX_STEM_LENGTH long."""
+def readable_stem(key: str, max_length: int = MAX_STEM_LENGTH, fallback: str = FALLBACK_STEM) -> str:
+    """The file name without `.json`, accents dropped, reduced to [A-Za-z0-9-_], at most `max_length` long."""
     name = posixpath.basename(key).removesuffix(MANIFEST_SUFFIX)
     name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    stem = _NOT_ALLOWED.sub("-", name).strip("-_")[:MAX_STEM_LENGTH].rstrip("-_")
-    return stem or FALLBACK_STEM
+    stem = _NOT_ALLOWED.sub("-", name).strip("-_")[:max_length].rstrip("-_")
+    return stem or fallback
 
 
 def execution_name(bucket: str, key: str, version_id: str | None, etag: str) -> str:

@@ -3,9 +3,7 @@
 The check-outputs Lambda reads the success marker, `model_info/model_info.json` and the
 footers of the Parquet part files (see `outputs_s3`), and hands them here. Each way the
 outputs can be wrong raises its own error, whose class name is the error the state machine
-sees. The layout mirrors `orchard_features.storage` and `orchard_features.job` (the tests
-check the shared constants against them; the job's modules import Spark, so they are not
-imported here).
+sees. The names of what the job writes come from `orchard_features.layout`, which the job itself uses.
 """
 
 from __future__ import annotations
@@ -15,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-SUCCESS_MARKER = "_SUCCESS"
-MODEL_INFO_KEY = "model_info/model_info.json"
-FEATURE_DIMENSION = 1280
+from orchard_features.layout import FEATURE_DIMENSION, MODEL_INFO_FILE, SUCCESS_MARKER
+
+MODEL_INFO_KEY = f"model_info/{MODEL_INFO_FILE}"
 VARIANCE_TOLERANCE = 1e-6
 
 # The Parquet outputs: the columns the job writes in each, and the count their rows must equal.

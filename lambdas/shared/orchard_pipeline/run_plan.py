@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import posixpath
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from orchard_features.manifest import parse_manifest, schema_problems
 from orchard_features.paths import has_scheme, resolve_relative
+from orchard_pipeline.execution_names import readable_stem
 from orchard_pipeline.s3uri import child_uri, s3_uri
 
 # Where the bootstrap action puts the job's Python (3.11) on every node.
@@ -18,6 +18,7 @@ NODE_VENV = "/opt/orchard/venv"
 NODE_PYTHON = f"{NODE_VENV}/bin/python"
 INLINE_SOURCE = "the execution input"
 STEP_NAME = "Extract features and PCA"
+MAX_NAME_LENGTH = 40  # the manifest schema's limit on names
 
 
 class InvalidManifest(Exception):
@@ -48,15 +49,10 @@ def run_id_for(name: str, execution_arn: str, started_at: datetime) -> str:
 
 
 def run_name(document: dict[str, Any], source: str | None) -> str:
-    """The manifest's name, else its file name without extension, else 'run'."""
+    """The manifest's name, else its file name without extension (as the schema allows names), else 'run'."""
     if document.get("name"):
         return document["name"]
-    if source:
-        stem = posixpath.splitext(posixpath.basename(source))[0]
-        cleaned = "".join(c if c.isalnum() or c in "-_" else "-" for c in stem).strip("-_")[:40]
-        if cleaned:
-            return cleaned
-    return "run"
+    return readable_stem(source, max_length=MAX_NAME_LENGTH, fallback="run") if source else "run"
 
 
 def input_problems(inputs: list[str], source: str | None) -> list[str]:
