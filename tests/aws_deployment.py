@@ -49,6 +49,7 @@ def example_run(run_id: str, pca_components: int) -> dict:
         "manifest_uri": f"{output_uri}manifest.json",
         "output_uri": output_uri,
         "summary_uri": f"{output_uri}run_summary.json",
+        "log_uri": f"s3://{LOGS_BUCKET}/emr/{run_id}/",
         "pca_components": pca_components,
         "instances": [
             {"role": "primary", "type": "m5.xlarge", "count": 1, "market": "ON_DEMAND"},

@@ -150,3 +150,84 @@ def test_manual_starts_and_the_published_manifests_are_valid_inputs():
 
     for manifest in sorted((t.ROOT / "manifests").glob("*.json")):
         assert schema_problems(json.loads(manifest.read_text())) == [], manifest.name
+
+
+def test_every_event_rule_keeps_what_it_could_not_deliver_and_an_alarm_watches_it():
+    """A rule's failed delivery goes to its dead-letter queue; a function error of the asynchronous invocation to
+    the function's on-failure destination (EventBridge User Guide, "Using dead-letter queues to process undelivered
+    events"). Both are the lost-events queue, whose alarm notifies the failure topic."""
+    rules = 0
+    for name, function in t.functions().items():
+        sources = [s for s in function["Properties"].get("Events", {}).values() if s["Type"] == "EventBridgeRule"]
+        if not sources:
+            continue
+        rules += len(sources)
+        destination = function["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
+        assert destination == {"Type": "SQS", "Destination": {"Fn::GetAtt": ["LostEventsQueue", "Arn"]}}, name
+        for source in sources:
+            assert source["Properties"]["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["LostEventsQueue", "Arn"]}}
+    assert rules == 2
+    (alarm,) = [a["Properties"] for a in t.resources("AWS::CloudWatch::Alarm").values()
+                if a["Properties"].get("Namespace") == "AWS/SQS"]
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["LostEventsQueue", "QueueName"]}}]
+    assert alarm["AlarmActions"] == [{"Ref": "FailureTopic"}]
+
+
+def test_the_clean_up_rule_follows_every_end_of_an_execution():
+    (source,) = t.functions()["CleanUpFunction"]["Properties"]["Events"].values()
+    assert set(source["Properties"]["Pattern"]["detail"]["status"]) == {"SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"}
+
+
+def test_alarms_can_publish_to_the_encrypted_failure_topic():
+    """CloudWatch alarms cannot use the AWS-managed alias/aws/sns key (SNS Developer Guide, "Enable compatibility
+    between event sources from AWS services and encrypted topics"): the topic's key is ours and lets them in."""
+    topic = t.resources()["FailureTopic"]["Properties"]
+    key = t.resources()[topic["KmsMasterKeyId"]["Ref"]]["Properties"]
+    (cloudwatch,) = [s for s in key["KeyPolicy"]["Statement"] if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    assert {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(cloudwatch["Action"])
+    assert key["EnableKeyRotation"] is True
+    alarms = t.resources("AWS::CloudWatch::Alarm").values()
+    assert alarms and all(a["Properties"]["AlarmActions"] == [{"Ref": "FailureTopic"}] for a in alarms)
+
+
+def state_machine_role_statement(sid: str) -> dict[str, Any]:
+    role = t.resources()["StateMachineRole"]["Properties"]
+    (statement,) = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"] if s.get("Sid") == sid]
+    return statement
+
+
+def test_clusters_are_created_only_with_the_tags_the_definition_gives_them():
+    """RunJobFlow is granted on "*" (it has no resource type) under request-tag conditions, which the
+    definition's Tags meet: the execution's ARN, of this state machine, and EMR's managed-policy tag."""
+    statement = state_machine_role_statement("CreateClustersTaggedWithAnExecution")
+    assert statement["Action"] == ["elasticmapreduce:RunJobFlow"] and statement["Resource"] == "*"
+    tags = {tag["Key"]: tag.get("Value", tag.get("Value.$"))
+            for tag in json.loads(t.DEFINITION.read_text())["States"]["Create the EMR cluster"]["Parameters"]["Tags"]}
+    (execution_pattern,) = statement["Condition"]["StringLike"].values()
+    assert list(statement["Condition"]["StringLike"]) == ["elasticmapreduce:RequestTag/orchard:execution-arn"]
+    assert tags["orchard:execution-arn"] == "$$.Execution.Id"
+    machine_name = t.state_machine()["Properties"]["Name"]["Fn::Sub"]
+    assert execution_pattern["Fn::Sub"].endswith(f":execution:{machine_name}:*")
+    assert statement["Condition"]["StringEquals"] == {
+        "elasticmapreduce:RequestTag/for-use-with-amazon-emr-managed-policies": tags["for-use-with-amazon-emr-managed-policies"]}
+    work = state_machine_role_statement("WorkOnlyOnClustersOfItsExecutions")
+    assert work["Condition"]["StringLike"] == {"elasticmapreduce:ResourceTag/orchard:execution-arn": execution_pattern}
+
+
+def test_the_state_machine_may_create_emr_cleanup_role_and_nothing_else():
+    statement = state_machine_role_statement("CreateEmrCleanupRoleOnFirstUse")
+    assert statement["Action"] == ["iam:CreateServiceLinkedRole"]
+    assert statement["Resource"]["Fn::Sub"].endswith("/AWSServiceRoleForEMRCleanup*")
+    assert statement["Condition"] == {"StringEquals": {"iam:AWSServiceName": "elasticmapreduce.amazonaws.com"}}
+
+
+def test_the_default_network_is_tagged_for_emr_managed_policies():
+    """AmazonEMRServicePolicy_v2 launches into tagged subnets and makes its security groups in tagged VPCs only."""
+    emr_tag = {"Key": "for-use-with-amazon-emr-managed-policies", "Value": "true"}
+    for name in ("ClusterVpc", "ClusterSubnet"):
+        resource = t.resources()[name]
+        assert resource["Condition"] == "CreateClusterNetwork" and emr_tag in resource["Properties"]["Tags"], name
+    assert t.resources()["ClusterVpc"]["Properties"]["EnableDnsHostnames"] is True
+    assert t.condition_holds("CreateClusterNetwork")  # with the defaults, the stack makes its network
+    subnet = t.functions()["PrepareRunFunction"]["Properties"]["Environment"]["Variables"]["SUBNET_ID"]
+    assert subnet == {"Fn::If": ["CreateClusterNetwork", {"Ref": "ClusterSubnet"}, {"Ref": "SubnetId"}]}

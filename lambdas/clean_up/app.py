@@ -1,5 +1,5 @@
-"""Clean up: the backstop for what Catch cannot handle. When an execution ends FAILED, ABORTED or TIMED_OUT,
-terminate every active EMR cluster tagged with it."""
+"""Clean up: the backstop for what Catch cannot handle. When an execution ends, however it ended, terminate every
+active EMR cluster still tagged with it: none outlives its execution."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class ExecutionStatusChange(BaseModel):
 
     executionArn: str
     stateMachineArn: str
-    status: Literal["FAILED", "ABORTED", "TIMED_OUT"]  # never act on a RUNNING execution's clusters
+    status: Literal["SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"]  # never act on a RUNNING execution's clusters
 
 
 class ExecutionEnded(BaseModel):

@@ -38,6 +38,7 @@ class RunPlan(BaseModel):
     name: str
     output_uri: str
     summary_uri: str
+    log_uri: str
     instances: list[InstanceGroup]
 
 

@@ -26,8 +26,11 @@ import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, Final
 
+import botocore.session
+from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from moto.emr.models import emr_backends
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
@@ -50,8 +53,12 @@ from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
 ACCOUNT: Final = "123456789012"  # moto's default account
-# EMR reports throttling (ThrottlingException) as this exception type; Step Functions prefixes the service.
-THROTTLING_ERROR: Final = "ElasticMapReduce.AmazonElasticMapReduceException"
+# Step Functions names an EMR task's service error `EMR.<exception>`: the exception's own name when EMR's API model
+# declares it (InternalServerException, InvalidRequestException, ...), else the SDK's generic
+# `AmazonElasticMapReduceException`, which therefore carries throttling, validation and access errors alike
+# (aws-cdk issue 13735 shows `EMR.AmazonElasticMapReduceException` from a createCluster.sync task).
+ERROR_PREFIX: Final = "EMR."
+GENERIC_ERROR: Final = f"{ERROR_PREFIX}AmazonElasticMapReduceException"
 TASK_FAILED: Final = StatesErrorNameType.StatesTaskFailed.to_name()
 STEP_ENDED: Final = {"COMPLETED", "CANCELLED", "FAILED", "INTERRUPTED"}
 CLUSTER_UP: Final = {"RUNNING", "WAITING"}
@@ -84,9 +91,30 @@ class EmrBehaviour:
     cluster_starts: bool = True
     run_step: Callable[[dict[str, Any]], StepResult] = lambda step: StepResult("COMPLETED")
     steps_run: list[dict[str, Any]] = field(default_factory=list)
+    faults: dict[str, list[str]] = field(default_factory=dict)  # EMR operation -> error codes of its next calls
+
+    def fail_next(self, operation: str, code: str = "ThrottlingException", times: int = 1) -> None:
+        """The next `times` calls of an EMR API operation (`DescribeCluster`...) by the integration answer `code`."""
+        self.faults.setdefault(operation, []).extend([code] * times)
+
+    def answer_with_fault(self, model: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        """botocore `before-call` handler: EMR's error response for an operation with a fault pending."""
+        pending = self.faults.get(model.name)
+        if not pending:
+            return None
+        code = pending.pop(0)
+        return AWSResponse("https://elasticmapreduce.amazonaws.com/", 400, {}, None), {
+            "Error": {"Code": code, "Message": f"{code} injected by the test"},
+            "ResponseMetadata": {"HTTPStatusCode": 400}}
 
 
 behaviour = EmrBehaviour()
+
+
+@cache
+def modeled_errors() -> frozenset[str]:
+    """The exceptions EMR's API model declares (botocore's copy of it)."""
+    return frozenset(shape.name for shape in botocore.session.get_session().get_service_model("emr").error_shapes)
 
 
 def _cluster(region: str, cluster_id: str) -> Any:
@@ -120,13 +148,15 @@ class StateTaskServiceEmr(StateTaskServiceCallback):
         return SUPPORTED_PARAMETERS.get(self.resource.api_action.lower())
 
     def _client(self, resource_runtime_part: Any, state_credentials: Any) -> Any:
-        return boto_client_for(service="emr", region=resource_runtime_part.region,
-                               state_credentials=state_credentials)
+        client = boto_client_for(service="emr", region=resource_runtime_part.region,
+                                 state_credentials=state_credentials)
+        client.meta.events.register("before-call.emr", behaviour.answer_with_fault)
+        return client
 
     def _from_error(self, env: Any, ex: Exception) -> FailureEvent:
         if isinstance(ex, ClientError):
             code = ex.response["Error"]["Code"]
-            name = THROTTLING_ERROR if code == "ThrottlingException" else f"ElasticMapReduce.{code}"
+            name = f"{ERROR_PREFIX}{code}" if code in modeled_errors() else GENERIC_ERROR
             return _task_failed(env, self, name, {"message": ex.response["Error"]["Message"]}).failure_event
         return super()._from_error(env=env, ex=ex)
 

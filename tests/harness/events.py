@@ -33,3 +33,33 @@ def object_created_event(bucket: str, key: str, put_response: dict[str, Any], si
             "reason": "PutObject",
         },
     }
+
+
+def execution_status_change(execution_arn: str, state_machine_arn: str, status: str) -> dict[str, Any]:
+    """The EventBridge "Step Functions Execution Status Change" event for an execution now `status`
+    (Step Functions Developer Guide, "Automating Step Functions event delivery with EventBridge")."""
+    failed = status == "FAILED"
+    return {
+        "version": "0",
+        "id": "315c1398-40ff-a850-213b-158f73e60175",
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "account": ACCOUNT,
+        "time": "2026-11-27T21:47:12Z",
+        "region": REGION,
+        "resources": [execution_arn],
+        "detail": {
+            "executionArn": execution_arn,
+            "stateMachineArn": state_machine_arn,
+            "name": execution_arn.rsplit(":", 1)[1],
+            "status": status,
+            "startDate": 1795813501000,
+            "stopDate": None if status == "RUNNING" else 1795816032000,
+            "input": '{"manifest_uri": "s3://orchard-inputs-local/manifests/mini.json"}',
+            "output": None,
+            "inputDetails": {"included": True},
+            "outputDetails": None,
+            "error": "States.Runtime" if failed else None,
+            "cause": "An error occurred while executing the state 'Check outputs'." if failed else None,
+        },
+    }

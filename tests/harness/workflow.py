@@ -1,7 +1,7 @@
 """template.yaml deployed into moto, and the real state machine run by moto's interpreter.
 
-`deploy()` plays CloudFormation for what a run touches: the buckets, the failure topic, the
-artifacts published by the real custom-resource code, each function's environment resolved from
+`deploy()` plays CloudFormation for what a run touches: the buckets, the failure topic, the queue
+of lost events, the artifacts published by the real custom-resource code, each function's environment resolved from
 the template, and the state machine created from `statemachine/pipeline.asl.json` with the
 template's `DefinitionSubstitutions`. Lambda tasks run the handlers in-process (`lambdas.py`),
 EMR tasks go through the `.sync` adapter (`emr_sync.py`). Use inside `mock_aws(config=MOTO_CONFIG)`.
@@ -23,7 +23,8 @@ import boto3
 import aws_template as t
 from aws_deployment import ACCOUNT, ARTIFACTS_BUCKET, INPUTS_BUCKET, LOGS_BUCKET, OUTPUTS_BUCKET, REGION
 from harness.emr_sync import EmrBehaviour, emr_integration
-from harness.events import object_created_event
+from harness.eventbridge import invoke_async, matches, rule_targets
+from harness.events import execution_status_change, object_created_event
 from harness.lambdas import LambdaService, handler_of, lambdas_in_process
 from harness.moto_fixes import fail_states_reraise
 
@@ -91,8 +92,22 @@ class Deployment:
         return object_created_event(self.names["InputsBucket"], key, response, len(body))
 
     def deliver(self, event: dict[str, Any], function: str = "StartFromUploadFunction") -> Any:
-        """Deliver an EventBridge event to a function's handler, as the template's rule does."""
+        """Call a function's handler with an event directly (no rule, no retry)."""
         return self.lambdas.call(self.function_arn(function), event)
+
+    def publish(self, event: dict[str, Any]) -> list[Any]:
+        """Put an event on EventBridge: each rule of the template that matches it invokes its function
+        asynchronously. The results of the invocations that succeeded (a failed one sends its record to the
+        function's on-failure destination instead)."""
+        results = [invoke_async(self.lambdas.call, target, event)
+                   for target in rule_targets(self.names) if matches(target.pattern, event)]
+        return [result for result in results if result is not None]
+
+    def lost_events(self) -> list[dict[str, Any]]:
+        """The records waiting in the queue of events that started or cleaned up nothing."""
+        sqs = boto3.client("sqs", region_name=REGION)
+        url = sqs.get_queue_url(QueueName=self.names["LostEventsQueue.QueueName"])["QueueUrl"]
+        return [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]
 
     def snapshot(self, execution_arn: str) -> Execution:
         """The execution as it stands: status, output or error, the states entered so far."""
@@ -104,12 +119,14 @@ class Deployment:
             error=described.get("error"), cause=described.get("cause"), states=states_of(events))
 
     def wait(self, execution_arn: str, timeout_seconds: float = 600) -> Execution:
-        """Wait for the execution to end; its status, output and the states entered in order."""
+        """Wait for the execution to end, and Step Functions' status-change event for its end to be published;
+        its status, output and the states entered in order."""
         deadline = time.monotonic() + timeout_seconds
         while (status := self.stepfunctions.describe_execution(executionArn=execution_arn)["status"]) not in FINISHED:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{execution_arn} still {status} after {timeout_seconds} s")
             time.sleep(0.2)
+        self.publish(execution_status_change(execution_arn, self.state_machine_arn, status))
         return self.snapshot(execution_arn)
 
     def notices(self) -> list[dict[str, Any]]:
@@ -157,6 +174,9 @@ def physical_names() -> dict[str, str]:
     names["EmrServiceRole"] = "orchard-emr-service-role"
     names["EmrInstanceProfile"] = "orchard-emr-instance-profile"
     names["StateMachineRole.Arn"] = f"arn:aws:iam::{ACCOUNT}:role/orchard-state-machine"
+    names["ClusterSubnet"] = "subnet-0123456789abcdef0"
+    names["LostEventsQueue.QueueName"] = "orchard-lost-events"
+    names["LostEventsQueue.Arn"] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:orchard-lost-events"
     return names
 
 
@@ -181,6 +201,7 @@ def create_resources(names: dict[str, str]) -> str:
     queue_url = sqs.create_queue(QueueName="orchard-failure-notices")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "false"})
+    sqs.create_queue(QueueName=names["LostEventsQueue.QueueName"])
     return queue_url
 
 

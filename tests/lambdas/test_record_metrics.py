@@ -90,6 +90,12 @@ def test_summary_of_a_successful_run():
     assert summary["cost"]["estimated_usd"] == pytest.approx(HALF_HOUR_COST)
     assert summary["cost"]["price_table"]["region"] == "eu-west-1"
     assert summary["error"] is None
+    assert summary["links"] == {
+        "execution_console": f"https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/{EXECUTION_ARN}",
+        "cluster_console": "https://eu-west-1.console.aws.amazon.com/emr/home?region=eu-west-1#/clusterDetails/j-1",
+        "cluster_logs": f"s3://orchard-logs-local/emr/{RUN_ID}/j-1/",
+        "step_logs": f"s3://orchard-logs-local/emr/{RUN_ID}/j-1/steps/s-1/",
+    }
     json.dumps(summary)
 
 
@@ -122,6 +128,9 @@ def test_a_failure_before_the_run_plan_has_only_the_failure():
     assert summary["cost"]["estimated_usd"] is None and "no EMR cluster" in summary["cost"]["reason"]
     assert summary["error"] == {"Error": "ManifestInvalid", "Cause": "pca_components: must be >= 2"}
     assert metric_values(summary) == [("RunSucceeded", "Count", 0), ("RunFailed", "Count", 1)]
+    links = summary["links"]
+    assert links["execution_console"].endswith(f"#/v2/executions/details/{EXECUTION_ARN}")
+    assert (links["cluster_console"], links["cluster_logs"], links["step_logs"]) == (None, None, None)
 
 
 def test_an_unfinished_cluster_and_step_count_to_now():

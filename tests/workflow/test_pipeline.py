@@ -52,7 +52,8 @@ def stack() -> Iterator[Deployment]:
 
 
 def run_upload(stack: Deployment, manifest: dict[str, Any] = MANIFEST) -> Execution:
-    started = stack.deliver(stack.upload_manifest("manifests/mini.json", manifest))
+    """Upload the manifest; its Object Created event, through the template's rule, starts the execution."""
+    (started,) = stack.publish(stack.upload_manifest("manifests/mini.json", manifest))
     return stack.wait(started["execution_arn"], timeout_seconds=120)
 
 
@@ -96,6 +97,9 @@ def test_a_manifest_upload_runs_the_whole_workflow(stack, capsys):
     stored = boto3.client("s3", region_name=REGION).get_object(
         Bucket=stack.names["OutputsBucket"], Key=f"runs/{summary['run_id']}/run_summary.json")
     assert json.loads(stored["Body"].read())["status"] == "SUCCEEDED"
+    (cluster_id,) = stack.cluster_states()
+    assert summary["links"]["step_logs"].startswith(
+        f"s3://{stack.names['LogsBucket']}/emr/{summary['run_id']}/{cluster_id}/steps/s-")
     assert stack.notices() == []
 
 
@@ -226,3 +230,65 @@ def test_a_manual_start_with_an_inline_manifest_runs(stack, capsys):
     assert execution.output["summary"]["name"] == "mini"
     assert_every_cluster_terminated(stack)
     assert_run_recorded(capsys.readouterr().out, succeeded=True)
+
+
+def test_a_throttled_termination_is_retried_and_the_run_succeeds(stack, capsys):
+    stack.emr.fail_next("TerminateJobFlows")
+
+    execution = run_upload(stack)
+
+    assert execution.status == "SUCCEEDED"
+    assert execution.state_names == HAPPY_PATH
+    terminate = execution.states[HAPPY_PATH.index("Terminate the cluster")]
+    assert terminate.attempts == 2
+    assert_every_cluster_terminated(stack)
+    assert_run_recorded(capsys.readouterr().out, succeeded=True)
+
+
+def test_a_creation_failing_with_the_generic_emr_error_is_not_retried_and_leaves_no_cluster(stack, capsys):
+    """RunJobFlow succeeded, then EMR answered the first DescribeCluster with throttling: the task fails with
+    EMR's generic error, which may as well carry a validation or access error. Creating again could start a
+    second cluster, so the cluster is terminated by its tag and the run fails."""
+    stack.emr.fail_next("DescribeCluster")
+
+    execution = run_upload(stack)
+
+    assert (execution.status, execution.error) == ("FAILED", "EMR.AmazonElasticMapReduceException")
+    assert execution.state_names == HAPPY_PATH[:2] + ["Terminate any cluster of this run"] + FAILURE_END
+    assert execution.states[1].attempts == 1
+    assert_every_cluster_terminated(stack)
+    assert_run_recorded(capsys.readouterr().out, succeeded=False)
+
+
+def test_a_stray_cluster_of_the_execution_is_terminated_after_a_successful_run(stack):
+    def step_with_a_stray_cluster(step: dict[str, Any]) -> StepResult:
+        """As if a second cluster had been created for this execution: same tags, never terminated by the states."""
+        emr = boto3.client("emr", region_name=REGION)
+        (cluster,) = [emr.describe_cluster(ClusterId=c["Id"])["Cluster"] for c in emr.list_clusters()["Clusters"]]
+        emr.run_job_flow(Name="stray", ReleaseLabel="emr-7.13.0", JobFlowRole="orchard-emr-instance-profile",
+                         ServiceRole="orchard-emr-service-role", Tags=cluster["Tags"],
+                         Instances={"MasterInstanceType": "m5.xlarge", "InstanceCount": 1,
+                                    "KeepJobFlowAliveWhenNoSteps": True})
+        return job_writing()(step)
+    stack.emr.run_step = step_with_a_stray_cluster
+
+    execution = run_upload(stack)
+
+    assert execution.status == "SUCCEEDED"
+    assert_every_cluster_terminated(stack, expected_clusters=2)
+
+
+def test_a_start_that_keeps_failing_puts_the_event_in_the_lost_events_queue(stack):
+    def broken(event: Any, context: Any) -> Any:
+        raise ConnectionError("Could not connect to the endpoint URL: states.eu-west-1.amazonaws.com")
+    stack.lambdas.handlers[stack.function_arn("StartFromUploadFunction")] = broken
+    event = stack.upload_manifest("manifests/mini.json", MANIFEST)
+
+    assert stack.publish(event) == []
+
+    (record,) = stack.lost_events()
+    assert record["requestPayload"] == event
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["responsePayload"]["errorType"] == "ConnectionError"
+    assert stack.stepfunctions.list_executions(stateMachineArn=stack.state_machine_arn)["executions"] == []

@@ -174,6 +174,7 @@ def plan_run(manifest: dict[str, Any], source: str | None, execution_arn: str, s
     output_uri = s3_uri(deployment.outputs_bucket, prefix)
     manifest_uri = s3_uri(deployment.outputs_bucket, prefix + "manifest.json")
     groups = instance_groups(deployment, manifest.get("cluster", {}))
+    log_uri = s3_uri(deployment.logs_bucket, f"emr/{run_id}/")
     return {
         "run_id": run_id,
         "name": name,
@@ -181,11 +182,12 @@ def plan_run(manifest: dict[str, Any], source: str | None, execution_arn: str, s
         "manifest_uri": manifest_uri,
         "output_uri": output_uri,
         "summary_uri": s3_uri(deployment.outputs_bucket, prefix + "run_summary.json"),
+        "log_uri": log_uri,
         "pca_components": manifest["job"].get("pca_components"),
         "instances": groups,
         "cluster": {
             "Name": f"orchard-{run_id}",
-            "LogUri": s3_uri(deployment.logs_bucket, f"emr/{run_id}/"),
+            "LogUri": log_uri,
             "Instances": cluster_instances(groups, deployment.subnet_id),
             "Configurations": spark_configurations(),
             "BootstrapActions": bootstrap_actions(deployment.artifacts_uri),
