@@ -6,6 +6,8 @@ INSTALLED := $(VENV)/.installed
 TOOLS := .venv-tools
 export SAM_CLI_TELEMETRY := 0
 TOOLS_INSTALLED := $(TOOLS)/.installed
+CHECKOV := .venv-checkov
+CHECKOV_INSTALLED := $(CHECKOV)/.installed
 REQUIREMENTS := requirements/job.txt requirements/model.txt requirements/local.txt requirements/dev.txt \
 	lambdas/shared/requirements.txt lambdas/check_outputs/requirements.txt lambdas/publish_artifacts/requirements.txt
 
@@ -25,9 +27,10 @@ demo: java $(INSTALLED)
 test: java $(INSTALLED)
 	$(PY) -m pytest
 
-lint: $(INSTALLED)
+lint: $(INSTALLED) $(CHECKOV_INSTALLED)
 	$(VENV)/bin/ruff check spark lambdas tests benchmarks
 	$(VENV)/bin/cfn-lint template.yaml
+	$(CHECKOV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
 # The AWS application as SAM sees it, offline: the template validated and linted, every function built.
 validate: $(TOOLS_INSTALLED)
@@ -66,6 +69,12 @@ $(TOOLS_INSTALLED): requirements/tools.txt
 	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
 	$(TOOLS)/bin/python -m pip install --quiet -r requirements/tools.txt
 	touch $(TOOLS_INSTALLED)
+
+$(CHECKOV_INSTALLED): requirements/checkov.txt
+	$(PYTHON) -m venv $(CHECKOV)
+	$(CHECKOV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV)/bin/python -m pip install --quiet -r requirements/checkov.txt
+	touch $(CHECKOV_INSTALLED)
 
 clean:
 	rm -rf build .pytest_cache .aws-sam
