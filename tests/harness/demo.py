@@ -103,10 +103,11 @@ def main(argv: list[str] | None = None) -> int:
             inputs = stack.names["InputsBucket"]
             upload_folder(sample.root, f"s3://{inputs}/fruits-360/")
             key = f"manifests/{Path(args.manifest).name}"
-            started_execution = stack.deliver(stack.upload_manifest(key, manifest))
+            (started_execution,) = stack.publish(stack.upload_manifest(key, manifest))
             progress.say(f"Uploaded s3://{inputs}/{key}: the upload event started execution "
                          f"{started_execution['execution_name']}\n")
-            execution = watch(stack, started_execution["execution_arn"], console)
+            watch(stack, started_execution["execution_arn"], console)
+            execution = stack.wait(started_execution["execution_arn"])  # and its end event reaches the clean-up
             clusters = stack.cluster_states()
             run_prefix = f"s3://{stack.names['OutputsBucket']}/runs/"
             download_prefix(run_prefix, work / "s3" / stack.names["OutputsBucket"] / "runs")  # summary, manifest
