@@ -7,7 +7,7 @@ TOOLS := .venv-tools
 export SAM_CLI_TELEMETRY := 0
 TOOLS_INSTALLED := $(TOOLS)/.installed
 REQUIREMENTS := requirements/job.txt requirements/model.txt requirements/local.txt requirements/dev.txt \
-	lambdas/shared/requirements.txt lambdas/check_outputs/requirements.txt lambdas/publish_artifacts/requirements.txt
+	requirements/translator.txt lambdas/shared/requirements.txt lambdas/check_outputs/requirements.txt lambdas/publish_artifacts/requirements.txt
 
 # `make run`: the feature job alone, in local Spark, on a generated sample (MINI);
 # `make run INPUT=... OUTPUT=...`: on a folder, S3 prefix or manifest of your own.
@@ -28,6 +28,7 @@ test: java $(INSTALLED)
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check spark lambdas tests benchmarks
 	$(VENV)/bin/cfn-lint template.yaml
+	$(PY) tests/lint_iam.py
 
 # The AWS application as SAM sees it, offline: the template validated and linted, every function built.
 validate: $(TOOLS_INSTALLED)
@@ -59,6 +60,7 @@ $(INSTALLED): pyproject.toml requirements/constraints.txt $(REQUIREMENTS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[local,model,aws,dev]'
+	$(PY) -m pip install --quiet --no-deps -r requirements/translator.txt
 	touch $(INSTALLED)
 
 $(TOOLS_INSTALLED): requirements/tools.txt
