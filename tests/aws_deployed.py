@@ -112,6 +112,8 @@ class Deployed:
     attributes: Mapping[str, str] = field(default_factory=dict)
 
     def get_cfn_attribute(self, name: str) -> str:
+        if name not in self.attributes:
+            raise KeyError(f"Fn::GetAtt {name} of {self.physical_resource_id}: not modelled in Stack.deploy")
         return self.attributes[name]
 
 

@@ -20,6 +20,7 @@ import jsoncfg
 from parliament import analyze_policy_string, config, enhance_finding, override_config
 from parliament.cli import is_finding_filtered
 from parliament.finding import Finding
+from parliament.misc import make_list
 
 from aws_deployed import Policy, policies
 
@@ -35,12 +36,13 @@ def statement_at(text: str, line: int | None) -> str:
     """The statement of the policy `text` that starts at or before `line` (the policy itself if none)."""
     if line is None:
         return "(the policy)"
-    statements = jsoncfg.loads_config(text)["Statement"]
-    starts = [(jsoncfg.node_location(node).line, index) for index, node in enumerate(statements)]
+    nodes = make_list(jsoncfg.loads_config(text)["Statement"])  # Statement may be one object or a list
+    starts = [(jsoncfg.node_location(node).line, index) for index, node in enumerate(nodes)]
     index = max((index for start, index in starts if start <= line), default=None)
     if index is None:
         return "(the policy)"
-    statement = json.loads(text)["Statement"][index]
+    statements = json.loads(text)["Statement"]
+    statement = (statements if isinstance(statements, list) else [statements])[index]
     return f"statement {index} {statement.get('Sid', '')}: {json.dumps(statement)}"
 
 
