@@ -9,7 +9,7 @@ TOOLS_INSTALLED := $(TOOLS)/.installed
 CHECKOV := .venv-checkov
 CHECKOV_INSTALLED := $(CHECKOV)/.installed
 REQUIREMENTS := requirements/job.txt requirements/model.txt requirements/local.txt requirements/dev.txt \
-	lambdas/shared/requirements.txt lambdas/check_outputs/requirements.txt lambdas/publish_artifacts/requirements.txt
+	requirements/translator.txt lambdas/shared/requirements.txt lambdas/check_outputs/requirements.txt lambdas/publish_artifacts/requirements.txt
 
 # `make run`: the feature job alone, in local Spark, on a generated sample (MINI);
 # `make run INPUT=... OUTPUT=...`: on a folder, S3 prefix or manifest of your own.
@@ -30,6 +30,7 @@ test: java $(INSTALLED)
 lint: $(INSTALLED) $(CHECKOV_INSTALLED)
 	$(VENV)/bin/ruff check spark lambdas tests benchmarks
 	$(VENV)/bin/cfn-lint template.yaml
+	$(PY) tests/lint_iam.py
 	$(CHECKOV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
 # The AWS application as SAM sees it, offline: the template validated and linted, every function built.
@@ -62,6 +63,7 @@ $(INSTALLED): pyproject.toml requirements/constraints.txt $(REQUIREMENTS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[local,model,aws,dev]'
+	$(PY) -m pip install --quiet --no-deps -r requirements/translator.txt
 	touch $(INSTALLED)
 
 $(TOOLS_INSTALLED): requirements/tools.txt

@@ -17,8 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import boto3
 from moto import mock_aws
 
+from aws_deployment import REGION
 from harness.emr_sync import EmrBehaviour
 from harness.spark_step import SparkStep, download_prefix, upload_folder
 from harness.workflow import FINISHED, MOTO_CONFIG, Deployment, Execution, StateRun, deployed
@@ -101,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         with logs.open("w") as log, contextlib.redirect_stdout(log), mock_aws(config=MOTO_CONFIG), \
                 deployed(EmrBehaviour(run_step=SparkStep(spark, work / "s3", progress))) as stack:
             inputs = stack.names["InputsBucket"]
-            upload_folder(sample.root, f"s3://{inputs}/fruits-360/")
+            s3 = boto3.client("s3", region_name=REGION)  # the person running the demo
+            upload_folder(s3, sample.root, f"s3://{inputs}/fruits-360/")
             key = f"manifests/{Path(args.manifest).name}"
             (started_execution,) = stack.publish(stack.upload_manifest(key, manifest))
             progress.say(f"Uploaded s3://{inputs}/{key}: the upload event started execution "
@@ -110,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             execution = stack.wait(started_execution["execution_arn"])  # and its end event reaches the clean-up
             clusters = stack.cluster_states()
             run_prefix = f"s3://{stack.names['OutputsBucket']}/runs/"
-            download_prefix(run_prefix, work / "s3" / stack.names["OutputsBucket"] / "runs")  # summary, manifest
+            download_prefix(s3, run_prefix, work / "s3" / stack.names["OutputsBucket"] / "runs")  # summary, manifest
     finally:
         spark.stop()
     progress.say(f"\nCluster {', '.join(f'{cid} {state}' for cid, state in clusters.items())}; "

@@ -8,7 +8,13 @@ until it returns the task's output or raises its failure.
 
 moto's EMR backend never advances a cluster or a step by itself, so the outcome comes from an
 `EmrBehaviour` the caller chooses: whether the cluster starts, and a `run_step` function that
-decides (or actually computes, by running the Spark job) how each step ends.
+decides (or actually computes, by running the Spark job) how each step ends. A step runs with the
+credentials of the cluster's nodes, those of its instance profile (JobFlowRole): a boto3 session the
+caller gives for each instance profile name.
+
+The adapter polls as Step Functions does ("IAM policies for Amazon EMR", the calls each integration
+needs: https://docs.aws.amazon.com/step-functions/latest/dg/emr-iam.html): DescribeCluster for
+createCluster and terminateCluster, DescribeStep for addStep.
 
 moto internals relied on (checked against moto 5.2.5, the version pinned in requirements/dev.txt):
 - `asl.component.state.exec.state_task.state_task_factory.state_task_service_for`, the name the
@@ -29,6 +35,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any, Final
 
+import boto3
 import botocore.session
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
@@ -89,7 +96,8 @@ class EmrBehaviour:
     """What the simulated EMR does: the test (or the demo) chooses."""
 
     cluster_starts: bool = True
-    run_step: Callable[[dict[str, Any]], StepResult] = lambda step: StepResult("COMPLETED")
+    # The step's request, and a session with the credentials of the cluster's nodes.
+    run_step: Callable[[dict[str, Any], boto3.Session], StepResult] = lambda step, node: StepResult("COMPLETED")
     steps_run: list[dict[str, Any]] = field(default_factory=list)
     faults: dict[str, list[str]] = field(default_factory=dict)  # EMR operation -> error codes of its next calls
 
@@ -108,6 +116,8 @@ class EmrBehaviour:
             "ResponseMetadata": {"HTTPStatusCode": 400}}
 
 
+NodeCredentials = Callable[[str], boto3.Session]  # an instance profile's name -> its role's credentials
+
 behaviour = EmrBehaviour()
 
 
@@ -115,6 +125,10 @@ behaviour = EmrBehaviour()
 def modeled_errors() -> frozenset[str]:
     """The exceptions EMR's API model declares (botocore's copy of it)."""
     return frozenset(shape.name for shape in botocore.session.get_session().get_service_model("emr").error_shapes)
+
+
+def node_credentials(profile: str) -> boto3.Session:
+    raise RuntimeError("the EMR integration is not registered: use emr_integration()")
 
 
 def _cluster(region: str, cluster_id: str) -> Any:
@@ -191,6 +205,9 @@ class StateTaskServiceEmr(StateTaskServiceCallback):
                 cluster.end_datetime = datetime.now(UTC)
 
         def resolve() -> Any | None:
+            if action == "addStep":
+                step = emr.describe_step(ClusterId=response["ClusterId"], StepId=response["StepId"])["Step"]
+                return self._resolve_step(env, region, response, step["Status"]["State"])
             described = emr.describe_cluster(ClusterId=response["ClusterId"])["Cluster"]
             state = described["Status"]["State"]
             if action == "createCluster":
@@ -203,20 +220,19 @@ class StateTaskServiceEmr(StateTaskServiceCallback):
                                               "Message": "On the master instance, bootstrap action 1 returned a "
                                                          "non-zero return code"}})
                 return None
-            if action == "addStep":
-                return self._resolve_step(env, region, response)
             return response if state in CLUSTER_DOWN else None
 
         return resolve
 
-    def _resolve_step(self, env: Any, region: str, response: dict[str, Any]) -> dict[str, Any] | None:
+    def _resolve_step(self, env: Any, region: str, response: dict[str, Any], state: str) -> dict[str, Any] | None:
+        """The step's outcome: run first (by `behaviour.run_step`, with its nodes' credentials) if it had not ended."""
         cluster = _cluster(region, response["ClusterId"])
         step = next(s for s in cluster.steps if s.id == response["StepId"])
-        if step.state not in STEP_ENDED:
+        if state not in STEP_ENDED:
             step.state, step.start_date_time = "RUNNING", datetime.now(UTC)
             request = {"Name": step.name, "ActionOnFailure": step.action_on_failure, "HadoopJarStep": step.hadoop_jar_step}
             behaviour.steps_run.append(request)
-            result = behaviour.run_step(request)
+            result = behaviour.run_step(request, node_credentials(cluster.role))
             step.state, step.end_date_time = result.state, datetime.now(UTC)
             step.last_state_change_reason = result.message
             cluster.state = "WAITING"
@@ -228,19 +244,21 @@ class StateTaskServiceEmr(StateTaskServiceCallback):
 
 
 @contextlib.contextmanager
-def emr_integration(chosen: EmrBehaviour) -> Iterator[EmrBehaviour]:
-    """Register the EMR integration with moto's interpreter, with `chosen` behaviour, for the block."""
-    global behaviour
+def emr_integration(chosen: EmrBehaviour, credentials: NodeCredentials) -> Iterator[EmrBehaviour]:
+    """Register the EMR integration with moto's interpreter, with `chosen` behaviour and the nodes' `credentials`,
+    for the block."""
+    global behaviour, node_credentials
     original = state_task_factory.state_task_service_for
 
     def service_for(service_name: str) -> Any:
         return StateTaskServiceEmr() if service_name == "elasticmapreduce" else original(service_name)
 
-    previous, behaviour = behaviour, chosen
+    previous = behaviour, node_credentials
+    behaviour, node_credentials = chosen, credentials
     state_task_factory.state_task_service_for = service_for
     try:
         yield chosen
     finally:
         state_task_factory.state_task_service_for = original
-        behaviour = previous
+        behaviour, node_credentials = previous
 

@@ -92,11 +92,13 @@ def handler_of(code_uri: str, handler: str) -> Handler:
 
 
 @contextlib.contextmanager
-def lambdas_in_process(service: LambdaService) -> Iterator[LambdaService]:
-    """Route the interpreter's Lambda invocations to `service` for the block."""
+def lambdas_in_process(service: LambdaService, invoking: Callable[[str, str], None]) -> Iterator[LambdaService]:
+    """Route the interpreter's Lambda invocations to `service` for the block; `invoking(function ARN, region)` is
+    told of each first (the state machine's role calls Lambda's Invoke)."""
     original = lambda_eval_utils.execute_lambda_function_integration
 
     def execute(env: Any, parameters: dict, region: str, state_credentials: Any) -> None:
+        invoking(parameters["FunctionName"], region)
         response = service.invoke(env, parameters["FunctionName"], json.loads(parameters["Payload"]))
         if "FunctionError" in response:
             raise lambda_eval_utils.LambdaFunctionErrorException(

@@ -3,8 +3,10 @@
 `deploy()` plays CloudFormation for what a run touches: the buckets, the failure topic, the queue
 of lost events, the artifacts published by the real custom-resource code, each function's environment resolved from
 the template, and the state machine created from `statemachine/pipeline.asl.json` with the
-template's `DefinitionSubstitutions`. Lambda tasks run the handlers in-process (`lambdas.py`),
-EMR tasks go through the `.sync` adapter (`emr_sync.py`). Use inside `mock_aws(config=MOTO_CONFIG)`.
+template's `DefinitionSubstitutions`, every resource named as in the deployed template
+(`aws_deployed`). Lambda tasks run the handlers in-process (`lambdas.py`), EMR tasks go through the
+`.sync` adapter (`emr_sync.py`). Every AWS call is recorded as its principal's (`principals.py`): each
+function's role, the state machine's, the clusters' instance role. Use inside `mock_aws(config=MOTO_CONFIG)`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,17 +24,17 @@ from typing import Any
 import boto3
 
 import aws_template as t
-from aws_deployment import ACCOUNT, ARTIFACTS_BUCKET, INPUTS_BUCKET, LOGS_BUCKET, OUTPUTS_BUCKET, REGION
+from aws_deployed import instance_profile_named, physical_names, role_of
+from aws_deployment import REGION
 from harness.emr_sync import EmrBehaviour, emr_integration
 from harness.eventbridge import invoke_async, matches, rule_targets
 from harness.events import execution_status_change, object_created_event
 from harness.lambdas import LambdaService, handler_of, lambdas_in_process
-from harness.moto_fixes import fail_states_reraise
+from harness.moto_fixes import fail_states_reraise, interpreter_clients
+from harness.principals import Call, Principals
 
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
-STATE_MACHINE_NAME = "orchard-pipeline"
-BUCKETS = {"InputsBucket": INPUTS_BUCKET, "OutputsBucket": OUTPUTS_BUCKET, "LogsBucket": LOGS_BUCKET,
-           "ArtifactsBucket": ARTIFACTS_BUCKET}
+BUCKETS = ("InputsBucket", "OutputsBucket", "LogsBucket", "ArtifactsBucket")
 FINISHED = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 
@@ -64,12 +67,15 @@ class Execution:
 
 @dataclass
 class Deployment:
-    """The stack in moto: physical names by logical id, and the services playing Lambda and EMR."""
+    """The stack in moto: physical names by logical id, the services playing Lambda and EMR, the definition as
+    deployed, and every AWS call its principals made."""
 
     names: dict[str, str]
     lambdas: LambdaService
     emr: EmrBehaviour
     notices_queue_url: str
+    definition: dict[str, Any]
+    calls: list[Call]
     stepfunctions: Any = field(default_factory=lambda: boto3.client("stepfunctions", region_name=REGION))
 
     @property
@@ -163,23 +169,6 @@ def states_of(events: list[dict[str, Any]]) -> list[StateRun]:
     return [StateRun(**run) for run in runs]
 
 
-def physical_names() -> dict[str, str]:
-    """Names and ARNs for the template's resources, as CloudFormation would give them."""
-    names = dict(BUCKETS)
-    for logical in t.functions():
-        names[logical] = f"orchard-{logical}"
-        names[f"{logical}.Arn"] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orchard-{logical}"
-    names["PipelineStateMachine"] = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STATE_MACHINE_NAME}"
-    names["FailureTopic"] = f"arn:aws:sns:{REGION}:{ACCOUNT}:orchard-failures"
-    names["EmrServiceRole"] = "orchard-emr-service-role"
-    names["EmrInstanceProfile"] = "orchard-emr-instance-profile"
-    names["StateMachineRole.Arn"] = f"arn:aws:iam::{ACCOUNT}:role/orchard-state-machine"
-    names["ClusterSubnet"] = "subnet-0123456789abcdef0"
-    names["LostEventsQueue.QueueName"] = "orchard-lost-events"
-    names["LostEventsQueue.Arn"] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:orchard-lost-events"
-    return names
-
-
 def function_environment(names: dict[str, str]) -> dict[str, str]:
     """Every function's environment variables (Globals and its own), resolved from the template."""
     variables = dict(t.template()["Globals"]["Function"]["Environment"]["Variables"])
@@ -191,12 +180,12 @@ def function_environment(names: dict[str, str]) -> dict[str, str]:
 def create_resources(names: dict[str, str]) -> str:
     """Buckets, the failure topic with a queue subscribed to read its notices; the queue's URL."""
     s3 = boto3.client("s3", region_name=REGION)
-    for logical, bucket in BUCKETS.items():
-        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    for logical in BUCKETS:
+        s3.create_bucket(Bucket=names[logical], CreateBucketConfiguration={"LocationConstraint": REGION})
         if "VersioningConfiguration" in t.resources()[logical]["Properties"]:
-            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+            s3.put_bucket_versioning(Bucket=names[logical], VersioningConfiguration={"Status": "Enabled"})
     sns = boto3.client("sns", region_name=REGION)
-    topic_arn = sns.create_topic(Name=names["FailureTopic"].rsplit(":", 1)[1])["TopicArn"]
+    topic_arn = sns.create_topic(Name=names["FailureTopic.TopicName"])["TopicArn"]
     sqs = boto3.client("sqs", region_name=REGION)
     queue_url = sqs.create_queue(QueueName="orchard-failure-notices")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -205,10 +194,16 @@ def create_resources(names: dict[str, str]) -> str:
     return queue_url
 
 
-def load_handlers(names: dict[str, str]) -> dict[str, Any]:
-    """Each function's handler by ARN, its module loaded afresh: handlers read their environment once."""
-    return {names[f"{logical}.Arn"]: handler_of(function["Properties"]["CodeUri"], function["Properties"]["Handler"])
-            for logical, function in t.functions().items()}
+def load_handlers(names: dict[str, str], principals: Principals | None = None) -> dict[str, Any]:
+    """Each function's handler by ARN, its module loaded afresh (handlers read their environment once); its
+    module-level clients' calls recorded as its role's, when `principals` are given."""
+    handlers = {}
+    for logical, function in t.functions().items():
+        handler = handler_of(function["Properties"]["CodeUri"], function["Properties"]["Handler"])
+        if principals is not None:
+            principals[role_of(logical)].watch_module(sys.modules[handler.__module__])
+        handlers[names[f"{logical}.Arn"]] = handler
+    return handlers
 
 
 @contextlib.contextmanager
@@ -216,18 +211,28 @@ def deployed(emr: EmrBehaviour | None = None) -> Iterator[Deployment]:
     """The stack deployed into moto (call inside mock_aws(config=MOTO_CONFIG)), for the block."""
     names = physical_names()
     queue_url = create_resources(names)
+    principals = Principals()
     publish = handler_of(t.functions()["PublishArtifactsFunction"]["Properties"]["CodeUri"], "app.publish_artifacts")
+    principals[role_of("PublishArtifactsFunction")].watch_module(sys.modules[publish.__module__])
     names["PublishedArtifacts.ArtifactsUri"] = publish(bucket=names["ArtifactsBucket"])
     saved_environment = dict(os.environ)
     os.environ.update(function_environment(names))
+    state_machine = principals[role_of("PipelineStateMachine")]
+
+    def node_credentials(instance_profile: str) -> boto3.Session:
+        return principals[role_of(instance_profile_named(instance_profile))].session()
+
     try:
-        service = LambdaService(handlers=load_handlers(names))
+        service = LambdaService(handlers=load_handlers(names, principals))
         definition = t.render_definition({key: t.resolve(value, names) for key, value in t.substitutions().items()})
-        with lambdas_in_process(service), fail_states_reraise(), emr_integration(emr or EmrBehaviour()) as behaviour:
+        with lambdas_in_process(service, state_machine.invoked), fail_states_reraise(), \
+                interpreter_clients(lambda client: state_machine.watch(client.meta.events)), \
+                emr_integration(emr or EmrBehaviour(), node_credentials) as behaviour:
             boto3.client("stepfunctions", region_name=REGION).create_state_machine(
-                name=STATE_MACHINE_NAME, definition=json.dumps(definition), roleArn=names["StateMachineRole.Arn"],
-                type="STANDARD")
-            yield Deployment(names=names, lambdas=service, emr=behaviour, notices_queue_url=queue_url)
+                name=names["PipelineStateMachine.Name"], definition=json.dumps(definition),
+                roleArn=names["StateMachineRole.Arn"], type="STANDARD")
+            yield Deployment(names=names, lambdas=service, emr=behaviour, notices_queue_url=queue_url,
+                             definition=definition, calls=principals.calls)
     finally:
         os.environ.clear()
         os.environ.update(saved_environment)

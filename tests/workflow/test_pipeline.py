@@ -1,11 +1,14 @@
 """The real state machine, run by moto's interpreter: each way a run goes, state by state.
 
 Lambda tasks run the real handlers in-process; EMR tasks go through the `.sync` adapter, whose
-step outcome each test chooses (a successful step writes a feature job's outputs in miniature).
+step outcome each test chooses (a successful step writes a feature job's outputs in miniature, with
+the S3 client of the cluster's nodes). After each test, every AWS call each principal made must be
+granted by the deployed template's policies.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -14,10 +17,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
+import aws_deployed
 from aws_deployment import REGION
 from harness.emr_sync import EmrBehaviour, StepResult
 from harness.job_outputs import JobOutputs, write_outputs
 from harness.workflow import MOTO_CONFIG, Deployment, Execution, deployed
+from iam_coverage import Missing, missing_grants
 
 MANIFEST = {
     "manifest_version": 1,
@@ -37,18 +42,20 @@ def output_of(step: dict[str, Any]) -> str:
     return args[args.index("--output") + 1]
 
 
-def job_writing(**write: bool) -> Callable[[dict[str, Any]], StepResult]:
+def job_writing(**write: bool) -> Callable[[dict[str, Any], boto3.Session], StepResult]:
     """A step that completes after writing the feature job's outputs (in miniature) where it was told."""
-    def run(step: dict[str, Any]) -> StepResult:
-        write_outputs(boto3.client("s3", region_name=REGION), JobOutputs(output_uri=output_of(step)), **write)
+    def run(step: dict[str, Any], node: boto3.Session) -> StepResult:
+        write_outputs(node.client("s3"), JobOutputs(output_uri=output_of(step)), **write)
         return StepResult("COMPLETED")
     return run
 
 
 @pytest.fixture
 def stack() -> Iterator[Deployment]:
+    """The stack deployed; afterwards, every call its principals made must be granted by the deployed template."""
     with mock_aws(config=MOTO_CONFIG), deployed(EmrBehaviour(run_step=job_writing())) as deployment:
         yield deployment
+    assert missing_grants(deployment.calls) == []
 
 
 def run_upload(stack: Deployment, manifest: dict[str, Any] = MANIFEST) -> Execution:
@@ -117,7 +124,7 @@ def test_the_same_upload_event_twice_starts_one_execution(stack):
 
 
 def test_a_failed_spark_step_terminates_the_cluster_and_is_not_run_again(stack, capsys):
-    stack.emr.run_step = lambda step: StepResult("FAILED", "Step failed with exitCode 1")
+    stack.emr.run_step = lambda step, node: StepResult("FAILED", "Step failed with exitCode 1")
 
     execution = run_upload(stack)
 
@@ -163,9 +170,9 @@ def test_outputs_that_fail_their_check_fail_the_run_after_termination(stack, cap
 
 
 def test_outputs_whose_counts_do_not_add_up_fail_the_run(stack, capsys):
-    def step_losing_a_pca_part_file(step: dict[str, Any]) -> StepResult:
-        result = job_writing()(step)
-        s3 = boto3.client("s3", region_name=REGION)
+    def step_losing_a_pca_part_file(step: dict[str, Any], node: boto3.Session) -> StepResult:
+        result = job_writing()(step, node)
+        s3 = node.client("s3")
         bucket, prefix = output_of(step).removeprefix("s3://").split("/", 1)
         (lost,) = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix + "pca/part-00001")["Contents"]]
         s3.delete_object(Bucket=bucket, Key=lost)
@@ -261,7 +268,7 @@ def test_a_creation_failing_with_the_generic_emr_error_is_not_retried_and_leaves
 
 
 def test_a_stray_cluster_of_the_execution_is_terminated_after_a_successful_run(stack):
-    def step_with_a_stray_cluster(step: dict[str, Any]) -> StepResult:
+    def step_with_a_stray_cluster(step: dict[str, Any], node: boto3.Session) -> StepResult:
         """As if a second cluster had been created for this execution: same tags, never terminated by the states."""
         emr = boto3.client("emr", region_name=REGION)
         (cluster,) = [emr.describe_cluster(ClusterId=c["Id"])["Cluster"] for c in emr.list_clusters()["Clusters"]]
@@ -269,7 +276,7 @@ def test_a_stray_cluster_of_the_execution_is_terminated_after_a_successful_run(s
                          ServiceRole="orchard-emr-service-role", Tags=cluster["Tags"],
                          Instances={"MasterInstanceType": "m5.xlarge", "InstanceCount": 1,
                                     "KeepJobFlowAliveWhenNoSteps": True})
-        return job_writing()(step)
+        return job_writing()(step, node)
     stack.emr.run_step = step_with_a_stray_cluster
 
     execution = run_upload(stack)
@@ -292,3 +299,45 @@ def test_a_start_that_keeps_failing_puts_the_event_in_the_lost_events_queue(stac
     assert record["requestContext"]["approximateInvokeCount"] == 3
     assert record["responsePayload"]["errorType"] == "ConnectionError"
     assert stack.stepfunctions.list_executions(stateMachineArn=stack.state_machine_arn)["executions"] == []
+
+
+def test_a_manual_start_naming_a_missing_manifest_fails_before_any_cluster(stack, capsys):
+    execution = stack.wait(stack.start({"manifest_uri": f"s3://{stack.names['InputsBucket']}/manifests/gone.json"}),
+                           timeout_seconds=120)
+
+    assert (execution.status, execution.error) == ("FAILED", "InvalidManifest")
+    assert "no such manifest" in execution.cause
+    assert execution.state_names == ["Prepare the run", "Keep only the error"] + FAILURE_END
+    assert stack.cluster_states() == {}
+    assert_run_recorded(capsys.readouterr().out, succeeded=False)
+
+
+def test_a_request_that_does_not_match_the_service_api_is_rejected(stack):
+    definition = copy.deepcopy(stack.definition)
+    definition["States"]["Create the EMR cluster"]["Parameters"]["VisibleToAllUsers"] = "true"  # RunJobFlow: a boolean
+    invalid = stack.stepfunctions.create_state_machine(
+        name="orchard-invalid-request", definition=json.dumps(definition),
+        roleArn=stack.names["StateMachineRole.Arn"])["stateMachineArn"]
+    inline = {**MANIFEST, "inputs": [f"s3://{stack.names['InputsBucket']}/fruits-360/Training/"]}
+
+    started = stack.stepfunctions.start_execution(stateMachineArn=invalid, input=json.dumps(inline))
+    execution = stack.wait(started["executionArn"], timeout_seconds=120)
+
+    assert execution.status == "FAILED"
+    assert "Parameter validation failed" in execution.cause
+    assert "Invalid type for parameter VisibleToAllUsers, value: true, type: <class 'str'>" in execution.cause
+    assert stack.cluster_states() == {}
+
+
+def test_a_grant_removed_from_the_template_fails_the_check_naming_principal_action_and_resource(stack):
+    execution = run_upload(stack)
+    assert execution.status == "SUCCEEDED"
+    template = copy.deepcopy(aws_deployed.transformed())
+    (policy,) = template["Resources"]["CheckOutputsFunctionRole"]["Properties"]["Policies"]
+    policy["PolicyDocument"]["Statement"] = [statement for statement in policy["PolicyDocument"]["Statement"]
+                                             if statement["Action"] != ["s3:ListBucket"]]
+
+    without_list_bucket = missing_grants(stack.calls, aws_deployed.identity_policies(aws_deployed.Stack(template)))
+
+    assert set(without_list_bucket) - set(missing_grants(stack.calls)) == {
+        Missing("CheckOutputsFunctionRole", "s3:ListBucket", f"arn:aws:s3:::{stack.names['OutputsBucket']}")}

@@ -1,16 +1,20 @@
-"""The whole workflow with the EMR step really computed: the feature job in local Spark on moto's S3."""
+"""The whole workflow with the EMR step really computed: the feature job in local Spark on moto's S3; every AWS call
+each principal made granted by the deployed template."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+import boto3
 import pytest
 from moto import mock_aws
 
+from aws_deployment import REGION
 from harness.emr_sync import EmrBehaviour
 from harness.spark_step import SparkStep, upload_folder
 from harness.workflow import MOTO_CONFIG, deployed
 from helpers import TEST_IMAGE_SIZE
+from iam_coverage import missing_grants
 
 pytestmark = pytest.mark.spark
 
@@ -22,7 +26,7 @@ def test_an_upload_runs_the_real_job_and_its_outputs_pass_the_check(spark, sampl
                 "job": {"weights": "none", "image_size": TEST_IMAGE_SIZE, "pca_components": 10, "batch_size": 16}}
 
     with mock_aws(config=MOTO_CONFIG), deployed(EmrBehaviour(run_step=step)) as stack:
-        upload_folder(sample.root, f"s3://{stack.names['InputsBucket']}/fruits-360/")
+        upload_folder(boto3.client("s3", region_name=REGION), sample.root, f"s3://{stack.names['InputsBucket']}/fruits-360/")
         started = stack.deliver(stack.upload_manifest("manifests/sample.json", manifest))
         execution = stack.wait(started["execution_arn"], timeout_seconds=300)
         clusters = stack.cluster_states()
@@ -34,3 +38,4 @@ def test_an_upload_runs_the_real_job_and_its_outputs_pass_the_check(spark, sampl
     assert outputs["featurized"] + outputs["failed"] == outputs["images_read"]
     assert outputs["pca_components"] == 10 and outputs["weights_are_random"] is True
     assert list(clusters.values()) == ["TERMINATED"]
+    assert missing_grants(stack.calls) == []

@@ -1,0 +1,51 @@
+"""The IAM action and resources an AWS request needs, from the Service Authorization Reference."""
+
+from __future__ import annotations
+
+import botocore.session
+import pytest
+
+from aws_authorization import Permission, permissions
+
+REGION, ACCOUNT = "eu-west-1", "123456789012"
+CLUSTER = f"arn:aws:elasticmapreduce:{REGION}:{ACCOUNT}:cluster"
+STATE_MACHINE = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:orchard-pipeline"
+FUNCTION = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orchard-PrepareRunFunction-ABCDEFGHIJKL"
+TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:orchard-failures"
+
+
+def needed(service: str, operation: str, params: dict, status: int = 200) -> list[Permission]:
+    model = botocore.session.get_session().get_service_model(service).operation_model(operation)
+    return permissions(model, params, region=REGION, account=ACCOUNT, status=status)
+
+
+@pytest.mark.parametrize(("service", "operation", "params", "expected"), [
+    ("s3", "GetObject", {"Bucket": "b", "Key": "runs/x/a.json"}, [("s3:GetObject", "arn:aws:s3:::b/runs/x/a.json")]),
+    ("s3", "HeadObject", {"Bucket": "b", "Key": "k"}, [("s3:GetObject", "arn:aws:s3:::b/k")]),
+    ("s3", "GetObject", {"Bucket": "b", "Key": "k", "VersionId": "v1"}, [("s3:GetObjectVersion", "arn:aws:s3:::b/k")]),
+    ("s3", "ListObjectsV2", {"Bucket": "b", "Prefix": "runs/"}, [("s3:ListBucket", "arn:aws:s3:::b")]),
+    ("s3", "UploadPart", {"Bucket": "b", "Key": "k", "PartNumber": 1, "UploadId": "u"}, [("s3:PutObject", "arn:aws:s3:::b/k")]),
+    ("s3", "DeleteObject", {"Bucket": "b", "Key": "k"}, [("s3:DeleteObject", "arn:aws:s3:::b/k")]),
+    ("emr", "RunJobFlow", {"Name": "c", "Instances": {}}, [("elasticmapreduce:RunJobFlow", "*")]),
+    ("emr", "ListClusters", {"ClusterStates": ["RUNNING"]}, [("elasticmapreduce:ListClusters", "*")]),
+    ("emr", "DescribeCluster", {"ClusterId": "j-1"}, [("elasticmapreduce:DescribeCluster", f"{CLUSTER}/j-1")]),
+    ("emr", "AddJobFlowSteps", {"JobFlowId": "j-1", "Steps": []}, [("elasticmapreduce:AddJobFlowSteps", f"{CLUSTER}/j-1")]),
+    ("emr", "TerminateJobFlows", {"JobFlowIds": ["j-1", "j-2"]},
+     [("elasticmapreduce:TerminateJobFlows", f"{CLUSTER}/j-1"), ("elasticmapreduce:TerminateJobFlows", f"{CLUSTER}/j-2")]),
+    ("stepfunctions", "StartExecution", {"stateMachineArn": STATE_MACHINE, "name": "n", "input": "{}"},
+     [("states:StartExecution", STATE_MACHINE)]),
+    ("lambda", "Invoke", {"FunctionName": FUNCTION}, [("lambda:InvokeFunction", FUNCTION)]),
+    ("sns", "Publish", {"TopicArn": TOPIC, "Message": "m"}, [("sns:Publish", TOPIC)]),
+])
+def test_a_request_needs_its_action_on_the_resources_it_names(service, operation, params, expected):
+    assert needed(service, operation, params) == [Permission(*p) for p in expected]
+
+
+def test_reading_a_missing_object_as_not_found_needs_list_bucket_too():
+    assert needed("s3", "GetObject", {"Bucket": "b", "Key": "k"}, status=404) == [
+        Permission("s3:GetObject", "arn:aws:s3:::b/k"), Permission("s3:ListBucket", "arn:aws:s3:::b")]
+
+
+def test_an_operation_without_a_known_action_is_an_error_not_a_guess():
+    with pytest.raises(LookupError, match="s3:SelectObjectContent"):
+        needed("s3", "SelectObjectContent", {"Bucket": "b", "Key": "k"})

@@ -1,0 +1,91 @@
+"""template.yaml as deployed: SAM-transformed by AWS's translator, its policies rendered to concrete ARNs."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import aws_deployed as d
+import aws_template as t
+from aws_deployment import ACCOUNT, REGION, STATE_MACHINE_ARN
+
+
+def pin(path: str, package: str) -> str:
+    return next(line for line in (t.ROOT / path).read_text().splitlines() if line.startswith(f"{package}=="))
+
+
+def test_the_translator_is_the_one_sam_validate_uses():
+    assert pin("requirements/translator.txt", "aws-sam-translator") == pin("requirements/tools.txt", "aws-sam-translator")
+
+
+def intrinsic_functions(value: Any) -> set[str]:
+    """The intrinsic functions (Ref, Fn::...) anywhere in a JSON value."""
+    if isinstance(value, dict):
+        return {key for key in value if key == "Ref" or key.startswith("Fn::")}.union(*map(intrinsic_functions, value.values()))
+    if isinstance(value, list):
+        return set().union(*map(intrinsic_functions, value))
+    return set()
+
+
+def test_no_intrinsic_function_is_left_in_any_policy():
+    documents = [policy.document for policy in d.policies()]
+    assert intrinsic_functions(documents) == set()
+    assert "${" not in json.dumps(documents)
+
+
+def test_every_role_is_linted_and_checked_functions_generated_roles_included():
+    roles = {logical for logical, resource in d.stack().resources.items() if resource["Type"] == "AWS::IAM::Role"}
+    assert {f"{name}Role" for name in t.functions()} <= roles
+    assert set(d.identity_policies()) == roles
+    assert {policy.resource for policy in d.policies() if policy.kind == "identity"} == roles
+
+
+def test_the_sam_policy_template_names_the_deployed_state_machine():
+    (policy,) = [p for p in d.policies() if p.resource == "StartFromUploadFunctionRole" and p.kind == "identity"
+                 and p.name.endswith("RolePolicy0")]
+    assert policy.document["Statement"] == [{"Action": ["states:StartExecution"], "Effect": "Allow",
+                                             "Resource": STATE_MACHINE_ARN}]
+
+
+def test_references_become_arns_in_aws_formats():
+    names = d.physical_names()
+    function = names["PrepareRunFunction.Arn"]
+    assert re.fullmatch(rf"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orchard-PrepareRunFunction-[A-Z2-7]{{12}}", function)
+    assert names["InputsBucket.Arn"] == "arn:aws:s3:::orchard-inputs-local"
+    assert names["FailureTopic"] == f"arn:aws:sns:{REGION}:{ACCOUNT}:{names['FailureTopic.TopicName']}"
+    assert names["StateMachineRole.Arn"] == f"arn:aws:iam::{ACCOUNT}:role/{names['StateMachineRole']}"
+    assert names["PrepareRunLogGroup"] == f"/aws/lambda/{names['PrepareRunFunction']}"  # its LogGroupName, rendered
+    (invoke,) = [s for p in d.policies() if p.name == "Policies/RunThePipeline"
+                 for s in p.document["Statement"] if s.get("Sid") == "InvokeOurFunctions"]
+    assert function in invoke["Resource"]
+
+
+def test_each_principal_is_the_role_its_resource_names():
+    assert d.role_of("PrepareRunFunction") == "PrepareRunFunctionRole"
+    assert d.role_of("PipelineStateMachine") == "StateMachineRole"
+    profile = d.instance_profile_named(d.physical_names()["EmrInstanceProfile"])
+    assert d.role_of(profile) == "EmrInstanceRole"
+
+
+def test_a_role_holds_its_attached_aws_managed_policies_documents():
+    documents = d.identity_policies()["PrepareRunFunctionRole"]
+    actions = {action for document in documents for statement in document["Statement"]
+               for action in statement["Action"]}
+    assert {"logs:PutLogEvents", "xray:PutTraceSegments", "s3:GetObject"} <= actions
+
+
+def test_conditions_decide_what_is_deployed_and_what_fn_if_gives():
+    template = {
+        "Parameters": {"Email": {"Type": "String", "Default": ""}},
+        "Conditions": {"HasEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "Email"}, ""]}]}},
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"},
+                      "Subscription": {"Type": "AWS::SNS::Subscription", "Condition": "HasEmail"}},
+    }
+    stack = d.Stack(template)
+
+    assert set(stack.resources) == {"Topic"}
+    assert stack.render({"Resource": [{"Fn::GetAtt": ["Topic", "TopicName"]},
+                                      {"Fn::If": ["HasEmail", "x", {"Ref": "AWS::NoValue"}]}]}) == {
+        "Resource": [d.generated_name("Topic", "AWS::SNS::Topic")]}
+    assert "FailureEmailSubscription" not in d.stack().resources  # NotificationEmail defaults to ""
