@@ -1,4 +1,8 @@
-"""Prepare the run: validate the manifest, resolve it, plan the cluster and the Spark step."""
+"""Prepare the run: validate the manifest, check its inputs, resolve it, plan the cluster and the Spark step.
+
+Whatever the execution input or the manifest file holds, a run that cannot succeed, when that is cheap to know,
+fails here with InvalidManifest naming each field and its problem, before any cluster exists.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,18 @@ import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.parser import BaseModel, event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
 
-from orchard_pipeline.run_plan import Deployment, InvalidManifest, plan_run, validated_manifest
+from orchard_features.manifest import DEFAULT_PCA_COMPONENTS, parse_manifest
+from orchard_pipeline.input_survey import survey_inputs, survey_problems
+from orchard_pipeline.run_plan import (
+    INLINE_SOURCE,
+    Deployment,
+    InvalidManifest,
+    bucket_problems,
+    plan_run,
+    validated_manifest,
+)
 from orchard_pipeline.s3uri import NotAnS3Uri, split_s3_uri
 
 logger = Logger()
@@ -20,6 +34,7 @@ tracer = Tracer()
 s3 = boto3.client("s3")
 
 DEPLOYMENT = Deployment(
+    inputs_bucket=os.environ["INPUTS_BUCKET"],
     outputs_bucket=os.environ["OUTPUTS_BUCKET"],
     logs_bucket=os.environ["LOGS_BUCKET"],
     artifacts_uri=os.environ["ARTIFACTS_URI"],
@@ -32,42 +47,107 @@ DEPLOYMENT = Deployment(
     max_run_minutes=int(os.environ["MAX_RUN_MINUTES"]),
     subnet_id=os.environ.get("SUBNET_ID", ""),
 )
+MANIFEST_REFERENCE_KEYS = {"manifest_uri", "version_id"}
+MAX_MANIFEST_BYTES = 1024 * 1024  # a manifest is a few hundred bytes; more is not one
+# S3's answers for a key or a version that is not there (Amazon S3 API Reference, GetObject, Errors); without
+# s3:ListBucket on the bucket it would answer 403 AccessDenied instead (GetObject, Permissions).
+MISSING = {"NoSuchKey", "NoSuchVersion", "InvalidArgument"}
 
 
 class PrepareRunRequest(BaseModel):
-    """What the state machine passes: the execution input, its ARN and start time."""
+    """What the state machine passes: the execution input (any JSON), its ARN and start time."""
 
-    input: dict[str, Any]
+    input: Any
     execution_arn: str
     execution_started_at: datetime
 
 
+def json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type."""
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number")
+
+
+def manifest_reference(execution_input: dict[str, Any]) -> tuple[str, str | None]:
+    """(manifest URI, version id) of an execution input that names a manifest in S3."""
+    problems = [f"$.{key}: not allowed next to manifest_uri (allowed: manifest_uri, version_id)"
+                for key in sorted(set(execution_input) - MANIFEST_REFERENCE_KEYS)]
+    uri, version_id = execution_input["manifest_uri"], execution_input.get("version_id")
+    if not isinstance(uri, str):
+        problems.append(f"$.manifest_uri: {json_type(uri)}, expected an s3:// URI string")
+    if version_id is not None and not isinstance(version_id, str):
+        problems.append(f"$.version_id: {json_type(version_id)}, expected a version id string")
+    if problems:
+        raise InvalidManifest.listing(INLINE_SOURCE, problems)
+    return uri, version_id
+
+
 def read_manifest(uri: str, version_id: str | None) -> Any:
-    """The manifest document stored at `uri` (that version, when given)."""
+    """The manifest document stored at `uri` (that version, when given), parsed."""
     try:
         bucket, key = split_s3_uri(uri)
     except NotAnS3Uri:
         raise InvalidManifest(f"$.manifest_uri: {uri!r} is not an s3:// URI") from None
+    if bucket != DEPLOYMENT.inputs_bucket or not key:
+        raise InvalidManifest(f"$.manifest_uri: {uri} is not an object of the inputs bucket "
+                              f"{DEPLOYMENT.inputs_bucket!r}")
     extra = {"VersionId": version_id} if version_id else {}
     try:
-        body = s3.get_object(Bucket=bucket, Key=key, **extra)["Body"].read()
-    except s3.exceptions.NoSuchKey:
-        raise InvalidManifest(f"{uri}: no such manifest") from None
+        response = s3.get_object(Bucket=bucket, Key=key, **extra)
+    except ClientError as error:
+        if error.response["Error"]["Code"] in MISSING:
+            version = f" (version {version_id})" if version_id else ""
+            raise InvalidManifest(f"{uri}: no such manifest{version}") from None
+        raise
+    if response["ContentLength"] > MAX_MANIFEST_BYTES:
+        raise InvalidManifest(f"{uri}: {response['ContentLength']} bytes, more than a manifest's {MAX_MANIFEST_BYTES}")
+    body = response["Body"].read()
     try:
         return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidManifest(f"{uri}: not valid JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise InvalidManifest(f"{uri}: not valid JSON: {reason}") from None
+
+
+def manifest_source(execution_input: Any) -> tuple[str | None, Any]:
+    """(where the manifest comes from, the document): the input itself, or the manifest it names."""
+    if not isinstance(execution_input, dict):
+        raise InvalidManifest(f"{INLINE_SOURCE} is {json_type(execution_input)}; expected a JSON object: "
+                              'a manifest, or {"manifest_uri": "s3://..."}')
+    if "manifest_uri" not in execution_input:
+        return None, execution_input
+    uri, version_id = manifest_reference(execution_input)
+    return uri, read_manifest(uri, version_id)
+
+
+def check_inputs(manifest: dict[str, Any], location: str) -> None:
+    """Raise InvalidManifest when the inputs are unreadable by the cluster, empty, or cannot give the run enough
+    images; list them only as far as needed."""
+    problems = bucket_problems(manifest["inputs"], DEPLOYMENT.inputs_bucket)
+    if problems:
+        raise InvalidManifest.listing(location, problems)
+    selection = parse_manifest(json.dumps(manifest), location).selection
+    needed = manifest["job"].get("pca_components", DEFAULT_PCA_COMPONENTS)
+    needed_field = "$.job.pca_components" + ("" if "pca_components" in manifest["job"] else " (the default)")
+    survey = survey_inputs(s3, manifest["inputs"], selection, needed)
+    logger.info("Inputs listed", extra={"pages": survey.pages, "complete": survey.complete,
+                                        "images_kept_so_far": survey.tally.yield_count()})
+    if not survey.complete and not survey.tally.satisfies(needed):
+        logger.warning("Listing budget spent before the selection was known to suffice: the job will tell")
+    problems = survey_problems(survey, needed, needed_field)
+    if problems:
+        raise InvalidManifest.listing(location, problems)
 
 
 @tracer.capture_method
-def prepare_run(*, execution_input: dict[str, Any], execution_arn: str, started_at: datetime) -> dict[str, Any]:
-    """Validate and resolve the manifest, store the resolved copy next to the outputs, return the plan."""
-    if "manifest_uri" in execution_input:
-        source = execution_input["manifest_uri"]
-        document = read_manifest(source, execution_input.get("version_id"))
-    else:
-        source, document = None, execution_input
-    manifest = validated_manifest(document, source)
+def prepare_run(*, execution_input: Any, execution_arn: str, started_at: datetime) -> dict[str, Any]:
+    """Validate and check the manifest, store the resolved copy next to the outputs, return the plan."""
+    source, document = manifest_source(execution_input)
+    try:
+        manifest = validated_manifest(document, source)
+    except RecursionError:
+        raise InvalidManifest(f"{source or INLINE_SOURCE}: invalid manifest: nested too deeply") from None
+    check_inputs(manifest, source or INLINE_SOURCE)
     plan = plan_run(manifest, source, execution_arn, started_at, DEPLOYMENT)
     bucket, key = split_s3_uri(plan["manifest_uri"])
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest, indent=2).encode(),

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from orchard_features.images import DEFAULT_MAX_PIXELS
-from orchard_features.manifest import Selection, parse_manifest
+from orchard_features.manifest import DEFAULT_PCA_COMPONENTS, Selection, parse_manifest
 
 ENGINES = ("onnxruntime", "tensorflow")
 DEFAULT_MODEL_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "orchard", "models")
@@ -26,7 +26,7 @@ class JobConfig:
     output: str
     selection: Selection = Selection()
     run_name: str = "orchard"
-    pca_components: int = 50
+    pca_components: int = DEFAULT_PCA_COMPONENTS
     image_size: int = 224
     weights: str = "imagenet"
     engine: str = "onnxruntime"
@@ -59,7 +59,8 @@ def argument_parser() -> argparse.ArgumentParser:
     parser.add_argument("input", help="folder or s3:// prefix of images, or a manifest (.json)")
     parser.add_argument("--output", required=True, help="folder or s3:// prefix for the results")
     parser.add_argument("--run-name", help="name recorded with the run (default: the manifest's name)")
-    parser.add_argument("--pca-components", "-k", type=_positive, help="PCA dimensions (default 50)")
+    parser.add_argument("--pca-components", "-k", type=_positive,
+                        help=f"PCA dimensions (default {DEFAULT_PCA_COMPONENTS})")
     parser.add_argument("--image-size", type=_positive, help="model input size in pixels (default 224)")
     parser.add_argument(
         "--weights", help="imagenet (Keras download), none (random), or a weights file path or s3:// URI"

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 DEFAULT_MAX_PIXELS = 50_000_000
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 _WHITE = (255, 255, 255)
@@ -35,12 +34,6 @@ class DecodedImage:
     width: int
     height: int
     mode: str
-
-
-def has_image_extension(path: str) -> bool:
-    """Whether a file name ends with one of the image extensions the job reads."""
-    dot = path.rfind(".")
-    return dot >= 0 and path[dot:].lower() in IMAGE_EXTENSIONS
 
 
 def decode_image(data: bytes, size: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:

@@ -14,6 +14,7 @@ from orchard_features.paths import resolve_relative
 
 SCHEMA_RESOURCE = "manifest-v1.schema.json"
 DEFAULT_SEED = 42
+DEFAULT_PCA_COMPONENTS = 50  # the job's k when neither the command line nor the manifest's `job` sets it
 
 
 class ManifestError(ValueError):

@@ -7,6 +7,7 @@ import posixpath
 import re
 from urllib.parse import unquote, urlsplit
 
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _HADOOP_GLOB_CHARACTERS = re.compile(r"([\\{}\[\]*?])")
 
@@ -69,3 +70,9 @@ def split_from_path(uri: str) -> str:
 def escape_glob(uri: str) -> str:
     """Escape Hadoop glob characters so that a path is loaded literally."""
     return _HADOOP_GLOB_CHARACTERS.sub(r"\\\1", uri)
+
+
+def has_image_extension(path: str) -> bool:
+    """Whether a file name ends with one of the image extensions the job reads."""
+    dot = path.rfind(".")
+    return dot >= 0 and path[dot:].lower() in IMAGE_EXTENSIONS

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import boto3
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from aws_deployment import ARTIFACTS_BUCKET, INPUTS_BUCKET, LOGS_BUCKET, OUTPUTS_BUCKET, REGION
 from prepare_run import app
@@ -21,7 +24,22 @@ MINI = {
 }
 
 
-def event(execution_input: dict, execution_arn: str = EXECUTION_ARN) -> dict:
+TRAINING = f"s3://{INPUTS_BUCKET}/fruits-360/Training/"
+CLASSES = ("Apple Braeburn", "Apple Golden 1", "Banana", "Kiwi")
+IMAGES_PER_CLASS = 8
+
+
+@pytest.fixture
+def aws(aws):
+    """moto, the deployment's buckets, and a small Fruits-360 layout in the inputs bucket (keys only matter)."""
+    s3 = boto3.client("s3")
+    for label in CLASSES:
+        for number in range(IMAGES_PER_CLASS):
+            s3.put_object(Bucket=INPUTS_BUCKET, Key=f"fruits-360/Training/{label}/{number}_100.jpg", Body=b"\xff\xd8")
+    yield
+
+
+def event(execution_input: object, execution_arn: str = EXECUTION_ARN) -> dict:
     return {"input": execution_input, "execution_arn": execution_arn, "execution_started_at": STARTED_AT}
 
 
@@ -58,7 +76,7 @@ def test_uploaded_manifest_is_resolved_stored_and_planned(aws, lambda_context):
 
 
 def test_cluster_follows_the_deployment_and_the_allowed_overrides(aws, lambda_context):
-    plain = app.handler(event({**MINI, "inputs": ["s3://images/fruits/"]}), lambda_context)
+    plain = app.handler(event({**MINI, "inputs": [TRAINING]}), lambda_context)
     groups = plain["cluster"]["Instances"]["InstanceGroups"]
     assert [(g["InstanceRole"], g["InstanceType"], g["InstanceCount"], g["Market"]) for g in groups] == [
         ("MASTER", "m5.xlarge", 1, "ON_DEMAND"), ("CORE", "c6i.2xlarge", 2, "ON_DEMAND")]
@@ -75,7 +93,7 @@ def test_cluster_follows_the_deployment_and_the_allowed_overrides(aws, lambda_co
     spark_defaults = next(c for c in plain["cluster"]["Configurations"] if c["Classification"] == "spark-defaults")
     assert spark_defaults["Properties"]["spark.pyspark.python"] == "/opt/orchard/venv/bin/python"
 
-    overridden = {**MINI, "inputs": ["s3://images/fruits/"],
+    overridden = {**MINI, "inputs": [TRAINING],
                   "cluster": {"core_instance_type": "c6i.4xlarge", "core_instance_count": 4, "core_market": "SPOT"}}
     plan = app.handler(event(overridden), lambda_context)
     core = plan["cluster"]["Instances"]["InstanceGroups"][1]
@@ -94,7 +112,7 @@ def test_the_uploaded_version_is_the_one_run(aws, lambda_context):
 
 
 def test_run_id_is_stable_for_an_execution_and_new_for_another(aws, lambda_context):
-    manifest = {**MINI, "inputs": ["s3://images/fruits/"]}
+    manifest = {**MINI, "inputs": [TRAINING]}
     once = app.handler(event(manifest), lambda_context)["run_id"]
     again = app.handler(event(manifest), lambda_context)["run_id"]
     other = app.handler(event(manifest, EXECUTION_ARN + "-other"), lambda_context)["run_id"]
@@ -149,5 +167,156 @@ def test_unreadable_manifests_are_named(aws, lambda_context, stored, uri, proble
 
 def test_nothing_is_written_for_an_invalid_manifest(aws, lambda_context):
     with pytest.raises(app.InvalidManifest):
-        app.handler(event({**MINI, "inputs": ["s3://images/"], "job": {"engine": "torch"}}), lambda_context)
+        app.handler(event({**MINI, "inputs": [TRAINING], "job": {"engine": "torch"}}), lambda_context)
     assert boto3.client("s3").list_objects_v2(Bucket=OUTPUTS_BUCKET)["KeyCount"] == 0
+
+
+# --- before any cluster: the inputs ---------------------------------------------------------------------------
+
+
+def outputs_written() -> int:
+    return boto3.client("s3").list_objects_v2(Bucket=OUTPUTS_BUCKET)["KeyCount"]
+
+
+@pytest.mark.parametrize(("changes", "problem"), [
+    ({"inputs": ["s3://someone-elses-images/fruits/"]},
+     "$.inputs[0]: s3://someone-elses-images/fruits/ is in bucket 'someone-elses-images', which the cluster cannot "
+     f"read: put the images in the inputs bucket '{INPUTS_BUCKET}'"),
+    ({"inputs": [TRAINING, f"s3://{INPUTS_BUCKET}/fruits-360/Test/"]},
+     f"$.inputs[1]: there is no object under s3://{INPUTS_BUCKET}/fruits-360/Test/"),
+    ({"inputs": [f"s3://{INPUTS_BUCKET}/notes/"]},
+     f"$.inputs[0]: none of the 2 objects under s3://{INPUTS_BUCKET}/notes/ is an image (.bmp, .gif, .jpeg, .jpg,"),
+    ({"select": {"classes": ["Apple*", "Cherry*", "Banana"]}},
+     "$.select.classes[1]: 'Cherry*' matches no class folder of images under the inputs"),
+    ({"select": {"classes": ["Kiwi"]}, "job": {"pca_components": 9}},
+     "$.job.pca_components: 9 components need at least 9 images, but the selection keeps 8 of those under the inputs"),
+    ({"select": {"max_per_class": 3}, "job": {}},
+     "$.job.pca_components (the default): 50 components need at least 50 images, but the selection keeps 12"),
+    ({"select": {"max_images": 10}, "job": {"pca_components": 11}},
+     "$.job.pca_components: 11 components need at least 11 images, but the selection keeps 10"),
+])
+def test_a_run_that_its_inputs_cannot_satisfy_fails_before_any_cluster(aws, lambda_context, changes, problem):
+    s3 = boto3.client("s3")
+    for name in ("notes/readme.txt", "notes/labels.csv"):
+        s3.put_object(Bucket=INPUTS_BUCKET, Key=name, Body=b"not an image")
+
+    with pytest.raises(app.InvalidManifest) as raised:
+        app.handler(event({**MINI, "inputs": [TRAINING], **changes}), lambda_context)
+
+    assert problem in str(raised.value)
+    assert outputs_written() == 0
+
+
+def test_inputs_that_satisfy_the_selection_plan_the_run(aws, lambda_context):
+    manifest = {**MINI, "inputs": [TRAINING], "select": {"classes": ["Kiwi", "Banana"]}, "job": {"pca_components": 16}}
+
+    assert app.handler(event(manifest), lambda_context)["pca_components"] == 16
+
+
+def put_keys(prefix: str, count: int) -> None:
+    s3 = boto3.client("s3")
+    for number in range(count):
+        s3.put_object(Bucket=INPUTS_BUCKET, Key=f"{prefix}{number:05d}_100.jpg", Body=b"")
+
+
+def test_the_listing_stops_once_the_selection_is_known_to_suffice(aws):
+    from orchard_features.manifest import Selection
+    from orchard_pipeline.input_survey import survey_inputs
+
+    put_keys("big/Training/Apple Braeburn/", 2500)  # three pages of ListObjectsV2
+
+    enough = survey_inputs(boto3.client("s3"), [f"s3://{INPUTS_BUCKET}/big/"], Selection(classes=("Apple*",)), 50)
+    everything = survey_inputs(boto3.client("s3"), [f"s3://{INPUTS_BUCKET}/big/"], Selection(), 2000)
+
+    assert (enough.pages, enough.complete, enough.tally.yield_count()) == (1, False, 1000)
+    assert (everything.pages, everything.complete, everything.tally.yield_count()) == (2, False, 2000)
+
+
+def test_a_listing_cut_by_its_budget_claims_nothing_it_did_not_see(aws):
+    from orchard_features.manifest import Selection
+    from orchard_pipeline.input_survey import survey_inputs, survey_problems
+
+    put_keys("big/Training/Apple Braeburn/", 2500)
+    put_keys("big/Training/Zucchini/", 1)  # listed last: beyond the budget
+
+    survey = survey_inputs(boto3.client("s3"), [f"s3://{INPUTS_BUCKET}/big/"], Selection(classes=("Zucchini",)), 1,
+                           max_pages=2)
+
+    assert (survey.pages, survey.complete) == (2, False)
+    assert survey_problems(survey, 1, "$.job.pca_components") == []
+
+
+# --- whatever the document: InvalidManifest, with the field and the reason -----------------------------------
+
+
+@pytest.mark.parametrize(("execution_input", "problem"), [
+    ([1, 2], "the execution input is an array; expected a JSON object"),
+    ("s3://bucket/manifest.json", "the execution input is a string; expected a JSON object"),
+    (None, "the execution input is null; expected a JSON object"),
+    (3.5, "the execution input is a number; expected a JSON object"),
+    ({"manifest_uri": 7}, "$.manifest_uri: a number, expected an s3:// URI string"),
+    ({"manifest_uri": f"s3://{INPUTS_BUCKET}/manifests/mini.json", "version_id": ["v1"]},
+     "$.version_id: an array, expected a version id string"),
+    ({"manifest_uri": f"s3://{INPUTS_BUCKET}/manifests/mini.json", "name": "x"},
+     "$.name: not allowed next to manifest_uri"),
+    ({"manifest_uri": "s3://other-bucket/manifests/mini.json"},
+     f"$.manifest_uri: s3://other-bucket/manifests/mini.json is not an object of the inputs bucket '{INPUTS_BUCKET}'"),
+    ({"manifest_uri": f"s3://{INPUTS_BUCKET}/manifests/mini.json", "version_id": "3HL4kqtJvjVBH40Nrjfkd"},
+     f"s3://{INPUTS_BUCKET}/manifests/mini.json: no such manifest (version 3HL4kqtJvjVBH40Nrjfkd)"),
+])
+def test_an_execution_input_of_any_shape_is_named(aws, lambda_context, execution_input, problem):
+    upload(MINI)
+    with pytest.raises(app.InvalidManifest) as raised:
+        app.handler(event(execution_input), lambda_context)
+    assert problem in str(raised.value)
+
+
+@pytest.mark.parametrize(("stored", "problem"), [
+    (b"\xff\xfe{}", "manifests/mini.json: not valid JSON"),
+    (b"[" * 100_000 + b"]" * 100_000, "manifests/mini.json: not valid JSON: nested too deeply"),
+    (b'{"manifest_version": 1, "inputs": ["../a/"], "job": {"pca_components": NaN}}',
+     "$.job.pca_components: nan is not of type 'integer'"),
+    (b" " * (1024 * 1024 + 1), "manifests/mini.json: 1048577 bytes, more than a manifest's 1048576"),
+    (b'"just a string"', "manifest: 'just a string' is not of type 'object'"),
+])
+def test_a_manifest_file_of_any_content_is_named(aws, lambda_context, stored, problem):
+    upload(stored)
+    with pytest.raises(app.InvalidManifest) as raised:
+        app.handler(event({"manifest_uri": f"s3://{INPUTS_BUCKET}/manifests/mini.json"}), lambda_context)
+    assert problem in str(raised.value)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=20,
+)
+NEARLY_A_MANIFEST = st.fixed_dictionaries(
+    {"manifest_version": st.just(1) | JSON, "inputs": st.just([TRAINING]) | JSON},
+    optional={"name": st.text(max_size=50) | JSON, "select": st.dictionaries(
+                  st.sampled_from(["classes", "max_per_class", "max_images", "seed", "other"]), JSON, max_size=3),
+              "job": st.dictionaries(st.sampled_from(["pca_components", "image_size", "weights", "engine"]), JSON,
+                                     max_size=3),
+              "cluster": JSON},
+)
+ANY_SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def fails_only_as_invalid_manifest(execution_input: Any, lambda_context: Any) -> None:
+    try:
+        app.handler(event(execution_input), lambda_context)
+    except app.InvalidManifest as error:
+        assert str(error)
+
+
+@ANY_SETTINGS
+@given(execution_input=JSON | NEARLY_A_MANIFEST | st.fixed_dictionaries({"manifest_uri": JSON}))
+def test_any_execution_input_plans_a_run_or_is_an_invalid_manifest(aws, lambda_context, execution_input):
+    fails_only_as_invalid_manifest(execution_input, lambda_context)
+
+
+@ANY_SETTINGS
+@given(body=st.binary(max_size=200) | NEARLY_A_MANIFEST.map(lambda d: json.dumps(d).encode()))
+def test_any_manifest_file_plans_a_run_or_is_an_invalid_manifest(aws, lambda_context, body):
+    upload(body)
+    fails_only_as_invalid_manifest({"manifest_uri": f"s3://{INPUTS_BUCKET}/manifests/mini.json"}, lambda_context)

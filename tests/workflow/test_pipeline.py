@@ -31,6 +31,7 @@ MANIFEST = {
     "select": {"classes": ["Kiwi"]},
     "job": {"pca_components": 5},
 }
+KIWIS = 6  # images of the manifest's class in the inputs bucket: more than its pca_components
 HAPPY_PATH = ["Prepare the run", "Create the EMR cluster", "Run the feature job", "Terminate the cluster",
               "Check the outputs", "Record the run's metrics"]
 FAILURE_END = ["Record the failed run", "Notify of the failure", "Fail the run"]
@@ -54,6 +55,10 @@ def job_writing(**write: bool) -> Callable[[dict[str, Any], boto3.Session], Step
 def stack() -> Iterator[Deployment]:
     """The stack deployed; afterwards, every call its principals made must be granted by the deployed template."""
     with mock_aws(config=MOTO_CONFIG), deployed(EmrBehaviour(run_step=job_writing())) as deployment:
+        s3 = boto3.client("s3", region_name=REGION)
+        for number in range(KIWIS):  # what Prepare the run lists before it plans a cluster (keys only matter)
+            s3.put_object(Bucket=deployment.names["InputsBucket"], Key=f"fruits-360/Training/Kiwi/{number}_100.jpg",
+                          Body=b"\xff\xd8")
         yield deployment
     assert missing_grants(deployment.calls) == []
 
@@ -341,3 +346,13 @@ def test_a_grant_removed_from_the_template_fails_the_check_naming_principal_acti
 
     assert set(without_list_bucket) - set(missing_grants(stack.calls)) == {
         Missing("CheckOutputsFunctionRole", "s3:ListBucket", f"arn:aws:s3:::{stack.names['OutputsBucket']}")}
+
+
+def test_a_selection_the_inputs_cannot_satisfy_fails_before_any_cluster(stack, capsys):
+    execution = run_upload(stack, {**MANIFEST, "select": {"classes": ["Kiwi", "Cherry"]}})
+
+    assert (execution.status, execution.error) == ("FAILED", "InvalidManifest")
+    assert "$.select.classes[1]: 'Cherry' matches no class folder of images under the inputs" in execution.cause
+    assert execution.state_names == ["Prepare the run", "Keep only the error"] + FAILURE_END
+    assert stack.cluster_states() == {}
+    assert_run_recorded(capsys.readouterr().out, succeeded=False)

@@ -11,7 +11,7 @@ from typing import Any
 from orchard_features.manifest import parse_manifest, schema_problems
 from orchard_features.paths import has_scheme, resolve_relative
 from orchard_pipeline.execution_names import readable_stem
-from orchard_pipeline.s3uri import child_uri, s3_uri
+from orchard_pipeline.s3uri import NotAnS3Uri, child_uri, s3_uri, split_s3_uri
 
 # Where the bootstrap action puts the job's Python (3.11) on every node.
 NODE_VENV = "/opt/orchard/venv"
@@ -24,11 +24,17 @@ MAX_NAME_LENGTH = 40  # the manifest schema's limit on names
 class InvalidManifest(Exception):
     """The manifest cannot be run; the message names the manifest and every problem found."""
 
+    @classmethod
+    def listing(cls, location: str, problems: list[str]) -> InvalidManifest:
+        """The error for the manifest at `location`, every problem on a line of its own."""
+        return cls(f"{location}: invalid manifest:\n  - " + "\n  - ".join(problems))
+
 
 @dataclass(frozen=True)
 class Deployment:
     """The deployment's settings (template parameters, through the function's environment)."""
 
+    inputs_bucket: str
     outputs_bucket: str
     logs_bucket: str
     artifacts_uri: str
@@ -61,9 +67,24 @@ def input_problems(inputs: list[str], source: str | None) -> list[str]:
     for index, entry in enumerate(inputs):
         if source is None and not has_scheme(entry):
             problems.append(f"$.inputs[{index}]: {entry!r} is relative; a manifest given inline needs s3:// inputs")
-        elif not resolve_relative(source or "", entry).startswith("s3://"):
+        elif not is_s3_uri(resolve_relative(source or "", entry)):
             problems.append(f"$.inputs[{index}]: {entry!r} is not an s3:// URI; EMR reads the images from S3")
     return problems
+
+
+def is_s3_uri(location: str) -> bool:
+    try:
+        split_s3_uri(location)
+    except NotAnS3Uri:
+        return False
+    return True
+
+
+def bucket_problems(inputs: list[str], readable_bucket: str) -> list[str]:
+    """Why resolved s3:// inputs cannot be read by the cluster, whose instance role reads one bucket of images."""
+    return [f"$.inputs[{index}]: {uri} is in bucket {split_s3_uri(uri)[0]!r}, which the cluster cannot read: "
+            f"put the images in the inputs bucket {readable_bucket!r}"
+            for index, uri in enumerate(inputs) if split_s3_uri(uri)[0] != readable_bucket]
 
 
 def validated_manifest(document: Any, source: str | None) -> dict[str, Any]:
@@ -73,7 +94,7 @@ def validated_manifest(document: Any, source: str | None) -> dict[str, Any]:
     if not problems:
         problems = input_problems(document["inputs"], source)
     if problems:
-        raise InvalidManifest(f"{location}: invalid manifest:\n  - " + "\n  - ".join(problems))
+        raise InvalidManifest.listing(location, problems)
     manifest = parse_manifest(json.dumps(document), location)
     selection = manifest.selection
     select = {"seed": selection.seed}
