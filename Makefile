@@ -37,6 +37,7 @@ lint: $(INSTALLED) $(CHECKOV_INSTALLED)
 validate: $(TOOLS_INSTALLED)
 	$(TOOLS)/bin/sam validate --lint --region eu-west-1
 	$(TOOLS)/bin/sam build
+	$(TOOLS)/bin/python tests/lambda_sizes.py .aws-sam/build
 
 bench: java $(INSTALLED)
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)

@@ -92,12 +92,12 @@ class JobOutputs:
         """What the footers of the part files say, worked out by hand: one value per row for a
         plain column, one per element for a vector column."""
         lengths = {"features": self.feature_length, "pca": self.pca_length}
-        types = {"features": "list<element: float>", "pca": "list<element: double not null>", "width": "int32", "height": "int32"}
+        types = {"features": "LIST", "pca": "LIST", "width": "INT32", "height": "INT32"}
         found: dict[str, list[PartFile]] = {}
         for folder in outputs.OUTPUT_COLUMNS:
             found[folder] = []
             for name, rows in zip(self.part_names(folder), self.chunks(folder), strict=True):
-                columns = {column: types.get(column, "string") for column in SCHEMAS[folder].names}
+                columns = {column: types.get(column, "BYTE_ARRAY") for column in SCHEMAS[folder].names}
                 values = {column: len(rows) * lengths.get(column, 1) for column in columns}
                 found[folder].append(PartFile(name=name, rows=len(rows), columns=columns, values=values))
         return found

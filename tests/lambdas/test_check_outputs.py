@@ -258,10 +258,29 @@ def test_footers_only_are_read(s3, app, lambda_context) -> None:
     finally:
         app.s3.meta.events.unregister("before-call.s3.GetObject", record)
 
-    # a few bounded ranges (the size, then the tail), never the whole 1 MB of 200 x 1,280 floats
-    assert ranges and all(r and r.startswith("bytes=") and not r.endswith("-") for r in ranges)
-    requested = sum(int(stop) - int(start) + 1 for start, stop in (r[6:].split("-") for r in ranges))
-    assert requested <= 3 * FOOTER_READ_BYTES < size / 5
+    # one GET of the last 64 KiB (the footer is smaller), never the whole 1 MB of 200 x 1,280 floats
+    assert ranges == [f"bytes=-{FOOTER_READ_BYTES}"] and FOOTER_READ_BYTES < size / 5
+
+
+def test_a_footer_longer_than_the_first_read_takes_a_second_one(s3, monkeypatch) -> None:
+    from orchard_pipeline import outputs_s3
+
+    write_outputs(s3, JobOutputs(read=20, failed=0, files=1))
+    key = f"{PREFIX}features/part-00000-{WRITE_ID}-c000.snappy.parquet"
+    whole = outputs_s3.read_footer(s3, OUTPUTS_BUCKET, key, "features/part-00000")
+    monkeypatch.setattr(outputs_s3, "FOOTER_READ_BYTES", 64)
+
+    assert outputs_s3.read_footer(s3, OUTPUTS_BUCKET, key, "features/part-00000") == whole
+    assert (whole.rows, whole.columns["features"], whole.values["features"]) == (20, "LIST", 20 * 1280)
+
+
+def test_an_object_that_is_not_parquet_is_named(s3) -> None:
+    from orchard_pipeline import outputs_s3
+
+    s3.put_object(Bucket=OUTPUTS_BUCKET, Key="runs/x/features/part-00000.parquet", Body=b"{}" * 10)
+
+    with pytest.raises(OutputSchemaUnexpected, match="features/part-00000 is not a Parquet file"):
+        outputs_s3.read_footer(s3, OUTPUTS_BUCKET, "runs/x/features/part-00000.parquet", "features/part-00000")
 
 
 @pytest.mark.parametrize(

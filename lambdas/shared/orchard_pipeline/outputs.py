@@ -16,6 +16,7 @@ from typing import Any
 from orchard_features.layout import FEATURE_DIMENSION, MODEL_INFO_FILE, SUCCESS_MARKER
 
 MODEL_INFO_KEY = f"model_info/{MODEL_INFO_FILE}"
+LIST = "LIST"  # a column's type in PartFile when it is a Parquet list (a group annotated LIST)
 VARIANCE_TOLERANCE = 1e-6
 
 # The Parquet outputs: the columns the job writes in each, and the count their rows must equal.
@@ -67,7 +68,7 @@ class PartFile:
 
     name: str  # relative to the output prefix, e.g. "features/part-00000-...parquet"
     rows: int
-    columns: Mapping[str, str]  # top-level column -> Arrow type, e.g. "list<element: float>"
+    columns: Mapping[str, str]  # top-level column -> Parquet type: a leaf's physical type (BYTE_ARRAY...), or LIST
     values: Mapping[str, int]  # top-level column -> values stored in its leaf column (Parquet num_values)
 
 
@@ -214,8 +215,8 @@ def check_vector_lengths(files: Sequence[PartFile], column: str, dimension: int,
             )
 
 
-def _is_list(arrow_type: str) -> bool:
-    return arrow_type.startswith(("list<", "large_list<", "fixed_size_list<"))
+def _is_list(parquet_type: str) -> bool:
+    return parquet_type == LIST
 
 
 def _numbers(model_info: Any, path: str) -> list[float]:

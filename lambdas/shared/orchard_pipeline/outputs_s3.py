@@ -1,7 +1,9 @@
 """Read what the output check needs from S3: two small JSON documents and Parquet footers.
 
-A footer is read with a few ranged GETs through smart_open (the object's size, then its last
-64 KiB), never the whole part file; the footers of a run's part files are read in parallel.
+A footer is read with one ranged GET of the part file's last 64 KiB (a second one only when the footer is
+longer), never the whole file, and decoded with the Parquet format's own Thrift definitions (parquet.thrift, as
+the `parquet` package ships it) by thriftpy2: no pyarrow, no numpy in the function. The footers of a run's part
+files are read in parallel.
 """
 
 from __future__ import annotations
@@ -11,14 +13,19 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pyarrow.parquet as pq
-import smart_open
+from parquet import parquet_thrift
+from thriftpy2.protocol.compact import TCompactProtocolFactory
+from thriftpy2.utils import deserialize
 
-from orchard_pipeline.outputs import OutputDocumentInvalid, PartFile
-from orchard_pipeline.s3uri import child_uri, s3_uri, split_s3_uri
+from orchard_pipeline.outputs import LIST, OutputDocumentInvalid, OutputSchemaUnexpected, PartFile
+from orchard_pipeline.s3uri import child_uri, split_s3_uri
 
 FOOTER_READERS = 16  # parallel footer reads; the S3 client's connection pool should be as large
-FOOTER_READ_BYTES = 64 * 1024  # pyarrow's first read of a footer, so each GET asks for no more
+FOOTER_READ_BYTES = 64 * 1024  # what one GET asks for: Spark's footers of these outputs are a few KiB
+# A Parquet file ends with its Thrift-encoded footer, the footer's length (4 bytes, little-endian) and "PAR1"
+# (Apache Parquet, File Format).
+MAGIC = b"PAR1"
+TRAILER_BYTES = 8
 
 
 def read_json(s3: Any, uri: str) -> dict[str, Any] | None:
@@ -53,19 +60,55 @@ def list_part_files(s3: Any, folder_uri: str) -> list[str]:
     return sorted(keys)
 
 
+def read_tail(s3: Any, bucket: str, key: str, size: int) -> bytes:
+    """The last `size` bytes of an object (all of it when smaller): one ranged GET."""
+    return s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=-{size}")["Body"].read()
+
+
+def read_file_metadata(s3: Any, bucket: str, key: str, name: str) -> Any:
+    """The FileMetaData of a Parquet object, from its footer."""
+    tail = read_tail(s3, bucket, key, FOOTER_READ_BYTES)
+    if len(tail) < TRAILER_BYTES or tail[-4:] != MAGIC:
+        raise OutputSchemaUnexpected(f"{name} is not a Parquet file: it does not end with {MAGIC!r}")
+    length = int.from_bytes(tail[-TRAILER_BYTES:-4], "little")
+    if length + TRAILER_BYTES > len(tail):
+        tail = read_tail(s3, bucket, key, length + TRAILER_BYTES)
+    footer = tail[-TRAILER_BYTES - length:-TRAILER_BYTES]
+    return deserialize(parquet_thrift.FileMetaData(), footer, TCompactProtocolFactory())
+
+
+def top_level_columns(schema: Sequence[Any]) -> dict[str, str]:
+    """Each top-level column's type: LIST for a list group, a leaf's physical type, GROUP for another group.
+    The schema is the footer's depth-first list of SchemaElements, the root first."""
+    columns = {}
+    position = 1
+    for _ in range(schema[0].num_children or 0):
+        element = schema[position]
+        if element.num_children:
+            columns[element.name] = LIST if element.converted_type == parquet_thrift.ConvertedType.LIST else "GROUP"
+        else:
+            columns[element.name] = parquet_thrift.Type._VALUES_TO_NAMES[element.type]
+        position = after_subtree(schema, position)
+    return columns
+
+
+def after_subtree(schema: Sequence[Any], position: int) -> int:
+    """The position just past the element at `position` and all its descendants."""
+    pending = 1
+    while pending:
+        pending += (schema[position].num_children or 0) - 1
+        position += 1
+    return position
+
+
 def read_footer(s3: Any, bucket: str, key: str, name: str) -> PartFile:
     """One part file's rows, column types and value counts, from its footer."""
-    params = {"client": s3, "defer_seek": True, "range_chunk_size": FOOTER_READ_BYTES}
-    with smart_open.open(s3_uri(bucket, key), "rb", transport_params=params) as stream:
-        metadata = pq.read_metadata(stream)
-    schema = metadata.schema.to_arrow_schema()
-    values = dict.fromkeys(schema.names, 0)
-    for group in range(metadata.num_row_groups):
-        row_group = metadata.row_group(group)
-        for index in range(row_group.num_columns):
-            chunk = row_group.column(index)
-            values[chunk.path_in_schema.split(".")[0]] += chunk.num_values
-    columns = {field.name: str(field.type) for field in schema}
+    metadata = read_file_metadata(s3, bucket, key, name)
+    columns = top_level_columns(metadata.schema)
+    values = dict.fromkeys(columns, 0)
+    for row_group in metadata.row_groups or []:
+        for chunk in row_group.columns:
+            values[chunk.meta_data.path_in_schema[0]] += chunk.meta_data.num_values
     return PartFile(name=name, rows=metadata.num_rows, columns=columns, values=values)
 
 
