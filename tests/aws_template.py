@@ -63,9 +63,6 @@ def resolve(value: Any, names: dict[str, str]) -> str:
     """
     if isinstance(value, str | int | float):
         return str(value)
-    if "Fn::If" in value:
-        condition, when_true, when_false = value["Fn::If"]
-        return resolve(when_true if condition_holds(condition) else when_false, names)
     if "Ref" in value:
         return reference(value["Ref"], names)
     if "Fn::GetAtt" in value:
@@ -74,25 +71,6 @@ def resolve(value: Any, names: dict[str, str]) -> str:
     if "Fn::Sub" in value:
         return re.sub(r"\$\{([^}]+)\}", lambda match: reference(match.group(1), names), value["Fn::Sub"])
     raise ValueError(f"cannot resolve {value!r}")
-
-
-def condition_holds(name: str) -> bool:
-    """Whether one of the template's Conditions holds with every parameter at its default."""
-
-    def evaluate(expression: Any) -> Any:
-        if not isinstance(expression, dict):
-            return expression
-        (function, argument), = expression.items()
-        if function == "Ref":
-            return reference(argument, {})
-        if function == "Condition":
-            return condition_holds(argument)
-        values = [evaluate(item) for item in argument]
-        operations = {"Fn::Equals": lambda: values[0] == values[1], "Fn::Not": lambda: not values[0],
-                      "Fn::And": lambda: all(values), "Fn::Or": lambda: any(values)}
-        return operations[function]()
-
-    return bool(evaluate(template()["Conditions"][name]))
 
 
 def reference(name: str, names: dict[str, str]) -> str:

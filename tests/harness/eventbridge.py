@@ -22,6 +22,7 @@ import boto3
 from moto.events.models import EventPattern
 
 import aws_template as t
+from aws_deployed import stack
 from aws_deployment import REGION
 
 LAMBDA_DEFAULT_RETRIES = 2  # asynchronous invocation, when EventInvokeConfig does not say
@@ -38,19 +39,8 @@ class RuleTarget:
     on_failure_arn: str | None
 
 
-def resolved(value: Any, names: dict[str, str]) -> Any:
-    """A template fragment with every intrinsic function in it resolved (`aws_template.resolve`)."""
-    if isinstance(value, list):
-        return [resolved(item, names) for item in value]
-    if isinstance(value, dict):
-        if any(key == "Ref" or key.startswith("Fn::") for key in value):
-            return t.resolve(value, names)
-        return {key: resolved(item, names) for key, item in value.items()}
-    return value
-
-
 def rule_targets(names: dict[str, str]) -> list[RuleTarget]:
-    """Every EventBridge rule of the template's functions, resolved with the deployment's `names`."""
+    """Every EventBridge rule of the template's functions, as deployed (`names`: the deployed function ARNs)."""
     targets = []
     for logical, function in t.functions().items():
         invoke_config = function["Properties"].get("EventInvokeConfig", {})
@@ -59,10 +49,10 @@ def rule_targets(names: dict[str, str]) -> list[RuleTarget]:
             if source["Type"] == "EventBridgeRule":
                 targets.append(RuleTarget(
                     rule=logical + event_name,
-                    pattern=resolved(source["Properties"]["Pattern"], names),
+                    pattern=stack().render(source["Properties"]["Pattern"]),
                     function_arn=names[f"{logical}.Arn"],
                     retries=invoke_config.get("MaximumRetryAttempts", LAMBDA_DEFAULT_RETRIES),
-                    on_failure_arn=resolved(on_failure, names) if on_failure else None,
+                    on_failure_arn=stack().render(on_failure) if on_failure else None,
                 ))
     return targets
 

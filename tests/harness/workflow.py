@@ -24,7 +24,7 @@ from typing import Any
 import boto3
 
 import aws_template as t
-from aws_deployed import instance_profile_named, physical_names, role_of
+from aws_deployed import instance_profile_named, physical_names, role_of, stack
 from aws_deployment import REGION
 from harness.emr_sync import EmrBehaviour, emr_integration
 from harness.eventbridge import invoke_async, matches, rule_targets
@@ -170,11 +170,17 @@ def states_of(events: list[dict[str, Any]]) -> list[StateRun]:
 
 
 def function_environment(names: dict[str, str]) -> dict[str, str]:
-    """Every function's environment variables (Globals and its own), resolved from the template."""
+    """Every function's environment variables (Globals and its own), as the deployed stack gives them; a custom
+    resource's attribute is what its function returned at deploy time (in `names`)."""
     variables = dict(t.template()["Globals"]["Function"]["Environment"]["Variables"])
     for function in t.functions().values():
         variables.update(function["Properties"].get("Environment", {}).get("Variables", {}))
-    return {name: t.resolve(value, names) for name, value in variables.items()}
+
+    def value_of(value: Any) -> str:
+        attribute = ".".join(value["Fn::GetAtt"]) if isinstance(value, dict) and "Fn::GetAtt" in value else None
+        return names[attribute] if attribute in names else str(stack().render(value))
+
+    return {name: value_of(value) for name, value in variables.items()}
 
 
 def create_resources(names: dict[str, str]) -> str:
