@@ -356,3 +356,18 @@ def test_a_selection_the_inputs_cannot_satisfy_fails_before_any_cluster(stack, c
     assert execution.state_names == ["Prepare the run", "Keep only the error"] + FAILURE_END
     assert stack.cluster_states() == {}
     assert_run_recorded(capsys.readouterr().out, succeeded=False)
+
+
+def test_the_cluster_watch_sees_the_cluster_of_a_running_execution(stack):
+    """The scheduled watch runs with its own role (its calls are checked too) while a run's cluster is up."""
+    watched: dict[str, Any] = {}
+
+    def step_during_a_watch(step: dict[str, Any], node: boto3.Session) -> StepResult:
+        watched.update(stack.deliver({}, "WatchClustersFunction"))
+        return job_writing()(step, node)
+    stack.emr.run_step = step_during_a_watch
+
+    execution = run_upload(stack)
+
+    assert execution.status == "SUCCEEDED"
+    assert (len(watched["active"]), watched["overdue"]) == (1, [])
