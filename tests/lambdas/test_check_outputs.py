@@ -8,6 +8,7 @@ an empty output is one part file without row groups).
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from collections.abc import Callable
@@ -328,3 +329,48 @@ def test_a_marker_that_is_not_json_fails_the_run(s3, app, lambda_context) -> Non
 def test_a_run_without_output_uri_is_refused(app, lambda_context) -> None:
     with pytest.raises(ValidationError, match="output_uri"):
         app.handler({"run": {key: value for key, value in RUN.items() if key != "output_uri"}}, lambda_context)
+
+
+def pyarrow_reading(data: bytes) -> tuple[int, dict[str, bool], dict[str, int]]:
+    """Rows, whether each top-level column is a list, and the values stored per column, as pyarrow reads them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    metadata = pq.read_metadata(io.BytesIO(data))
+    schema = metadata.schema.to_arrow_schema()
+    values = dict.fromkeys(schema.names, 0)
+    for group in range(metadata.num_row_groups):
+        for index in range(metadata.num_columns):
+            chunk = metadata.row_group(group).column(index)
+            values[chunk.path_in_schema.split(".")[0]] += chunk.num_values
+    return metadata.num_rows, {f.name: pa.types.is_list(f.type) for f in schema}, values
+
+
+def pyarrow_tables() -> dict[str, tuple[Any, dict[str, Any]]]:
+    import pyarrow as pa
+
+    rows = 20
+    return {
+        "row groups": (pa.table({"path": [f"p{i}" for i in range(rows)], "v": [[1.0, 2.0]] * rows}), {"row_group_size": 7}),
+        "nested lists": (pa.table({"v": [[[1.0], [2.0, 3.0]]] * rows}), {}),
+        "struct and map": (pa.table({"s": [{"a": 1, "b": "x"}] * rows,
+                                     "m": pa.array([[("k", 1)]] * rows, type=pa.map_(pa.string(), pa.int64()))}), {}),
+        "no rows": (pa.table({"path": pa.array([], pa.string()), "v": pa.array([], pa.list_(pa.float32()))}), {}),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(pyarrow_tables()))
+def test_a_footer_says_what_pyarrow_reads_in_it(s3, case) -> None:
+    import pyarrow.parquet as pq
+
+    from orchard_pipeline import outputs_s3
+
+    table, options = pyarrow_tables()[case]
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, **options)
+    s3.put_object(Bucket=OUTPUTS_BUCKET, Key="runs/x/part.parquet", Body=buffer.getvalue())
+
+    part = outputs_s3.read_footer(s3, OUTPUTS_BUCKET, "runs/x/part.parquet", "part.parquet")
+
+    lists = {name: kind == "LIST" for name, kind in part.columns.items()}
+    assert (part.rows, lists, dict(part.values)) == pyarrow_reading(buffer.getvalue())
