@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -52,6 +53,7 @@ MAX_MANIFEST_BYTES = 1024 * 1024  # a manifest is a few hundred bytes; more is n
 # S3's answers for a key or a version that is not there (Amazon S3 API Reference, GetObject, Errors); without
 # s3:ListBucket on the bucket it would answer 403 AccessDenied instead (GetObject, Permissions).
 MISSING = {"NoSuchKey", "NoSuchVersion", "InvalidArgument"}
+LISTING_RESERVE_MS = 10_000  # the inputs are listed no later than this before the function's timeout
 
 
 class PrepareRunRequest(BaseModel):
@@ -120,34 +122,37 @@ def manifest_source(execution_input: Any) -> tuple[str | None, Any]:
     return uri, read_manifest(uri, version_id)
 
 
-def check_inputs(manifest: dict[str, Any], location: str) -> None:
+def check_inputs(manifest: dict[str, Any], location: str, time_left_ms: Callable[[], int]) -> None:
     """Raise InvalidManifest when the inputs are unreadable by the cluster, empty, or cannot give the run enough
-    images; list them only as far as needed."""
+    images; list them only as far as needed, and only while the function has time to spare."""
     problems = bucket_problems(manifest["inputs"], DEPLOYMENT.inputs_bucket)
     if problems:
         raise InvalidManifest.listing(location, problems)
     selection = parse_manifest(json.dumps(manifest), location).selection
     needed = manifest["job"].get("pca_components", DEFAULT_PCA_COMPONENTS)
     needed_field = "$.job.pca_components" + ("" if "pca_components" in manifest["job"] else " (the default)")
-    survey = survey_inputs(s3, manifest["inputs"], selection, needed)
+    survey = survey_inputs(s3, manifest["inputs"], selection, needed,
+                           out_of_time=lambda: time_left_ms() < LISTING_RESERVE_MS)
     logger.info("Inputs listed", extra={"pages": survey.pages, "complete": survey.complete,
                                         "images_kept_so_far": survey.tally.yield_count()})
-    if not survey.complete and not survey.tally.satisfies(needed):
-        logger.warning("Listing budget spent before the selection was known to suffice: the job will tell")
+    if survey.cut:
+        logger.warning("Listing stopped by its page budget or the clock before the verdict was known: "
+                       "the job's own checks apply")
     problems = survey_problems(survey, needed, needed_field)
     if problems:
         raise InvalidManifest.listing(location, problems)
 
 
 @tracer.capture_method
-def prepare_run(*, execution_input: Any, execution_arn: str, started_at: datetime) -> dict[str, Any]:
+def prepare_run(*, execution_input: Any, execution_arn: str, started_at: datetime,
+                time_left_ms: Callable[[], int]) -> dict[str, Any]:
     """Validate and check the manifest, store the resolved copy next to the outputs, return the plan."""
     source, document = manifest_source(execution_input)
     try:
         manifest = validated_manifest(document, source)
     except RecursionError:
         raise InvalidManifest(f"{source or INLINE_SOURCE}: invalid manifest: nested too deeply") from None
-    check_inputs(manifest, source or INLINE_SOURCE)
+    check_inputs(manifest, source or INLINE_SOURCE, time_left_ms)
     plan = plan_run(manifest, source, execution_arn, started_at, DEPLOYMENT)
     bucket, key = split_s3_uri(plan["manifest_uri"])
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest, indent=2).encode(),
@@ -161,4 +166,4 @@ def prepare_run(*, execution_input: Any, execution_arn: str, started_at: datetim
 @event_parser(model=PrepareRunRequest)
 def handler(event: PrepareRunRequest, context: LambdaContext) -> dict[str, Any]:
     return prepare_run(execution_input=event.input, execution_arn=event.execution_arn,
-                       started_at=event.execution_started_at)
+                       started_at=event.execution_started_at, time_left_ms=context.get_remaining_time_in_millis)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -11,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aws_deployment import ARTIFACTS_BUCKET, INPUTS_BUCKET, LOGS_BUCKET, OUTPUTS_BUCKET, REGION
+from conftest import FakeLambdaContext
 from prepare_run import app
 
 EXECUTION_ARN = f"arn:aws:states:{REGION}:123456789012:execution:orchard-pipeline:manual-1"
@@ -37,6 +41,19 @@ def aws(aws):
         for number in range(IMAGES_PER_CLASS):
             s3.put_object(Bucket=INPUTS_BUCKET, Key=f"fruits-360/Training/{label}/{number}_100.jpg", Body=b"\xff\xd8")
     yield
+
+
+@pytest.fixture
+def s3_requests(aws) -> Iterator[Counter[str]]:
+    """The S3 operations the function's own client sends, by name (botocore's before-call event)."""
+    requests: Counter[str] = Counter()
+
+    def count(model: Any, **_: Any) -> None:
+        requests[model.name] += 1
+
+    app.s3.meta.events.register("before-call.s3", count)
+    yield requests
+    app.s3.meta.events.unregister("before-call.s3", count)
 
 
 def event(execution_input: object, execution_arn: str = EXECUTION_ARN) -> dict:
@@ -195,7 +212,8 @@ def outputs_written() -> int:
     ({"select": {"max_images": 10}, "job": {"pca_components": 11}},
      "$.job.pca_components: 11 components need at least 11 images, but the selection keeps 10"),
 ])
-def test_a_run_that_its_inputs_cannot_satisfy_fails_before_any_cluster(aws, lambda_context, changes, problem):
+def test_a_run_that_its_inputs_cannot_satisfy_fails_before_any_cluster(s3_requests, lambda_context, changes,
+                                                                        problem):
     s3 = boto3.client("s3")
     for name in ("notes/readme.txt", "notes/labels.csv"):
         s3.put_object(Bucket=INPUTS_BUCKET, Key=name, Body=b"not an image")
@@ -204,6 +222,7 @@ def test_a_run_that_its_inputs_cannot_satisfy_fails_before_any_cluster(aws, lamb
         app.handler(event({**MINI, "inputs": [TRAINING], **changes}), lambda_context)
 
     assert problem in str(raised.value)
+    assert s3_requests["PutObject"] == 0
     assert outputs_written() == 0
 
 
@@ -219,31 +238,30 @@ def put_keys(prefix: str, count: int) -> None:
         s3.put_object(Bucket=INPUTS_BUCKET, Key=f"{prefix}{number:05d}_100.jpg", Body=b"")
 
 
-def test_the_listing_stops_once_the_selection_is_known_to_suffice(aws):
-    from orchard_features.manifest import Selection
-    from orchard_pipeline.input_survey import survey_inputs
+@dataclass
+class ShortOfTime(FakeLambdaContext):
+    """A context whose function has less time left than the listing keeps in reserve."""
 
-    put_keys("big/Training/Apple Braeburn/", 2500)  # three pages of ListObjectsV2
-
-    enough = survey_inputs(boto3.client("s3"), [f"s3://{INPUTS_BUCKET}/big/"], Selection(classes=("Apple*",)), 50)
-    everything = survey_inputs(boto3.client("s3"), [f"s3://{INPUTS_BUCKET}/big/"], Selection(), 2000)
-
-    assert (enough.pages, enough.complete, enough.tally.yield_count()) == (1, False, 1000)
-    assert (everything.pages, everything.complete, everything.tally.yield_count()) == (2, False, 2000)
+    def get_remaining_time_in_millis(self) -> int:
+        return app.LISTING_RESERVE_MS - 1
 
 
-def test_a_listing_cut_by_its_budget_claims_nothing_it_did_not_see(aws):
-    from orchard_features.manifest import Selection
-    from orchard_pipeline.input_survey import survey_inputs, survey_problems
+def test_the_function_lists_only_the_pages_the_verdict_needs(s3_requests, lambda_context, caplog):
+    put_keys("big/Training/Apple Braeburn/", 2001)  # three pages of ListObjectsV2: 1,000, 1,000 and 1 keys
+    put_keys("big/Training/Zucchini/", 1)  # listed last
+    big = {**MINI, "inputs": [f"s3://{INPUTS_BUCKET}/big/"]}
 
-    put_keys("big/Training/Apple Braeburn/", 2500)
-    put_keys("big/Training/Zucchini/", 1)  # listed last: beyond the budget
+    app.handler(event({**big, "select": {"classes": ["Apple*"]}, "job": {"pca_components": 50}}), lambda_context)
+    assert s3_requests == {"ListObjectsV2": 1, "PutObject": 1}
 
-    survey = survey_inputs(boto3.client("s3"), [f"s3://{INPUTS_BUCKET}/big/"], Selection(classes=("Zucchini",)), 1,
-                           max_pages=2)
+    s3_requests.clear()
+    app.handler(event({**big, "select": {"classes": ["Apple*", "Zucchini"]}}), lambda_context)
+    assert s3_requests == {"ListObjectsV2": 3, "PutObject": 1}
 
-    assert (survey.pages, survey.complete) == (2, False)
-    assert survey_problems(survey, 1, "$.job.pca_components") == []
+    s3_requests.clear()
+    app.handler(event({**big, "select": {"classes": ["Cherry"]}}), ShortOfTime())  # no verdict: the job will tell
+    assert s3_requests == {"PutObject": 1}
+    assert "Listing stopped by its page budget or the clock" in caplog.text
 
 
 # --- whatever the document: InvalidManifest, with the field and the reason -----------------------------------
