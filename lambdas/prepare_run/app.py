@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from orchard_features.manifest import DEFAULT_PCA_COMPONENTS, parse_manifest
+from orchard_pipeline.documents import json_type, text_problems
 from orchard_pipeline.input_survey import survey_inputs, survey_problems
 from orchard_pipeline.run_plan import (
     INLINE_SOURCE,
@@ -50,8 +51,11 @@ DEPLOYMENT = Deployment(
 )
 MANIFEST_REFERENCE_KEYS = {"manifest_uri", "version_id"}
 MAX_MANIFEST_BYTES = 1024 * 1024  # a manifest is a few hundred bytes; more is not one
-# S3's answers for a key or a version that is not there (Amazon S3 API Reference, GetObject, Errors); without
-# s3:ListBucket on the bucket it would answer 403 AccessDenied instead (GetObject, Permissions).
+# S3's answers for a key that is not there (404 NoSuchKey, given s3:ListBucket on the bucket: without it, 403
+# AccessDenied), a version that is not there (404 NoSuchVersion) or a malformed version id (400 InvalidArgument,
+# "Invalid version id specified"): "Amazon S3 API Reference: GetObject", Permissions and Errors,
+# https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, and "Error responses",
+# https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html. Any other 404 is taken as missing too.
 MISSING = {"NoSuchKey", "NoSuchVersion", "InvalidArgument"}
 LISTING_RESERVE_MS = 10_000  # the inputs are listed no later than this before the function's timeout
 
@@ -64,12 +68,6 @@ class PrepareRunRequest(BaseModel):
     execution_started_at: datetime
 
 
-def json_type(value: Any) -> str:
-    """The JSON name of a parsed value's type."""
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
-    return names.get(type(value), "a number")
-
-
 def manifest_reference(execution_input: dict[str, Any]) -> tuple[str, str | None]:
     """(manifest URI, version id) of an execution input that names a manifest in S3."""
     problems = [f"$.{key}: not allowed next to manifest_uri (allowed: manifest_uri, version_id)"
@@ -79,6 +77,8 @@ def manifest_reference(execution_input: dict[str, Any]) -> tuple[str, str | None
         problems.append(f"$.manifest_uri: {json_type(uri)}, expected an s3:// URI string")
     if version_id is not None and not isinstance(version_id, str):
         problems.append(f"$.version_id: {json_type(version_id)}, expected a version id string")
+    elif version_id == "":
+        problems.append("$.version_id: empty; give the manifest's version id, or leave it out for the latest")
     if problems:
         raise InvalidManifest.listing(INLINE_SOURCE, problems)
     return uri, version_id
@@ -97,7 +97,7 @@ def read_manifest(uri: str, version_id: str | None) -> Any:
     try:
         response = s3.get_object(Bucket=bucket, Key=key, **extra)
     except ClientError as error:
-        if error.response["Error"]["Code"] in MISSING:
+        if error.response["Error"]["Code"] in MISSING or error.response["ResponseMetadata"]["HTTPStatusCode"] == 404:
             version = f" (version {version_id})" if version_id else ""
             raise InvalidManifest(f"{uri}: no such manifest{version}") from None
         raise
@@ -105,10 +105,13 @@ def read_manifest(uri: str, version_id: str | None) -> Any:
         raise InvalidManifest(f"{uri}: {response['ContentLength']} bytes, more than a manifest's {MAX_MANIFEST_BYTES}")
     body = response["Body"].read()
     try:
-        return json.loads(body)
+        document = json.loads(body)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise InvalidManifest(f"{uri}: not valid JSON: {reason}") from None
+    if problems := text_problems(document):
+        raise InvalidManifest.listing(uri, problems)
+    return document
 
 
 def manifest_source(execution_input: Any) -> tuple[str | None, Any]:
@@ -116,6 +119,8 @@ def manifest_source(execution_input: Any) -> tuple[str | None, Any]:
     if not isinstance(execution_input, dict):
         raise InvalidManifest(f"{INLINE_SOURCE} is {json_type(execution_input)}; expected a JSON object: "
                               'a manifest, or {"manifest_uri": "s3://..."}')
+    if problems := text_problems(execution_input):
+        raise InvalidManifest.listing(INLINE_SOURCE, problems)
     if "manifest_uri" not in execution_input:
         return None, execution_input
     uri, version_id = manifest_reference(execution_input)

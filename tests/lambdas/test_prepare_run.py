@@ -281,6 +281,16 @@ def test_the_function_lists_only_the_pages_the_verdict_needs(s3_requests, lambda
      f"$.manifest_uri: s3://other-bucket/manifests/mini.json is not an object of the inputs bucket '{INPUTS_BUCKET}'"),
     ({"manifest_uri": f"s3://{INPUTS_BUCKET}/manifests/mini.json", "version_id": "3HL4kqtJvjVBH40Nrjfkd"},
      f"s3://{INPUTS_BUCKET}/manifests/mini.json: no such manifest (version 3HL4kqtJvjVBH40Nrjfkd)"),
+    ({"manifest_uri": f"s3://{INPUTS_BUCKET}/manifests/mini.json", "version_id": ""},
+     "$.version_id: empty; give the manifest's version id, or leave it out for the latest"),
+    ({"manifest_uri": f"s3://{INPUTS_BUCKET}/manifests/\ud800.json"},
+     "the execution input: invalid manifest:\n  - $.manifest_uri: holds a lone surrogate (a \\uD800-\\uDFFF escape "
+     "out of a pair), which is not Unicode text"),
+    ({"manifest_uri": f"s3://{INPUTS_BUCKET}/manifests/mini.json", "version_id": "v\udfff"},
+     "$.version_id: holds a lone surrogate"),
+    ({**MINI, "inputs": [f"s3://{INPUTS_BUCKET}/fruits\udc00/"]}, "$.inputs[0]: holds a lone surrogate"),
+    ({**MINI, "inputs": [TRAINING], "job": {"pca_components": 5.0}}, "$.job.pca_components: 5.0 is not of type 'integer'"),
+    ({**MINI, "inputs": [TRAINING], "select": {"max_images": 3e2}}, "$.select.max_images: 300.0 is not of type 'integer'"),
 ])
 def test_an_execution_input_of_any_shape_is_named(aws, lambda_context, execution_input, problem):
     upload(MINI)
@@ -296,6 +306,9 @@ def test_an_execution_input_of_any_shape_is_named(aws, lambda_context, execution
      "$.job.pca_components: nan is not of type 'integer'"),
     (b" " * (1024 * 1024 + 1), "manifests/mini.json: 1048577 bytes, more than a manifest's 1048576"),
     (b'"just a string"', "manifest: 'just a string' is not of type 'object'"),
+    (b'{"manifest_version": 1, "inputs": ["../fruits\\ud800/"]}', "$.inputs[0]: holds a lone surrogate"),
+    (b'{"manifest_version": 1, "inputs": ["../a/"], "job": {"batch_size": 64.0}}',
+     "$.job.batch_size: 64.0 is not of type 'integer'"),
 ])
 def test_a_manifest_file_of_any_content_is_named(aws, lambda_context, stored, problem):
     upload(stored)
@@ -304,20 +317,23 @@ def test_a_manifest_file_of_any_content_is_named(aws, lambda_context, stored, pr
     assert problem in str(raised.value)
 
 
+ANY_TEXT = st.characters(exclude_categories=())  # lone surrogates included: JSON's \\ud800 escapes make them
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(ANY_TEXT, max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(ANY_TEXT, max_size=12), inner, max_size=4),
     max_leaves=20,
 )
+IN_THE_INPUTS_BUCKET = st.text(ANY_TEXT, max_size=20).map(lambda key: f"s3://{INPUTS_BUCKET}/{key}")
 NEARLY_A_MANIFEST = st.fixed_dictionaries(
-    {"manifest_version": st.just(1) | JSON, "inputs": st.just([TRAINING]) | JSON},
-    optional={"name": st.text(max_size=50) | JSON, "select": st.dictionaries(
+    {"manifest_version": st.just(1) | JSON,
+     "inputs": st.just([TRAINING]) | st.lists(IN_THE_INPUTS_BUCKET, min_size=1, max_size=2) | JSON},
+    optional={"name": st.text(ANY_TEXT, max_size=50) | JSON, "select": st.dictionaries(
                   st.sampled_from(["classes", "max_per_class", "max_images", "seed", "other"]), JSON, max_size=3),
               "job": st.dictionaries(st.sampled_from(["pca_components", "image_size", "weights", "engine"]), JSON,
                                      max_size=3),
               "cluster": JSON},
 )
-ANY_SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+ANY_SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def fails_only_as_invalid_manifest(execution_input: Any, lambda_context: Any) -> None:
@@ -328,7 +344,8 @@ def fails_only_as_invalid_manifest(execution_input: Any, lambda_context: Any) ->
 
 
 @ANY_SETTINGS
-@given(execution_input=JSON | NEARLY_A_MANIFEST | st.fixed_dictionaries({"manifest_uri": JSON}))
+@given(execution_input=JSON | NEARLY_A_MANIFEST | st.fixed_dictionaries(
+    {"manifest_uri": IN_THE_INPUTS_BUCKET | JSON}, optional={"version_id": st.text(ANY_TEXT, max_size=8) | JSON}))
 def test_any_execution_input_plans_a_run_or_is_an_invalid_manifest(aws, lambda_context, execution_input):
     fails_only_as_invalid_manifest(execution_input, lambda_context)
 
@@ -338,3 +355,4 @@ def test_any_execution_input_plans_a_run_or_is_an_invalid_manifest(aws, lambda_c
 def test_any_manifest_file_plans_a_run_or_is_an_invalid_manifest(aws, lambda_context, body):
     upload(body)
     fails_only_as_invalid_manifest({"manifest_uri": f"s3://{INPUTS_BUCKET}/manifests/mini.json"}, lambda_context)
+
