@@ -356,3 +356,19 @@ def test_any_manifest_file_plans_a_run_or_is_an_invalid_manifest(aws, lambda_con
     upload(body)
     fails_only_as_invalid_manifest({"manifest_uri": f"s3://{INPUTS_BUCKET}/manifests/mini.json"}, lambda_context)
 
+
+def test_a_long_message_keeps_each_field_and_reason_and_stays_short(aws, lambda_context):
+    upload({"manifest_version": 1, "inputs": ["../a/"], "description": "x" * 900_000,
+            "select": {"classes": list(range(5000))}})
+
+    with pytest.raises(app.InvalidManifest) as raised:
+        app.handler(event({"manifest_uri": f"s3://{INPUTS_BUCKET}/manifests/mini.json"}), lambda_context)
+
+    lines = str(raised.value).split("\n  - ")
+    assert len(str(raised.value)) < 4000
+    assert lines[0] == f"s3://{INPUTS_BUCKET}/manifests/mini.json: invalid manifest:"
+    assert lines[1].startswith("$.description: 'xxx") and lines[1].endswith("xxx' is too long")
+    assert "xxx [... 899729 characters ...] xxx" in lines[1]  # of a 900,029-character problem, 300 are kept
+    assert lines[2:5] == ["$.select.classes[0]: 0 is not of type 'string'", "$.select.classes[1]: 1 is not of type "
+                          "'string'", "$.select.classes[10]: 10 is not of type 'string'"]
+    assert lines[-1] == "and 4981 more problems"
