@@ -48,6 +48,8 @@ def test_relative_inputs_resolve_against_the_manifest_folder():
         ({"manifest_version": 1, "inputs": ["a/"], "job": {"pca_components": 5000}}, "$.job.pca_components: 5000 is greater than the maximum of 1280"),
         ({"manifest_version": 1, "inputs": ["a/"], "colour": "red"}, "Additional properties are not allowed ('colour' was unexpected)"),
         ({"manifest_version": 1, "inputs": ["a/"], "name": "no spaces please"}, "$.name: 'no spaces please' does not match"),
+        ({"manifest_version": 1, "inputs": ["a/"], "select": {"max_images": 300.0}}, "$.select.max_images: 300.0 is not of type 'integer'"),
+        ({"manifest_version": 1, "inputs": ["a/"], "job": {"batch_size": True}}, "$.job.batch_size: True is not of type 'integer'"),
     ],
 )
 def test_each_problem_is_named(document: dict, problem: str):

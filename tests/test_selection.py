@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orchard_features.manifest import Selection
 from orchard_features.paths import label_from_path
-from orchard_features.selection import select_images
+from orchard_features.selection import SelectionTally, select_images
 
 CLASSES = ["Apple Braeburn", "Apple Golden 1", "Banana", "Kiwi"]
 
@@ -75,3 +79,60 @@ def test_mini_manifest_picks_300_images_of_5_classes_from_the_demo_sample(tmp_pa
     assert len(kept) == 300
     assert labels(kept) == Counter({label: 60 for label in manifest.selection.classes})
     assert set(sample.broken) <= set(kept)  # the demo shows its broken files failing
+
+
+# --- the tally: select_images's counts, one file at a time ----------------------------------------------------
+
+
+def keys_read_until_satisfied(paths: Iterable[str], selection: Selection, needed: int) -> tuple[int, SelectionTally]:
+    """Feed `paths` to a tally one at a time, stopping as a listing does once the selection suffices."""
+    tally, read = SelectionTally(selection), 0
+    for path in paths:
+        read += 1
+        tally.add(path)
+        if tally.satisfies(needed):
+            break
+    return read, tally
+
+
+def test_the_tally_knows_the_verdict_at_the_key_that_settles_it():
+    paths = listing(per_class=20)  # Apple Braeburn's 20 images, then Apple Golden 1's, Banana's, Kiwi's
+
+    assert keys_read_until_satisfied(paths, Selection(classes=("Apple*",)), 5)[0] == 5
+    assert keys_read_until_satisfied(paths, Selection(classes=("Apple*", "Banana")), 5)[0] == 41  # the 1st Banana
+    assert keys_read_until_satisfied(paths, Selection(), 35)[0] == 35
+    assert keys_read_until_satisfied(paths, Selection(max_per_class=5), 12)[0] == 42  # 20 + 20 + 2 Bananas
+    read, tally = keys_read_until_satisfied(paths, Selection(classes=("Kiwi", "Cherry")), 1)
+    assert (read, tally.unmatched, tally.yield_count()) == (len(paths), ["Cherry"], 20)
+
+
+def test_the_tally_counts_what_select_images_keeps():
+    paths = listing(per_class=20)
+    for selection in (Selection(), Selection(max_per_class=3), Selection(max_images=7, classes=("Apple*", "Kiwi")),
+                      Selection(max_per_class=30, max_images=50), Selection(classes=("Nothing",))):
+        tally = SelectionTally(selection)
+        considered = [path for path in paths if tally.add(path)]
+        assert tally.yield_count() == len(select_images(paths, selection))
+        assert sorted(considered) == sorted(select_images(paths, Selection(classes=selection.classes)))
+
+
+PATHS = st.lists(st.builds("s3://b/{}/{}/{}{}".format, st.sampled_from(["Training", "Test"]),
+                           st.sampled_from(["Apple A", "Apple B", "Kiwi", "Banana"]),
+                           st.integers(0, 9), st.sampled_from([".jpg", ".PNG", ".txt", ""])), max_size=40)
+SELECTIONS = st.builds(Selection, classes=st.lists(st.sampled_from(["Apple*", "Kiwi", "Cherry", "?????"]),
+                                                   unique=True, max_size=3).map(tuple),
+                       max_per_class=st.none() | st.integers(1, 6), max_images=st.none() | st.integers(1, 12),
+                       seed=st.integers(0, 3))
+
+
+@settings(max_examples=300, deadline=None)
+@given(paths=PATHS, selection=SELECTIONS)
+def test_any_listing_is_counted_as_select_images_keeps_it(paths, selection):
+    tally = SelectionTally(selection)
+    for path in paths:
+        tally.add(path)
+
+    kept = select_images(paths, selection)
+    assert tally.yield_count() == len(kept)
+    assert tally.unmatched == [pattern for pattern in selection.classes
+                               if not select_images(paths, Selection(classes=(pattern,)))]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from orchard_features.manifest import DEFAULT_PCA_COMPONENTS, parse_manifest
+from orchard_pipeline.documents import json_type, text_problems
 from orchard_pipeline.input_survey import survey_inputs, survey_problems
 from orchard_pipeline.run_plan import (
     INLINE_SOURCE,
@@ -49,9 +51,13 @@ DEPLOYMENT = Deployment(
 )
 MANIFEST_REFERENCE_KEYS = {"manifest_uri", "version_id"}
 MAX_MANIFEST_BYTES = 1024 * 1024  # a manifest is a few hundred bytes; more is not one
-# S3's answers for a key or a version that is not there (Amazon S3 API Reference, GetObject, Errors); without
-# s3:ListBucket on the bucket it would answer 403 AccessDenied instead (GetObject, Permissions).
+# S3's answers for a key that is not there (404 NoSuchKey, given s3:ListBucket on the bucket: without it, 403
+# AccessDenied), a version that is not there (404 NoSuchVersion) or a malformed version id (400 InvalidArgument,
+# "Invalid version id specified"): "Amazon S3 API Reference: GetObject", Permissions and Errors,
+# https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, and "Error responses",
+# https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html. Any other 404 is taken as missing too.
 MISSING = {"NoSuchKey", "NoSuchVersion", "InvalidArgument"}
+LISTING_RESERVE_MS = 10_000  # the inputs are listed no later than this before the function's timeout
 
 
 class PrepareRunRequest(BaseModel):
@@ -60,12 +66,6 @@ class PrepareRunRequest(BaseModel):
     input: Any
     execution_arn: str
     execution_started_at: datetime
-
-
-def json_type(value: Any) -> str:
-    """The JSON name of a parsed value's type."""
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
-    return names.get(type(value), "a number")
 
 
 def manifest_reference(execution_input: dict[str, Any]) -> tuple[str, str | None]:
@@ -77,6 +77,8 @@ def manifest_reference(execution_input: dict[str, Any]) -> tuple[str, str | None
         problems.append(f"$.manifest_uri: {json_type(uri)}, expected an s3:// URI string")
     if version_id is not None and not isinstance(version_id, str):
         problems.append(f"$.version_id: {json_type(version_id)}, expected a version id string")
+    elif version_id == "":
+        problems.append("$.version_id: empty; give the manifest's version id, or leave it out for the latest")
     if problems:
         raise InvalidManifest.listing(INLINE_SOURCE, problems)
     return uri, version_id
@@ -95,7 +97,7 @@ def read_manifest(uri: str, version_id: str | None) -> Any:
     try:
         response = s3.get_object(Bucket=bucket, Key=key, **extra)
     except ClientError as error:
-        if error.response["Error"]["Code"] in MISSING:
+        if error.response["Error"]["Code"] in MISSING or error.response["ResponseMetadata"]["HTTPStatusCode"] == 404:
             version = f" (version {version_id})" if version_id else ""
             raise InvalidManifest(f"{uri}: no such manifest{version}") from None
         raise
@@ -103,10 +105,13 @@ def read_manifest(uri: str, version_id: str | None) -> Any:
         raise InvalidManifest(f"{uri}: {response['ContentLength']} bytes, more than a manifest's {MAX_MANIFEST_BYTES}")
     body = response["Body"].read()
     try:
-        return json.loads(body)
+        document = json.loads(body)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise InvalidManifest(f"{uri}: not valid JSON: {reason}") from None
+    if problems := text_problems(document):
+        raise InvalidManifest.listing(uri, problems)
+    return document
 
 
 def manifest_source(execution_input: Any) -> tuple[str | None, Any]:
@@ -114,40 +119,45 @@ def manifest_source(execution_input: Any) -> tuple[str | None, Any]:
     if not isinstance(execution_input, dict):
         raise InvalidManifest(f"{INLINE_SOURCE} is {json_type(execution_input)}; expected a JSON object: "
                               'a manifest, or {"manifest_uri": "s3://..."}')
+    if problems := text_problems(execution_input):
+        raise InvalidManifest.listing(INLINE_SOURCE, problems)
     if "manifest_uri" not in execution_input:
         return None, execution_input
     uri, version_id = manifest_reference(execution_input)
     return uri, read_manifest(uri, version_id)
 
 
-def check_inputs(manifest: dict[str, Any], location: str) -> None:
+def check_inputs(manifest: dict[str, Any], location: str, time_left_ms: Callable[[], int]) -> None:
     """Raise InvalidManifest when the inputs are unreadable by the cluster, empty, or cannot give the run enough
-    images; list them only as far as needed."""
+    images; list them only as far as needed, and only while the function has time to spare."""
     problems = bucket_problems(manifest["inputs"], DEPLOYMENT.inputs_bucket)
     if problems:
         raise InvalidManifest.listing(location, problems)
     selection = parse_manifest(json.dumps(manifest), location).selection
     needed = manifest["job"].get("pca_components", DEFAULT_PCA_COMPONENTS)
     needed_field = "$.job.pca_components" + ("" if "pca_components" in manifest["job"] else " (the default)")
-    survey = survey_inputs(s3, manifest["inputs"], selection, needed)
+    survey = survey_inputs(s3, manifest["inputs"], selection, needed,
+                           out_of_time=lambda: time_left_ms() < LISTING_RESERVE_MS)
     logger.info("Inputs listed", extra={"pages": survey.pages, "complete": survey.complete,
                                         "images_kept_so_far": survey.tally.yield_count()})
-    if not survey.complete and not survey.tally.satisfies(needed):
-        logger.warning("Listing budget spent before the selection was known to suffice: the job will tell")
+    if survey.cut:
+        logger.warning("Listing stopped by its page budget or the clock before the verdict was known: "
+                       "the job's own checks apply")
     problems = survey_problems(survey, needed, needed_field)
     if problems:
         raise InvalidManifest.listing(location, problems)
 
 
 @tracer.capture_method
-def prepare_run(*, execution_input: Any, execution_arn: str, started_at: datetime) -> dict[str, Any]:
+def prepare_run(*, execution_input: Any, execution_arn: str, started_at: datetime,
+                time_left_ms: Callable[[], int]) -> dict[str, Any]:
     """Validate and check the manifest, store the resolved copy next to the outputs, return the plan."""
     source, document = manifest_source(execution_input)
     try:
         manifest = validated_manifest(document, source)
     except RecursionError:
         raise InvalidManifest(f"{source or INLINE_SOURCE}: invalid manifest: nested too deeply") from None
-    check_inputs(manifest, source or INLINE_SOURCE)
+    check_inputs(manifest, source or INLINE_SOURCE, time_left_ms)
     plan = plan_run(manifest, source, execution_arn, started_at, DEPLOYMENT)
     bucket, key = split_s3_uri(plan["manifest_uri"])
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest, indent=2).encode(),
@@ -161,4 +171,4 @@ def prepare_run(*, execution_input: Any, execution_arn: str, started_at: datetim
 @event_parser(model=PrepareRunRequest)
 def handler(event: PrepareRunRequest, context: LambdaContext) -> dict[str, Any]:
     return prepare_run(execution_input=event.input, execution_arn=event.execution_arn,
-                       started_at=event.execution_started_at)
+                       started_at=event.execution_started_at, time_left_ms=context.get_remaining_time_in_millis)

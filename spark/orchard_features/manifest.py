@@ -8,13 +8,17 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 
 from orchard_features.paths import resolve_relative
 
 SCHEMA_RESOURCE = "manifest-v1.schema.json"
 DEFAULT_SEED = 42
 DEFAULT_PCA_COMPONENTS = 50  # the job's k when neither the command line nor the manifest's `job` sets it
+# JSON Schema counts 5.0 as an integer; Python keeps it a float, which slicing, range() and Spark's integer settings
+# refuse. A manifest's integers are written as integers.
+ManifestValidator = validators.extend(Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine(
+    "integer", lambda _checker, instance: isinstance(instance, int) and not isinstance(instance, bool)))
 
 
 class ManifestError(ValueError):
@@ -54,7 +58,7 @@ def manifest_schema() -> dict[str, Any]:
 
 def schema_problems(document: Any) -> list[str]:
     """Every way `document` breaks the schema, each naming the field, in document order."""
-    validator = Draft202012Validator(manifest_schema())
+    validator = ManifestValidator(manifest_schema())
     problems = []
     for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path))):
         where = error.json_path if error.path else "manifest"

@@ -27,12 +27,18 @@ def class_matches(label: str, patterns: tuple[str, ...]) -> bool:
     return not patterns or any(fnmatchcase(label, pattern) for pattern in patterns)
 
 
+def considered_class(path: str, selection: Selection) -> str | None:
+    """The class of `path` when `selection` considers it (an image file of a class it keeps), else None."""
+    label = label_from_path(path)
+    return label if has_image_extension(path) and class_matches(label, selection.classes) else None
+
+
 def select_images(paths: Iterable[str], selection: Selection) -> list[str]:
     """The image files among `paths` that `selection` keeps, sorted by path."""
     by_class: dict[str, list[str]] = defaultdict(list)
     for path in paths:
-        label = label_from_path(path)
-        if has_image_extension(path) and class_matches(label, selection.classes):
+        label = considered_class(path, selection)
+        if label is not None:
             by_class[label].append(path)
 
     def sampled(candidates: list[str], limit: int | None) -> list[str]:
@@ -46,31 +52,37 @@ def select_images(paths: Iterable[str], selection: Selection) -> list[str]:
 
 @dataclass
 class SelectionTally:
-    """What a selection can yield from the files seen so far, so that a listing can stop as soon as the
-    verdict is known. The same rules as `select_images`: image extension, class folder, per-class and total caps."""
+    """`select_images`'s rules as counts, one file at a time: how many images the selection keeps of the files
+    counted so far, and which class patterns no image has matched yet. Counting a file costs what the job's own
+    test of it costs (plus, for a file of a new class, a match per pattern not yet matched), so that a listing can
+    ask for the verdict after every key and stop as soon as it is known."""
 
     selection: Selection
-    per_class: Counter[str] = field(default_factory=Counter)
+    per_class: Counter[str] = field(init=False, default_factory=Counter)
+    kept_by_class: int = field(init=False, default=0)  # the sum over classes of min(images, max_per_class)
+    unmatched: list[str] = field(init=False)  # the class patterns no image counted so far belongs to
+
+    def __post_init__(self) -> None:
+        self.unmatched = list(self.selection.classes)
 
     def add(self, path: str) -> bool:
-        """Count one listed file; whether the selection would consider it (an image of a kept class)."""
-        label = label_from_path(path)
-        if not (has_image_extension(path) and class_matches(label, self.selection.classes)):
+        """Count one listed file; whether the selection considers it (an image of a class it keeps)."""
+        label = considered_class(path, self.selection)
+        if label is None:
             return False
-        self.per_class[label] += 1
+        seen = self.per_class[label]
+        self.per_class[label] = seen + 1
+        if self.selection.max_per_class is None or seen < self.selection.max_per_class:
+            self.kept_by_class += 1
+        if not seen:
+            self.unmatched = [pattern for pattern in self.unmatched if not class_matches(label, (pattern,))]
         return True
 
-    def unmatched_patterns(self) -> list[str]:
-        """The class patterns no image seen so far belongs to."""
-        return [pattern for pattern in self.selection.classes
-                if not any(fnmatchcase(label, pattern) for label in self.per_class)]
-
     def yield_count(self) -> int:
-        """How many images the selection keeps from those seen so far."""
-        cap = self.selection.max_per_class
-        kept = sum(count if cap is None else min(count, cap) for count in self.per_class.values())
-        return kept if self.selection.max_images is None else min(kept, self.selection.max_images)
+        """How many images the selection keeps of those counted so far."""
+        cap = self.selection.max_images
+        return self.kept_by_class if cap is None else min(self.kept_by_class, cap)
 
     def satisfies(self, needed: int) -> bool:
-        """Whether every class pattern is matched and the selection yields at least `needed` images."""
-        return not self.unmatched_patterns() and self.yield_count() >= needed
+        """Whether every class pattern is matched and the selection keeps at least `needed` images."""
+        return not self.unmatched and self.yield_count() >= needed

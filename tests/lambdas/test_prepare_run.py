@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -11,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aws_deployment import ARTIFACTS_BUCKET, INPUTS_BUCKET, LOGS_BUCKET, OUTPUTS_BUCKET, REGION
+from conftest import FakeLambdaContext
 from prepare_run import app
 
 EXECUTION_ARN = f"arn:aws:states:{REGION}:123456789012:execution:orchard-pipeline:manual-1"
@@ -37,6 +41,19 @@ def aws(aws):
         for number in range(IMAGES_PER_CLASS):
             s3.put_object(Bucket=INPUTS_BUCKET, Key=f"fruits-360/Training/{label}/{number}_100.jpg", Body=b"\xff\xd8")
     yield
+
+
+@pytest.fixture
+def s3_requests(aws) -> Iterator[Counter[str]]:
+    """The S3 operations the function's own client sends, by name (botocore's before-call event)."""
+    requests: Counter[str] = Counter()
+
+    def count(model: Any, **_: Any) -> None:
+        requests[model.name] += 1
+
+    app.s3.meta.events.register("before-call.s3", count)
+    yield requests
+    app.s3.meta.events.unregister("before-call.s3", count)
 
 
 def event(execution_input: object, execution_arn: str = EXECUTION_ARN) -> dict:
@@ -195,7 +212,8 @@ def outputs_written() -> int:
     ({"select": {"max_images": 10}, "job": {"pca_components": 11}},
      "$.job.pca_components: 11 components need at least 11 images, but the selection keeps 10"),
 ])
-def test_a_run_that_its_inputs_cannot_satisfy_fails_before_any_cluster(aws, lambda_context, changes, problem):
+def test_a_run_that_its_inputs_cannot_satisfy_fails_before_any_cluster(s3_requests, lambda_context, changes,
+                                                                        problem):
     s3 = boto3.client("s3")
     for name in ("notes/readme.txt", "notes/labels.csv"):
         s3.put_object(Bucket=INPUTS_BUCKET, Key=name, Body=b"not an image")
@@ -204,6 +222,7 @@ def test_a_run_that_its_inputs_cannot_satisfy_fails_before_any_cluster(aws, lamb
         app.handler(event({**MINI, "inputs": [TRAINING], **changes}), lambda_context)
 
     assert problem in str(raised.value)
+    assert s3_requests["PutObject"] == 0
     assert outputs_written() == 0
 
 
@@ -219,31 +238,30 @@ def put_keys(prefix: str, count: int) -> None:
         s3.put_object(Bucket=INPUTS_BUCKET, Key=f"{prefix}{number:05d}_100.jpg", Body=b"")
 
 
-def test_the_listing_stops_once_the_selection_is_known_to_suffice(aws):
-    from orchard_features.manifest import Selection
-    from orchard_pipeline.input_survey import survey_inputs
+@dataclass
+class ShortOfTime(FakeLambdaContext):
+    """A context whose function has less time left than the listing keeps in reserve."""
 
-    put_keys("big/Training/Apple Braeburn/", 2500)  # three pages of ListObjectsV2
-
-    enough = survey_inputs(boto3.client("s3"), [f"s3://{INPUTS_BUCKET}/big/"], Selection(classes=("Apple*",)), 50)
-    everything = survey_inputs(boto3.client("s3"), [f"s3://{INPUTS_BUCKET}/big/"], Selection(), 2000)
-
-    assert (enough.pages, enough.complete, enough.tally.yield_count()) == (1, False, 1000)
-    assert (everything.pages, everything.complete, everything.tally.yield_count()) == (2, False, 2000)
+    def get_remaining_time_in_millis(self) -> int:
+        return app.LISTING_RESERVE_MS - 1
 
 
-def test_a_listing_cut_by_its_budget_claims_nothing_it_did_not_see(aws):
-    from orchard_features.manifest import Selection
-    from orchard_pipeline.input_survey import survey_inputs, survey_problems
+def test_the_function_lists_only_the_pages_the_verdict_needs(s3_requests, lambda_context, caplog):
+    put_keys("big/Training/Apple Braeburn/", 2001)  # three pages of ListObjectsV2: 1,000, 1,000 and 1 keys
+    put_keys("big/Training/Zucchini/", 1)  # listed last
+    big = {**MINI, "inputs": [f"s3://{INPUTS_BUCKET}/big/"]}
 
-    put_keys("big/Training/Apple Braeburn/", 2500)
-    put_keys("big/Training/Zucchini/", 1)  # listed last: beyond the budget
+    app.handler(event({**big, "select": {"classes": ["Apple*"]}, "job": {"pca_components": 50}}), lambda_context)
+    assert s3_requests == {"ListObjectsV2": 1, "PutObject": 1}
 
-    survey = survey_inputs(boto3.client("s3"), [f"s3://{INPUTS_BUCKET}/big/"], Selection(classes=("Zucchini",)), 1,
-                           max_pages=2)
+    s3_requests.clear()
+    app.handler(event({**big, "select": {"classes": ["Apple*", "Zucchini"]}}), lambda_context)
+    assert s3_requests == {"ListObjectsV2": 3, "PutObject": 1}
 
-    assert (survey.pages, survey.complete) == (2, False)
-    assert survey_problems(survey, 1, "$.job.pca_components") == []
+    s3_requests.clear()
+    app.handler(event({**big, "select": {"classes": ["Cherry"]}}), ShortOfTime())  # no verdict: the job will tell
+    assert s3_requests == {"PutObject": 1}
+    assert "Listing stopped by its page budget or the clock" in caplog.text
 
 
 # --- whatever the document: InvalidManifest, with the field and the reason -----------------------------------
@@ -263,6 +281,16 @@ def test_a_listing_cut_by_its_budget_claims_nothing_it_did_not_see(aws):
      f"$.manifest_uri: s3://other-bucket/manifests/mini.json is not an object of the inputs bucket '{INPUTS_BUCKET}'"),
     ({"manifest_uri": f"s3://{INPUTS_BUCKET}/manifests/mini.json", "version_id": "3HL4kqtJvjVBH40Nrjfkd"},
      f"s3://{INPUTS_BUCKET}/manifests/mini.json: no such manifest (version 3HL4kqtJvjVBH40Nrjfkd)"),
+    ({"manifest_uri": f"s3://{INPUTS_BUCKET}/manifests/mini.json", "version_id": ""},
+     "$.version_id: empty; give the manifest's version id, or leave it out for the latest"),
+    ({"manifest_uri": f"s3://{INPUTS_BUCKET}/manifests/\ud800.json"},
+     "the execution input: invalid manifest:\n  - $.manifest_uri: holds a lone surrogate (a \\uD800-\\uDFFF escape "
+     "out of a pair), which is not Unicode text"),
+    ({"manifest_uri": f"s3://{INPUTS_BUCKET}/manifests/mini.json", "version_id": "v\udfff"},
+     "$.version_id: holds a lone surrogate"),
+    ({**MINI, "inputs": [f"s3://{INPUTS_BUCKET}/fruits\udc00/"]}, "$.inputs[0]: holds a lone surrogate"),
+    ({**MINI, "inputs": [TRAINING], "job": {"pca_components": 5.0}}, "$.job.pca_components: 5.0 is not of type 'integer'"),
+    ({**MINI, "inputs": [TRAINING], "select": {"max_images": 3e2}}, "$.select.max_images: 300.0 is not of type 'integer'"),
 ])
 def test_an_execution_input_of_any_shape_is_named(aws, lambda_context, execution_input, problem):
     upload(MINI)
@@ -278,6 +306,9 @@ def test_an_execution_input_of_any_shape_is_named(aws, lambda_context, execution
      "$.job.pca_components: nan is not of type 'integer'"),
     (b" " * (1024 * 1024 + 1), "manifests/mini.json: 1048577 bytes, more than a manifest's 1048576"),
     (b'"just a string"', "manifest: 'just a string' is not of type 'object'"),
+    (b'{"manifest_version": 1, "inputs": ["../fruits\\ud800/"]}', "$.inputs[0]: holds a lone surrogate"),
+    (b'{"manifest_version": 1, "inputs": ["../a/"], "job": {"batch_size": 64.0}}',
+     "$.job.batch_size: 64.0 is not of type 'integer'"),
 ])
 def test_a_manifest_file_of_any_content_is_named(aws, lambda_context, stored, problem):
     upload(stored)
@@ -286,20 +317,23 @@ def test_a_manifest_file_of_any_content_is_named(aws, lambda_context, stored, pr
     assert problem in str(raised.value)
 
 
+ANY_TEXT = st.characters(exclude_categories=())  # lone surrogates included: JSON's \\ud800 escapes make them
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(ANY_TEXT, max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(ANY_TEXT, max_size=12), inner, max_size=4),
     max_leaves=20,
 )
+IN_THE_INPUTS_BUCKET = st.text(ANY_TEXT, max_size=20).map(lambda key: f"s3://{INPUTS_BUCKET}/{key}")
 NEARLY_A_MANIFEST = st.fixed_dictionaries(
-    {"manifest_version": st.just(1) | JSON, "inputs": st.just([TRAINING]) | JSON},
-    optional={"name": st.text(max_size=50) | JSON, "select": st.dictionaries(
+    {"manifest_version": st.just(1) | JSON,
+     "inputs": st.just([TRAINING]) | st.lists(IN_THE_INPUTS_BUCKET, min_size=1, max_size=2) | JSON},
+    optional={"name": st.text(ANY_TEXT, max_size=50) | JSON, "select": st.dictionaries(
                   st.sampled_from(["classes", "max_per_class", "max_images", "seed", "other"]), JSON, max_size=3),
               "job": st.dictionaries(st.sampled_from(["pca_components", "image_size", "weights", "engine"]), JSON,
                                      max_size=3),
               "cluster": JSON},
 )
-ANY_SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+ANY_SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def fails_only_as_invalid_manifest(execution_input: Any, lambda_context: Any) -> None:
@@ -310,7 +344,8 @@ def fails_only_as_invalid_manifest(execution_input: Any, lambda_context: Any) ->
 
 
 @ANY_SETTINGS
-@given(execution_input=JSON | NEARLY_A_MANIFEST | st.fixed_dictionaries({"manifest_uri": JSON}))
+@given(execution_input=JSON | NEARLY_A_MANIFEST | st.fixed_dictionaries(
+    {"manifest_uri": IN_THE_INPUTS_BUCKET | JSON}, optional={"version_id": st.text(ANY_TEXT, max_size=8) | JSON}))
 def test_any_execution_input_plans_a_run_or_is_an_invalid_manifest(aws, lambda_context, execution_input):
     fails_only_as_invalid_manifest(execution_input, lambda_context)
 
@@ -320,3 +355,20 @@ def test_any_execution_input_plans_a_run_or_is_an_invalid_manifest(aws, lambda_c
 def test_any_manifest_file_plans_a_run_or_is_an_invalid_manifest(aws, lambda_context, body):
     upload(body)
     fails_only_as_invalid_manifest({"manifest_uri": f"s3://{INPUTS_BUCKET}/manifests/mini.json"}, lambda_context)
+
+
+def test_a_long_message_keeps_each_field_and_reason_and_stays_short(aws, lambda_context):
+    upload({"manifest_version": 1, "inputs": ["../a/"], "description": "x" * 900_000,
+            "select": {"classes": list(range(5000))}})
+
+    with pytest.raises(app.InvalidManifest) as raised:
+        app.handler(event({"manifest_uri": f"s3://{INPUTS_BUCKET}/manifests/mini.json"}), lambda_context)
+
+    lines = str(raised.value).split("\n  - ")
+    assert len(str(raised.value)) < 4000
+    assert lines[0] == f"s3://{INPUTS_BUCKET}/manifests/mini.json: invalid manifest:"
+    assert lines[1].startswith("$.description: 'xxx") and lines[1].endswith("xxx' is too long")
+    assert "xxx [... 899729 characters ...] xxx" in lines[1]  # of a 900,029-character problem, 300 are kept
+    assert lines[2:5] == ["$.select.classes[0]: 0 is not of type 'string'", "$.select.classes[1]: 1 is not of type "
+                          "'string'", "$.select.classes[10]: 10 is not of type 'string'"]
+    assert lines[-1] == "and 4981 more problems"

@@ -21,13 +21,37 @@ STEP_NAME = "Extract features and PCA"
 MAX_NAME_LENGTH = 40  # the manifest schema's limit on names
 
 
+# The error goes on in the execution's state, 256 KiB at most ("Step Functions service quotas",
+# https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html); beyond it States.DataLimitExceeded fails
+# the execution, uncaught by States.ALL ("Handling errors in Step Functions workflows",
+# https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html). A message quotes what it
+# rejects (a 1 MiB manifest may hold a long string), so it is kept short.
+MAX_PROBLEMS_LISTED = 20
+MAX_PROBLEM_CHARS = 300
+MAX_MESSAGE_CHARS = 8000
+
+
+def clipped(text: str, limit: int) -> str:
+    """`text`, its middle elided when longer than `limit`: the field named first and the reason given last stay."""
+    if len(text) <= limit:
+        return text
+    head = limit * 2 // 3
+    return f"{text[:head]} [... {len(text) - limit} characters ...] {text[head - limit:]}"
+
+
 class InvalidManifest(Exception):
-    """The manifest cannot be run; the message names the manifest and every problem found."""
+    """The manifest cannot be run; the message names the manifest and its problems (the first ones, each short)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(clipped(message, MAX_MESSAGE_CHARS))
 
     @classmethod
     def listing(cls, location: str, problems: list[str]) -> InvalidManifest:
-        """The error for the manifest at `location`, every problem on a line of its own."""
-        return cls(f"{location}: invalid manifest:\n  - " + "\n  - ".join(problems))
+        """The error for the manifest at `location`, each problem on a line of its own (the first ones)."""
+        shown = [clipped(problem, MAX_PROBLEM_CHARS) for problem in problems[:MAX_PROBLEMS_LISTED]]
+        if len(problems) > MAX_PROBLEMS_LISTED:
+            shown.append(f"and {len(problems) - MAX_PROBLEMS_LISTED} more problems")
+        return cls(f"{location}: invalid manifest:\n  - " + "\n  - ".join(shown))
 
 
 @dataclass(frozen=True)
