@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 DEFAULT_MAX_PIXELS = 50_000_000
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 _WHITE = (255, 255, 255)
+_HALF_RANGE = np.float32(127.5)
 
 # Truncated files must fail loudly, never be padded with grey.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -83,6 +85,17 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def preprocess(pixels: np.ndarray) -> np.ndarray:
-    """MobileNetV2's `preprocess_input`: uint8 [0, 255] to float32 [-1, 1]."""
-    return pixels.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+def preprocess(pixels: Sequence[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
+    """MobileNetV2's `preprocess_input`: uint8 [0, 255] images to a float32 batch in [-1, 1].
+
+    Written into `out` when it has room (a buffer kept between batches), in two passes and no
+    temporary array: a fresh 40 MB batch a time costs more in page faults than the arithmetic.
+    """
+    shape = (len(pixels), *pixels[0].shape)
+    if out is None or out.shape[0] < shape[0] or out.shape[1:] != shape[1:]:
+        out = np.empty(shape, dtype=np.float32)
+    batch = out[: shape[0]]
+    for slot, image in zip(batch, pixels, strict=True):
+        np.divide(image, _HALF_RANGE, out=slot, dtype=np.float32)
+    np.subtract(batch, np.float32(1.0), out=batch)
+    return batch

@@ -7,6 +7,7 @@ success marker is written last, so a run that fails late leaves none.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import time
@@ -15,12 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import pandas as pd
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from orchard_features import storage
+from orchard_features import sources, storage
 from orchard_features.config import JobConfig
 from orchard_features.features import FeatureSettings, extract_features
 from orchard_features.layout import FEATURE_DIMENSION, MODEL_INFO_FILE
@@ -32,7 +32,7 @@ from orchard_features.report import write_report
 from orchard_features.selection import select_images
 from orchard_features.versions import library_versions
 
-READ_WHOLE_INPUTS_FROM_FRACTION = 0.5
+CATALOG_SCHEMA = "path string, label string, split string"
 
 
 class NoImagesError(ValueError):
@@ -79,61 +79,23 @@ def load_model(spark: SparkSession, config: JobConfig) -> ModelArtifact:
     return artifact
 
 
-def catalog_frame(spark: SparkSession, selected: list[str]) -> DataFrame:
-    """The selected images' path, label and split (labels come from the path)."""
-    catalog = pd.DataFrame(
-        {
-            "path": selected,
-            "label": [label_from_path(path) for path in selected],
-            "split": [split_from_path(path) for path in selected],
-        }
-    )
-    return spark.createDataFrame(catalog, "path string, label string, split string")
+def catalog_frame(spark: SparkSession, selected: list[str], images_per_partition: int) -> DataFrame:
+    """The selected images' path, label and split (labels come from the path), about
+    `images_per_partition` to a partition: tasks few and even, no shuffle."""
+    rows = [(path, label_from_path(path), split_from_path(path)) for path in selected]
+    partitions = max(1, math.ceil(len(rows) / images_per_partition))
+    return spark.createDataFrame(spark.sparkContext.parallelize(rows, partitions), CATALOG_SCHEMA)
 
 
-def read_selected(spark: SparkSession, config: JobConfig, listing: storage.Listing, catalog: DataFrame,
-                  selected: list[str]) -> DataFrame:
-    """The selected images' path, label, split and content.
-
-    Reading whole inputs (already listed) beats naming thousands of files one by one, unless
-    the selection keeps few of the files found; either way, a broadcast join keeps exactly the
-    selection.
-    """
-    if len(selected) < READ_WHOLE_INPUTS_FROM_FRACTION * len(listing.paths):
-        images = storage.read_images(spark, storage.literal_locations(selected), config.images_per_partition)
-    else:
-        images = listing.frame
-    return images.join(F.broadcast(catalog), "path")
-
-
-def unread_reason(size: int | None) -> str:
-    """Why a selected file yielded no row: Spark's binaryFile source skips empty files."""
-    if size == 0:
-        return "empty file (0 bytes)"
-    if size is None:
-        return "file disappeared before it could be read"
-    return "file could not be read"
-
-
-def tally(spark: SparkSession, selected: list[str], read: DataFrame) -> tuple[DataFrame, dict[str, int]]:
-    """All results, with a failure row for each selected file the read produced no row for,
-    and the counts: read = featurized + failed, by construction."""
-    outcomes = {row.path: row.ok for row in read.select("path", F.col("error").isNull().alias("ok")).collect()}
-    missing = [path for path in selected if path not in outcomes]
-    counts = {
+def tally(read: DataFrame, selected: list[str]) -> dict[str, int]:
+    """The run's counts: every selected image is read, then featurized or failed."""
+    featurized = read.where(F.col("error").isNull()).count()
+    return {
         "images_read": len(selected),
-        "images_featurized": sum(outcomes.values()),
-        "images_failed": len(selected) - sum(outcomes.values()),
+        "images_featurized": featurized,
+        "images_failed": len(selected) - featurized,
         "classes": len({label_from_path(path) for path in selected}),
     }
-    if not missing:
-        return read, counts
-    sizes = storage.file_sizes(spark, missing)
-    rows = [
-        (path, label_from_path(path), split_from_path(path), None, unread_reason(sizes[path]), None, None, None)
-        for path in missing
-    ]
-    return read.unionByName(spark.createDataFrame(rows, read.schema)), counts
 
 
 def run(spark: SparkSession, config: JobConfig, progress: Progress | None = None,
@@ -146,42 +108,41 @@ def run(spark: SparkSession, config: JobConfig, progress: Progress | None = None
     spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
 
     with progress.phase("listing", "Listing images"):
-        listing = storage.list_files(spark, config.inputs, config.images_per_partition)
-        selected = select_images(listing.paths, config.selection)
+        listed = sources.list_files(config.inputs)
+        selected = select_images(listed, config.selection)
         if not selected:
             raise NoImagesError(
-                f"no image selected: {len(listing.paths)} files found under {', '.join(config.inputs)}, "
+                f"no image selected: {len(listed)} files found under {', '.join(config.inputs)}, "
                 f"none kept by the selection {config.selection}"
             )
         check_components(config.pca_components, len(selected))
-    progress.say(f"  {len(selected)} images selected of {len(listing.paths)} files found")
+    progress.say(f"  {len(selected)} images selected of {len(listed)} files found")
 
     if artifact is None:
         with progress.phase("model", "Preparing the model"):
             artifact = load_model(spark, config)
     progress.say(f"  {MODEL_NAME}, {artifact.engine}, {artifact.image_size} px, weights: {artifact.describe_weights()}")
 
-    read = featurize(spark, config, listing, selected, artifact, progress)
+    results = featurize(spark, config, selected, artifact, progress)
     try:
-        results, counts = tally(spark, selected, read)
+        counts = tally(results, selected)
         progress.say(f"  {counts['images_featurized']} featurized, {counts['images_failed']} failed")
         check_components(config.pca_components, counts["images_featurized"])
         with progress.phase("outputs", "Fitting PCA and writing outputs"):
             info = write_outputs(spark, config, artifact, results, counts, started_at, progress)
     finally:
-        read.unpersist()
+        results.unpersist()
     info["timings_seconds"].update(progress.seconds, total=round(time.perf_counter() - started, 3))
     storage.write_json(spark, config.output, "model_info/" + MODEL_INFO_FILE, info)
     storage.write_json(spark, config.output, storage.SUCCESS_MARKER, success_marker(info))
     return RunSummary(info=info)
 
 
-def featurize(spark: SparkSession, config: JobConfig, listing: storage.Listing, selected: list[str],
-              artifact: ModelArtifact, progress: Progress) -> DataFrame:
+def featurize(spark: SparkSession, config: JobConfig, selected: list[str], artifact: ModelArtifact,
+              progress: Progress) -> DataFrame:
     """Read the selected images and compute their features once, persisted for what follows."""
     with progress.phase("features", "Extracting features"):
-        catalog = catalog_frame(spark, selected)
-        images = read_selected(spark, config, listing, catalog, selected)
+        catalog = catalog_frame(spark, selected, config.images_per_partition)
         settings = FeatureSettings(
             engine=artifact.engine,
             model_file=os.path.basename(artifact.path),
@@ -190,7 +151,7 @@ def featurize(spark: SparkSession, config: JobConfig, listing: storage.Listing, 
         )
         done = spark.sparkContext.accumulator(0)
         read = (
-            extract_features(images, settings, done)
+            extract_features(catalog, settings, done)
             .select("path", "label", "split", "result.*")
             .persist(StorageLevel.MEMORY_AND_DISK)
         )
