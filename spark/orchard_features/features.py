@@ -104,3 +104,20 @@ def extract_features(paths: DataFrame, settings: FeatureSettings, done: Accumula
 
     featurize_udf = F.pandas_udf(featurize, FEATURE_RESULT_SCHEMA)
     return paths.withColumn("result", featurize_udf("path"))
+
+
+def warm_up(paths: DataFrame) -> DataFrame:
+    """`paths` through a pandas UDF that only imports what the feature UDF needs.
+
+    Run over one row per executor core, it starts every Python worker (which Spark keeps for the tasks
+    that follow), with its libraries loaded, and takes the JVM's Arrow path once: the fixed costs of a
+    new Spark application's first pandas UDF, paid while the driver prepares the model.
+    """
+
+    def load_libraries(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
+        import onnxruntime  # noqa: F401  (loaded for the tasks that follow)
+        import PIL.Image  # noqa: F401
+
+        yield from batches
+
+    return paths.select(F.pandas_udf(load_libraries, "string")("path").alias("path"))
