@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -107,3 +108,30 @@ def test_prefetched_keeps_order_and_reads_ahead_a_bounded_number_of_batches():
 
     assert list(consumed()) == [[item * 10 for item in batch] for batch in batches]
     assert 4 < most <= 3 * 4  # more than one batch at a time, never more than ahead + 1 batches
+
+
+def test_the_clusters_instance_role_may_make_every_request_of_the_reading(monkeypatch):
+    """The job lists and reads its images with the EMR instance role: each request it makes (a missing key
+    included), checked against the role's policies as deployed, with the Service Authorization Reference's actions."""
+    from aws_deployed import physical_names
+    from harness.principals import Principals
+    from iam_coverage import missing_grants
+
+    inputs = physical_names()["InputsBucket"]
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    with mock_aws():
+        sources.s3_client.cache_clear()
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=inputs, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        for name in TREE:
+            s3.put_object(Bucket=inputs, Key=f"fruits-360/{name}", Body=b"x")
+        principals = Principals()
+        principals["EmrInstanceRole"].watch(sources.s3_client().meta.events)
+        listed = list_files([f"s3://{inputs}/fruits-360/"])
+        for path in [*listed, f"s3://{inputs}/fruits-360/Training/Apple/gone.jpg"]:
+            with contextlib.suppress(UnreadableFile):
+                read_bytes(path)
+    sources.s3_client.cache_clear()
+    assert {call.operation.name for call in principals.calls} == {"ListObjectsV2", "GetObject"}
+    assert {call.status for call in principals.calls} == {200, 404}
+    assert missing_grants(principals.calls) == []
