@@ -9,6 +9,7 @@ engine computes the current one (on S3 each read waits tens of milliseconds or m
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -22,6 +23,8 @@ from orchard_features.engines import Engine, load_engine
 from orchard_features.images import DecodedImage, ImageError, decode_image, preprocess
 from orchard_features.sources import UnreadableFile, prefetched, read_bytes, reading_pool
 
+DECODES_AT_ONCE = 2  # per Python worker, whose task has a core or two: more would only share them
+_DECODING = threading.BoundedSemaphore(DECODES_AT_ONCE)
 FEATURE_RESULT_SCHEMA = "features array<float>, error string, width int, height int, mode string"
 RESULT_COLUMNS = ["features", "error", "width", "height", "mode"]
 
@@ -45,12 +48,16 @@ def decode_or_reason(data: bytes, image_size: int, max_image_pixels: int) -> Dec
 
 
 def load_image(path: str, image_size: int, max_image_pixels: int) -> DecodedImage | ImageError:
-    """Read and decode one file; what goes wrong (a vanished file, a corrupt image) is its reason."""
+    """Read and decode one file; what goes wrong (a vanished file, a corrupt image) is its reason.
+
+    Many reads wait at once, few decodes run at once: a large PNG takes hundreds of MB while decoded.
+    """
     try:
         data = read_bytes(path)
     except UnreadableFile as exc:
         return ImageError(str(exc))
-    return decode_or_reason(data, image_size, max_image_pixels)
+    with _DECODING:
+        return decode_or_reason(data, image_size, max_image_pixels)
 
 
 def featurize_batch(images: Sequence[DecodedImage | ImageError], engine: Engine,
