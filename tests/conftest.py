@@ -17,6 +17,8 @@ from orchard_features.config import JobConfig
 from orchard_features.model import ModelArtifact, prepare_model
 from orchard_features.sample_data import DatasetSummary, generate_dataset
 
+SPARK_SOURCES = Path(__file__).resolve().parents[1] / "spark"
+
 
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory: pytest.TempPathFactory) -> str:
@@ -44,6 +46,9 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> DatasetSummary:
 def spark():
     from orchard_features.cli import spark_session
 
+    # Spark's Python workers import the job's functions by name: from this checkout's code, not
+    # from wherever the package was installed (another worktree's, with an editable install).
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SPARK_SOURCES), os.environ.get("PYTHONPATH")]))
     session = spark_session("orchard-tests")
     session.conf.set("spark.sql.shuffle.partitions", "4")
     yield session
