@@ -148,3 +148,12 @@ def test_identical_rows_have_no_variance_to_explain(spark):
     same = np.repeat(pooled_features(1), 3, axis=0)
     with pytest.raises(PcaError, match="no variance to explain"):
         fit_pca(features_frame(spark, same, [2, 1]), 1)
+
+
+@pytest.mark.parametrize("partitions", [0, 2])
+def test_no_rows_are_refused(spark, partitions):
+    empty = spark.range(1).selectExpr("array(1f) AS features").where("false")  # planned with no partition
+    frame = empty.repartition(partitions) if partitions else empty
+    assert frame.rdd.getNumPartitions() == partitions
+    with pytest.raises(PcaError, match="no features"):
+        fit_pca(frame, 1)

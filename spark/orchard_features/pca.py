@@ -107,10 +107,12 @@ def fit_pca(features: DataFrame, k: int) -> PcaResult:
 
 def feature_moments(features: DataFrame, partials: int | None = None, fan_in: int = FAN_IN) -> Moments:
     """The moments of the `features` column: `partials` partial moments (by default one per task
-    slot, as a Python task costs a fixed time and a partial is a large matrix), merged `fan_in` at
-    a time until at most `fan_in` are left for the driver. They travel as Arrow binary, which
-    `toPandas` collects fast when `spark.sql.execution.arrow.pyspark.enabled` (the job sets it)."""
-    count = min(partials or features.sparkSession.sparkContext.defaultParallelism, features.rdd.getNumPartitions())
+    slot, as a Python task costs a fixed time and a partial is a large matrix), merged by tasks in
+    groups of about `fan_in` until at most `fan_in` are left for the driver. They travel as Arrow
+    binary, which `toPandas` collects fast when `spark.sql.execution.arrow.pyspark.enabled` (the
+    job sets it; `rdd.treeReduce` would have Pyrolite pickle them, several times slower)."""
+    slots = partials or features.sparkSession.sparkContext.defaultParallelism
+    count = max(1, min(slots, features.rdd.getNumPartitions()))
     frame = features.select("features").coalesce(count).mapInPandas(partition_moments, MOMENTS_SCHEMA)
     while count > fan_in:
         count = ceil(count / fan_in)
