@@ -98,6 +98,16 @@ def test_preprocess_matches_mobilenet_v2_preprocess_input():
     np.testing.assert_allclose(preprocess(pixels), preprocess_input(pixels.astype(np.float32)), atol=1e-6)
 
 
+def test_preprocess_fills_a_kept_buffer_with_the_same_values():
+    generator = np.random.default_rng(7)
+    first, second = (generator.integers(0, 256, (count, 8, 8, 3), dtype=np.uint8) for count in (3, 2))
+    buffer = np.empty((3, 8, 8, 3), dtype=np.float32)
+    for pixels in (first, second):
+        batch = preprocess(list(pixels), buffer)
+        assert batch.shape == pixels.shape and np.shares_memory(batch, buffer)
+        np.testing.assert_array_equal(batch, pixels.astype(np.float32) / np.float32(127.5) - np.float32(1.0))
+
+
 @pytest.mark.parametrize(("name", "expected"), [("a.JPG", True), ("b.jpeg", True), ("c.png", True), ("d.txt", False), ("e", False)])
 def test_image_extensions(name: str, expected: bool):
     assert has_image_extension(f"s3://bucket/Training/Kiwi/{name}") is expected

@@ -168,10 +168,14 @@ def test_a_run_failing_part_way_leaves_no_success_marker(spark, config_in, monke
     job.run(spark, config, QUIET)
     assert (Path(config.output) / storage.SUCCESS_MARKER).exists()
 
-    def broken_write(*args, **kwargs):
-        raise OSError("disk full")
+    real_write = storage.write_parquet
 
-    monkeypatch.setattr(job, "write_image_outputs", broken_write)
+    def broken_write(frame, output, name, **options):  # one of the writes running side by side fails
+        if name == "metadata":
+            raise OSError("disk full")
+        return real_write(frame, output, name, **options)
+
+    monkeypatch.setattr(storage, "write_parquet", broken_write)
     with pytest.raises(OSError, match="disk full"):
         job.run(spark, config, QUIET)
     assert not (Path(config.output) / storage.SUCCESS_MARKER).exists()

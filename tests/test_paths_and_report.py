@@ -6,29 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from orchard_features.paths import escape_glob, label_from_path, spark_path, split_from_path
+from orchard_features.paths import label_from_path, split_from_path
 from orchard_features.report import render_page, variance_bands, write_report
 from orchard_features.summary import format_summary
-
-
-@pytest.mark.parametrize(
-    ("uri", "expected"),
-    [
-        ("file:///data/Training/Apple%20Braeburn/1_100.jpg", "file:/data/Training/Apple Braeburn/1_100.jpg"),
-        ("s3://bucket/Training/Apple%20Braeburn/1_100.jpg", "s3://bucket/Training/Apple Braeburn/1_100.jpg"),
-    ],
-)
-def test_spark_path_decodes_file_index_uris(uri: str, expected: str):
-    assert spark_path(uri) == expected
 
 
 def test_label_and_split_come_from_the_folders():
     path = "s3://bucket/fruits-360/Test/Apple Golden 1/r_12_100.jpg"
     assert (label_from_path(path), split_from_path(path)) == ("Apple Golden 1", "Test")
-
-
-def test_glob_characters_are_escaped():
-    assert escape_glob("file:/d/Kiwi [old]/a*.jpg") == r"file:/d/Kiwi \[old\]/a\*.jpg"
 
 
 def info(random_weights: bool = True) -> dict:

@@ -47,6 +47,9 @@ DEPLOYMENT = Deployment(
     core_market=os.environ["CORE_MARKET"],
     idle_timeout_minutes=int(os.environ["IDLE_TIMEOUT_MINUTES"]),
     max_run_minutes=int(os.environ["MAX_RUN_MINUTES"]),
+    # Set by Lambda in every function ("Defined runtime environment variables",
+    # https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime).
+    region=os.environ["AWS_REGION"],
     subnet_id=os.environ.get("SUBNET_ID", ""),
 )
 MANIFEST_REFERENCE_KEYS = {"manifest_uri", "version_id"}

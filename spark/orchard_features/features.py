@@ -1,13 +1,16 @@
-"""Feature extraction: image bytes to 1,280 MobileNetV2 features, or the reason it failed.
+"""Feature extraction: image files to 1,280 MobileNetV2 features, or the reason it failed.
 
-`featurize_batch` is the body of the pandas UDF: plain pandas and numpy, testable without
-Spark. `extract_features` wraps it in an Arrow pandas UDF of the iterator form, so the engine
-is loaded once per Python worker and reused for every batch of every task that worker runs.
+`load_image` and `featurize_batch` are the body of the pandas UDF: plain Python and numpy,
+testable without Spark. `extract_features` wraps them in an Arrow pandas UDF of the iterator form:
+the engine is loaded once per Python worker and reused for every batch of every task that worker
+runs, and the files of the next batches are read and decoded by the worker's threads while the
+engine computes the current one (on S3 each read waits tens of milliseconds or more).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,15 +20,18 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from orchard_features.engines import Engine, load_engine
-from orchard_features.images import ImageError, decode_image, preprocess
+from orchard_features.images import DecodedImage, ImageError, decode_image, preprocess
+from orchard_features.sources import UnreadableFile, prefetched, read_bytes, reading_pool
 
+DECODES_AT_ONCE = 2  # per Python worker, whose task has a core or two: more would only share them
+_DECODING = threading.BoundedSemaphore(DECODES_AT_ONCE)
 FEATURE_RESULT_SCHEMA = "features array<float>, error string, width int, height int, mode string"
 RESULT_COLUMNS = ["features", "error", "width", "height", "mode"]
 
 
 @dataclass(frozen=True)
 class FeatureSettings:
-    """What the executors need to turn image bytes into features."""
+    """What the executors need to turn image files into features."""
 
     engine: str
     model_file: str  # a name registered with SparkContext.addFile
@@ -33,23 +39,42 @@ class FeatureSettings:
     max_image_pixels: int
 
 
-def featurize_batch(contents: pd.Series, engine: Engine, image_size: int, max_image_pixels: int) -> pd.DataFrame:
-    """Features for a batch of encoded images; rows that fail carry an error instead.
+def decode_or_reason(data: bytes, image_size: int, max_image_pixels: int) -> DecodedImage | ImageError:
+    """The decoded image, or the `ImageError` saying why it cannot be used."""
+    try:
+        return decode_image(data, image_size, max_image_pixels)
+    except ImageError as exc:
+        return exc
 
-    One engine call per batch, on the images that decoded.
+
+def load_image(path: str, image_size: int, max_image_pixels: int) -> DecodedImage | ImageError:
+    """Read and decode one file; what goes wrong (a vanished file, a corrupt image) is its reason.
+
+    Many reads wait at once, few decodes run at once: a large PNG takes hundreds of MB while decoded.
     """
-    rows: list[dict] = []
-    pixels: list[np.ndarray] = []
-    for data in contents:
-        try:
-            image = decode_image(data, image_size, max_image_pixels)
-        except ImageError as exc:
-            rows.append({"features": None, "error": str(exc), "width": None, "height": None, "mode": None})
-            continue
-        rows.append({"features": None, "error": None, "width": image.width, "height": image.height, "mode": image.mode})
-        pixels.append(image.pixels)
-    if pixels:
-        features = engine.predict(preprocess(np.stack(pixels)))
+    try:
+        data = read_bytes(path)
+    except UnreadableFile as exc:
+        return ImageError(str(exc))
+    with _DECODING:
+        return decode_or_reason(data, image_size, max_image_pixels)
+
+
+def featurize_batch(images: Sequence[DecodedImage | ImageError], engine: Engine,
+                    buffer: np.ndarray | None = None) -> pd.DataFrame:
+    """Features for a batch of decoded images; rows that failed carry their reason instead.
+
+    One engine call per batch, on the images that decoded, preprocessed into `buffer` when given.
+    """
+    rows = [
+        {"features": None, "error": str(image), "width": None, "height": None, "mode": None}
+        if isinstance(image, ImageError)
+        else {"features": None, "error": None, "width": image.width, "height": image.height, "mode": image.mode}
+        for image in images
+    ]
+    decoded = [image for image in images if not isinstance(image, ImageError)]
+    if decoded:
+        features = engine.predict(preprocess([image.pixels for image in decoded], buffer))
         decoded_rows = (row for row in rows if row["error"] is None)
         for row, vector in zip(decoded_rows, features, strict=True):
             row["features"] = vector
@@ -63,8 +88,8 @@ def _task_cores() -> int:
     return context.cpus() if context is not None else 1
 
 
-def extract_features(images: DataFrame, settings: FeatureSettings, done: Accumulator) -> DataFrame:
-    """Add a `result` struct (features, error, width, height, mode) computed from `content`.
+def extract_features(paths: DataFrame, settings: FeatureSettings, done: Accumulator) -> DataFrame:
+    """Add a `result` struct (features, error, width, height, mode) computed from the file at `path`.
 
     `done` counts the images processed, for progress reports.
     """
@@ -73,9 +98,33 @@ def extract_features(images: DataFrame, settings: FeatureSettings, done: Accumul
         from pyspark import SparkFiles
 
         engine = load_engine(settings.engine, SparkFiles.get(settings.model_file), _task_cores())
-        for contents in batches:
-            yield featurize_batch(contents, engine, settings.image_size, settings.max_image_pixels)
-            done.add(len(contents))
+
+        def load(path: str) -> DecodedImage | ImageError:
+            return load_image(path, settings.image_size, settings.max_image_pixels)
+
+        buffer = np.empty((0, settings.image_size, settings.image_size, 3), dtype=np.float32)
+        for images in prefetched(batches, load, reading_pool()):
+            if len(images) > len(buffer):
+                buffer = np.empty((len(images), *buffer.shape[1:]), dtype=np.float32)
+            yield featurize_batch(images, engine, buffer)
+            done.add(len(images))
 
     featurize_udf = F.pandas_udf(featurize, FEATURE_RESULT_SCHEMA)
-    return images.withColumn("result", featurize_udf("content")).drop("content")
+    return paths.withColumn("result", featurize_udf("path"))
+
+
+def warm_up(paths: DataFrame) -> DataFrame:
+    """`paths` through a pandas UDF that only imports what the feature UDF needs.
+
+    Run over one row per executor core, it starts every Python worker (which Spark keeps for the tasks
+    that follow), with its libraries loaded, and takes the JVM's Arrow path once: the fixed costs of a
+    new Spark application's first pandas UDF, paid while the driver prepares the model.
+    """
+
+    def load_libraries(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
+        import onnxruntime  # noqa: F401  (loaded for the tasks that follow)
+        import PIL.Image  # noqa: F401
+
+        yield from batches
+
+    return paths.select(F.pandas_udf(load_libraries, "string")("path").alias("path"))

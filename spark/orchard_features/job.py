@@ -7,22 +7,22 @@ success marker is written last, so a run that fails late leaves none.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import pandas as pd
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from orchard_features import storage
+from orchard_features import sources, storage
 from orchard_features.config import JobConfig
-from orchard_features.features import FeatureSettings, extract_features
+from orchard_features.features import FeatureSettings, extract_features, warm_up
 from orchard_features.layout import FEATURE_DIMENSION, MODEL_INFO_FILE
 from orchard_features.model import MODEL_NAME, ModelArtifact, cached_model_path, prepare_model
 from orchard_features.paths import has_scheme, label_from_path, split_from_path
@@ -32,7 +32,8 @@ from orchard_features.report import write_report
 from orchard_features.selection import select_images
 from orchard_features.versions import library_versions
 
-READ_WHOLE_INPUTS_FROM_FRACTION = 0.5
+CATALOG_SCHEMA = "path string, label string, split string"
+WARM_UP_PATH = "warm-up"
 
 
 class NoImagesError(ValueError):
@@ -61,11 +62,26 @@ def fetch_weights(spark: SparkSession, weights: str, cache_dir: str) -> str:
 
 
 def load_model(spark: SparkSession, config: JobConfig) -> ModelArtifact:
-    """Build or fetch the model for this run and ship it to the executors.
+    """Build or fetch the model for this run and ship it to the executors, warming them up meanwhile.
 
     With a model store, a model that an earlier run (on any cluster) converted is copied from the
     store into the local cache instead of being built, and a model built now is kept there.
     """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="orchard-warm-up") as pool:
+        warming = pool.submit(warm_up_executors, spark)
+        artifact = prepare_and_ship_model(spark, config)
+        warming.result()
+    return artifact
+
+
+def warm_up_executors(spark: SparkSession) -> None:
+    """Start a Python worker, its libraries loaded, on every executor core (see `features.warm_up`)."""
+    cores = spark.sparkContext.defaultParallelism
+    warm_up(catalog_frame(spark, [WARM_UP_PATH] * cores, 1)).write.format("noop").mode("overwrite").save()
+
+
+def prepare_and_ship_model(spark: SparkSession, config: JobConfig) -> ModelArtifact:
+    """The model for this run, from the store or the cache or built now, registered with `addFile`."""
     weights = fetch_weights(spark, config.weights, config.model_cache)
     if config.model_store:
         cached = cached_model_path(weights, config.image_size, config.engine, config.model_cache)
@@ -79,61 +95,22 @@ def load_model(spark: SparkSession, config: JobConfig) -> ModelArtifact:
     return artifact
 
 
-def catalog_frame(spark: SparkSession, selected: list[str]) -> DataFrame:
-    """The selected images' path, label and split (labels come from the path)."""
-    catalog = pd.DataFrame(
-        {
-            "path": selected,
-            "label": [label_from_path(path) for path in selected],
-            "split": [split_from_path(path) for path in selected],
-        }
-    )
-    return spark.createDataFrame(catalog, "path string, label string, split string")
+def catalog_frame(spark: SparkSession, selected: list[str], images_per_partition: int) -> DataFrame:
+    """The selected images' path, label and split (labels come from the path), about
+    `images_per_partition` to a partition: tasks few and even, no shuffle."""
+    rows = [(path, label_from_path(path), split_from_path(path)) for path in selected]
+    partitions = max(1, math.ceil(len(rows) / images_per_partition))
+    return spark.createDataFrame(spark.sparkContext.parallelize(rows, partitions), CATALOG_SCHEMA)
 
 
-def read_selected(spark: SparkSession, config: JobConfig, listing: storage.Listing, catalog: DataFrame,
-                  selected: list[str]) -> DataFrame:
-    """The selected images' path, label, split and content.
-
-    Reading whole inputs (already listed) beats naming thousands of files one by one, unless
-    the selection keeps few of the files found; either way, a broadcast join keeps exactly the
-    selection.
-    """
-    if len(selected) < READ_WHOLE_INPUTS_FROM_FRACTION * len(listing.paths):
-        images = storage.read_images(spark, storage.literal_locations(selected), config.images_per_partition)
-    else:
-        images = listing.frame
-    return images.join(F.broadcast(catalog), "path")
-
-
-def unread_reason(size: int | None) -> str:
-    """Why a selected file yielded no row: Spark's binaryFile source skips empty files."""
-    if size == 0:
-        return "empty file (0 bytes)"
-    if size is None:
-        return "file disappeared before it could be read"
-    return "file could not be read"
-
-
-def tally(spark: SparkSession, selected: list[str], read: DataFrame) -> tuple[DataFrame, dict[str, int]]:
-    """All results, with a failure row for each selected file the read produced no row for,
-    and the counts: read = featurized + failed, by construction."""
-    outcomes = {row.path: row.ok for row in read.select("path", F.col("error").isNull().alias("ok")).collect()}
-    missing = [path for path in selected if path not in outcomes]
-    counts = {
+def tally(selected: list[str], featurized: int) -> dict[str, int]:
+    """The run's counts: every selected image is read, then featurized or failed."""
+    return {
         "images_read": len(selected),
-        "images_featurized": sum(outcomes.values()),
-        "images_failed": len(selected) - sum(outcomes.values()),
+        "images_featurized": featurized,
+        "images_failed": len(selected) - featurized,
         "classes": len({label_from_path(path) for path in selected}),
     }
-    if not missing:
-        return read, counts
-    sizes = storage.file_sizes(spark, missing)
-    rows = [
-        (path, label_from_path(path), split_from_path(path), None, unread_reason(sizes[path]), None, None, None)
-        for path in missing
-    ]
-    return read.unionByName(spark.createDataFrame(rows, read.schema)), counts
 
 
 def run(spark: SparkSession, config: JobConfig, progress: Progress | None = None,
@@ -146,42 +123,42 @@ def run(spark: SparkSession, config: JobConfig, progress: Progress | None = None
     spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
 
     with progress.phase("listing", "Listing images"):
-        listing = storage.list_files(spark, config.inputs, config.images_per_partition)
-        selected = select_images(listing.paths, config.selection)
+        listed = sources.list_files(config.inputs)
+        selected = select_images(listed, config.selection)
         if not selected:
             raise NoImagesError(
-                f"no image selected: {len(listing.paths)} files found under {', '.join(config.inputs)}, "
+                f"no image selected: {len(listed)} files found under {', '.join(config.inputs)}, "
                 f"none kept by the selection {config.selection}"
             )
         check_components(config.pca_components, len(selected))
-    progress.say(f"  {len(selected)} images selected of {len(listing.paths)} files found")
+    progress.say(f"  {len(selected)} images selected of {len(listed)} files found")
 
     if artifact is None:
         with progress.phase("model", "Preparing the model"):
             artifact = load_model(spark, config)
     progress.say(f"  {MODEL_NAME}, {artifact.engine}, {artifact.image_size} px, weights: {artifact.describe_weights()}")
 
-    read = featurize(spark, config, listing, selected, artifact, progress)
+    results, featurized = featurize(spark, config, selected, artifact, progress)
     try:
-        results, counts = tally(spark, selected, read)
+        counts = tally(selected, featurized)
         progress.say(f"  {counts['images_featurized']} featurized, {counts['images_failed']} failed")
         check_components(config.pca_components, counts["images_featurized"])
         with progress.phase("outputs", "Fitting PCA and writing outputs"):
             info = write_outputs(spark, config, artifact, results, counts, started_at, progress)
     finally:
-        read.unpersist()
+        results.unpersist()
     info["timings_seconds"].update(progress.seconds, total=round(time.perf_counter() - started, 3))
     storage.write_json(spark, config.output, "model_info/" + MODEL_INFO_FILE, info)
     storage.write_json(spark, config.output, storage.SUCCESS_MARKER, success_marker(info))
     return RunSummary(info=info)
 
 
-def featurize(spark: SparkSession, config: JobConfig, listing: storage.Listing, selected: list[str],
-              artifact: ModelArtifact, progress: Progress) -> DataFrame:
-    """Read the selected images and compute their features once, persisted for what follows."""
+def featurize(spark: SparkSession, config: JobConfig, selected: list[str], artifact: ModelArtifact,
+              progress: Progress) -> tuple[DataFrame, int]:
+    """Read the selected images and compute their features once, persisted for what follows; and how
+    many were featurized (counted in the same pass: the cache holds whole rows whatever a query reads)."""
     with progress.phase("features", "Extracting features"):
-        catalog = catalog_frame(spark, selected)
-        images = read_selected(spark, config, listing, catalog, selected)
+        catalog = catalog_frame(spark, selected, config.images_per_partition)
         settings = FeatureSettings(
             engine=artifact.engine,
             model_file=os.path.basename(artifact.path),
@@ -190,58 +167,77 @@ def featurize(spark: SparkSession, config: JobConfig, listing: storage.Listing, 
         )
         done = spark.sparkContext.accumulator(0)
         read = (
-            extract_features(images, settings, done)
+            extract_features(catalog, settings, done)
             .select("path", "label", "split", "result.*")
             .persist(StorageLevel.MEMORY_AND_DISK)
         )
         with progress.counting(done, len(selected), "  featurizing"), progress.timed("feature_stage"):
-            read.count()
-    return read
+            featurized = read.where(F.col("error").isNull()).count()
+    return read, featurized
 
 
 def write_outputs(spark: SparkSession, config: JobConfig, artifact: ModelArtifact, results: DataFrame,
                   counts: dict[str, int], started_at: datetime, progress: Progress) -> dict[str, Any]:
-    """Replace the previous result: per-image outputs written while the PCA is fitted, then the
-    PCA outputs and the report. Returns the run's record for `model_info`."""
+    """Replace the previous result: every output written at once, from the cached results, while the
+    PCA is fitted on the driver. Returns the run's record for `model_info`.
+
+    Each write is a Spark job of its own (one per output folder); run side by side, their fixed costs
+    (planning, task launch, commit) overlap instead of adding up.
+    """
     storage.clear_outputs(spark, config.output)
     featurized = results.where(F.col("error").isNull()).select("path", "label", "features")
-    with ThreadPoolExecutor(max_workers=1) as pool:  # PCA on the driver while executors write
-        fitted = pool.submit(fit_and_write_pca, config, featurized, progress)
-        write_image_outputs(config, results, featurized)
-        pca = fitted.result()
-    info = model_info(config, artifact, counts, pca, started_at, progress.seconds)
-    if config.write_report:
-        write_report_to_output(spark, config.output, info, pca_sample(spark, config.output))
+    with ThreadPoolExecutor(max_workers=OUTPUT_WRITERS, thread_name_prefix="orchard-write") as pool:
+        writes = [pool.submit(write, config, results, featurized) for write in IMAGE_OUTPUTS]
+        with progress.phase("pca", "  fitting PCA"):
+            pca = fit_pca(featurized, config.pca_components)
+        info = model_info(config, artifact, counts, pca, started_at, progress.seconds)
+        writes.append(pool.submit(save_pca_model, config, pca))
+        projected = pool.submit(write_projections, spark, config, featurized, pca)
+        if config.write_report:
+            writes.append(pool.submit(write_report_to_output, spark, config.output, info, projected))
+        for finished in [*writes, projected]:
+            finished.result()
     return info
 
 
-def write_image_outputs(config: JobConfig, results: DataFrame, featurized: DataFrame) -> None:
-    """Write the per-image outputs: features, metadata, errors (and the features CSV)."""
+def write_features(config: JobConfig, results: DataFrame, featurized: DataFrame) -> None:
+    """`features/` (and its CSV copy): path, label and the 1,280 features of every featurized image."""
     storage.write_parquet(featurized, config.output, "features", dictionary=False)
-    storage.write_parquet(
-        results.select(
-            "path", "label", "split", "width", "height", "mode",
-            F.when(F.col("error").isNull(), "featurized").otherwise("failed").alias("status"),
-        ),
-        config.output,
-        "metadata",
-    )
-    failed = results.where(F.col("error").isNotNull()).select("path", "label", F.col("error").alias("reason"))
-    storage.write_parquet(failed, config.output, "errors")
     if config.write_csv:
         storage.write_csv(featurized, config.output, "features_csv", "features", FEATURE_DIMENSION)
 
 
-def fit_and_write_pca(config: JobConfig, featurized: DataFrame, progress: Progress) -> PcaResult:
-    """Fit the PCA, save the fitted model, write the projections (and their CSV)."""
-    with progress.phase("pca", "  fitting PCA"):
-        pca = fit_pca(featurized, config.pca_components)
+def write_metadata(config: JobConfig, results: DataFrame, featurized: DataFrame) -> None:
+    """`metadata/`: every image read, its size and mode, featurized or failed."""
+    status = F.when(F.col("error").isNull(), "featurized").otherwise("failed").alias("status")
+    storage.write_parquet(
+        results.select("path", "label", "split", "width", "height", "mode", status), config.output, "metadata"
+    )
+
+
+def write_errors(config: JobConfig, results: DataFrame, featurized: DataFrame) -> None:
+    """`errors/`: every image that failed, and why."""
+    failed = results.where(F.col("error").isNotNull()).select("path", "label", F.col("error").alias("reason"))
+    storage.write_parquet(failed, config.output, "errors")
+
+
+IMAGE_OUTPUTS = (write_features, write_metadata, write_errors)
+OUTPUT_WRITERS = 6  # the image outputs, the PCA model, the projections, the report
+
+
+def save_pca_model(config: JobConfig, pca: PcaResult) -> None:
+    """The fitted PCA as a Spark ML pipeline model, under `model_info/pca_model`."""
     pca.model.write().overwrite().save(storage.output_location(config.output, "model_info/pca_model"))
+
+
+def write_projections(spark: SparkSession, config: JobConfig, featurized: DataFrame,
+                      pca: PcaResult) -> list[tuple[str, float, float]]:
+    """`pca/` (and its CSV copy); returns a sample of (label, PC1, PC2) read back, for the report."""
     projected = project(featurized, pca.model)
     storage.write_parquet(projected, config.output, "pca", dictionary=False)
     if config.write_csv:
         storage.write_csv(projected, config.output, "pca_csv", "pca", config.pca_components)
-    return pca
+    return pca_sample(spark, config.output)
 
 
 def model_info(config: JobConfig, artifact: ModelArtifact, counts: dict[str, int], pca: PcaResult,
@@ -298,11 +294,11 @@ def pca_sample(spark: SparkSession, output: str, limit: int = 20_000) -> list[tu
 
 
 def write_report_to_output(spark: SparkSession, output: str, info: dict[str, Any],
-                           sample: list[tuple[str, float, float]]) -> None:
-    """Draw the report locally, then copy it under the output prefix."""
+                           sample: Future[list[tuple[str, float, float]]]) -> None:
+    """Draw the report locally once the `sample` of projections is there, then copy it under the output prefix."""
     with tempfile.TemporaryDirectory() as scratch:
         folder = os.path.join(scratch, "report")
-        write_report(folder, info, sample)
+        write_report(folder, info, sample.result())
         storage.copy_from_local(spark, folder, storage.output_location(output, "report"))
 
 

@@ -9,7 +9,6 @@ from urllib.parse import unquote, urlsplit
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
-_HADOOP_GLOB_CHARACTERS = re.compile(r"([\\{}\[\]*?])")
 
 
 def has_scheme(location: str) -> bool:
@@ -36,14 +35,6 @@ def to_uri(location: str) -> str:
     return "file:" + os.path.abspath(location)
 
 
-def spark_path(uri: str) -> str:
-    """A file URI (percent-encoded, as Spark's file index gives it) as the binaryFile source's
-    `path` column names the same file: decoded, and `file:/x` rather than `file:///x`."""
-    parts = urlsplit(uri)
-    authority = f"//{parts.netloc}" if parts.netloc else ""
-    return f"{parts.scheme}:{authority}{unquote(parts.path)}"
-
-
 def join(location: str, *names: str) -> str:
     """`location`/`names`, for a local path or a URI."""
     return "/".join([location.rstrip("/"), *names])
@@ -65,11 +56,6 @@ def split_from_path(uri: str) -> str:
     """The split (e.g. Training, Test) of an image in the Fruits-360 layout: its grandparent."""
     segments = path_segments(uri)
     return segments[-3] if len(segments) >= 3 else ""
-
-
-def escape_glob(uri: str) -> str:
-    """Escape Hadoop glob characters so that a path is loaded literally."""
-    return _HADOOP_GLOB_CHARACTERS.sub(r"\\\1", uri)
 
 
 def has_image_extension(path: str) -> bool:

@@ -1,7 +1,8 @@
-"""Every read and write of the job: the one module that knows paths, formats and file systems.
+"""Every write of the job, and the reads of single files: the module that knows output paths and formats.
 
 Files go through Hadoop's FileSystem API from the driver, so one code path serves local
-folders in local mode and s3:// prefixes on EMR (EMRFS).
+folders in local mode and s3:// prefixes on EMR (EMRFS). The images themselves are listed and
+read by `sources`.
 """
 
 from __future__ import annotations
@@ -9,20 +10,14 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from orchard_features.layout import OUTPUT_FOLDERS, SUCCESS_MARKER
-from orchard_features.paths import escape_glob, join, spark_path, to_uri
-
-FILE_OPEN_COST_BYTES = 1 << 20
-
-
-class InputError(ValueError):
-    """An input that cannot be read, named in the message."""
+from orchard_features.paths import join, to_uri
+from orchard_features.sources import InputError
 
 
 def _hadoop_path(spark: SparkSession, location: str):
@@ -95,53 +90,6 @@ def fetch_stored_model(spark: SparkSession, store: str, local_path: str) -> bool
 def store_model(spark: SparkSession, local_path: str, store: str) -> None:
     """Keep a converted model in the model store under its file name (one S3 object, written whole)."""
     copy_from_local(spark, local_path, join(to_uri(store), os.path.basename(local_path)))
-
-
-@dataclass(frozen=True)
-class Listing:
-    """The files below the inputs, and a binaryFile frame over all of them (listed once)."""
-
-    paths: list[str]
-    frame: DataFrame
-
-
-def list_files(spark: SparkSession, inputs: tuple[str, ...], files_per_partition: int) -> Listing:
-    """Every file below the input folders or prefixes, empty ones included, as Spark names them.
-
-    Spark lists the files (in parallel for large inputs) without opening any of them.
-    """
-    missing = [location for location in inputs if not exists(spark, location)]
-    if missing:
-        raise InputError("input not found: " + ", ".join(missing))
-    frame = read_images(spark, list(inputs), files_per_partition)
-    return Listing(paths=[spark_path(uri) for uri in frame.inputFiles()], frame=frame)
-
-
-def file_sizes(spark: SparkSession, paths: list[str]) -> dict[str, int | None]:
-    """Each file's size in bytes, or None when it no longer exists."""
-    sizes: dict[str, int | None] = {}
-    for location in paths:
-        path, fs = _hadoop_path(spark, location)
-        sizes[location] = fs.getFileStatus(path).getLen() if fs.exists(path) else None
-    return sizes
-
-
-def read_images(spark: SparkSession, locations: list[str], files_per_partition: int) -> DataFrame:
-    """`path` and `content` of every file below `locations` (folders, prefixes or files).
-
-    Spark packs small files into a partition up to a byte budget, counting each file as its
-    size plus an opening cost; with a cost far above an image's size, a partition holds about
-    `files_per_partition` files, so tasks are few and even and no shuffle is needed.
-    """
-    spark.conf.set("spark.sql.files.openCostInBytes", str(FILE_OPEN_COST_BYTES))
-    spark.conf.set("spark.sql.files.maxPartitionBytes", str(FILE_OPEN_COST_BYTES * files_per_partition))
-    reader = spark.read.format("binaryFile").option("recursiveFileLookup", "true")
-    return reader.load([to_uri(location) for location in locations]).select("path", "content")
-
-
-def literal_locations(paths: list[str]) -> list[str]:
-    """Paths as Spark found them, escaped so that loading them reads exactly those files."""
-    return [escape_glob(path) for path in paths]
 
 
 def output_location(output: str, name: str) -> str:

@@ -109,6 +109,10 @@ def test_cluster_follows_the_deployment_and_the_allowed_overrides(aws, lambda_co
                                  "--venv", "/opt/orchard/venv"]
     spark_defaults = next(c for c in plain["cluster"]["Configurations"] if c["Classification"] == "spark-defaults")
     assert spark_defaults["Properties"]["spark.pyspark.python"] == "/opt/orchard/venv/bin/python"
+    # The job's boto3 reads the images: the stack's region reaches the executors and the driver.
+    assert spark_defaults["Properties"]["spark.executorEnv.AWS_DEFAULT_REGION"] == REGION
+    spark_env = next(c for c in plain["cluster"]["Configurations"] if c["Classification"] == "spark-env")
+    assert spark_env["Configurations"][0]["Properties"]["AWS_DEFAULT_REGION"] == REGION
 
     overridden = {**MINI, "inputs": [TRAINING],
                   "cluster": {"core_instance_type": "c6i.4xlarge", "core_instance_count": 4, "core_market": "SPOT"}}

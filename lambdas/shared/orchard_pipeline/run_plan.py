@@ -69,6 +69,7 @@ class Deployment:
     core_market: str
     idle_timeout_minutes: int
     max_run_minutes: int
+    region: str
     subnet_id: str = ""
 
 
@@ -163,8 +164,15 @@ def cluster_instances(groups: list[dict[str, Any]], subnet_id: str) -> dict[str,
     return instances
 
 
-def spark_configurations() -> list[dict[str, Any]]:
-    """Spark on the job's Python 3.11 environment, one executor per node with all its cores and memory."""
+def spark_configurations(region: str) -> list[dict[str, Any]]:
+    """Spark on the job's Python 3.11 environment, one executor per node with all its cores and memory.
+
+    The job reads the images with boto3, which takes its region from `AWS_DEFAULT_REGION` and nothing an EC2
+    node provides ("Configuration", https://boto3.amazonaws.com/v1/documentation/api/latest/guide/configuration.html):
+    the stack's region is set for the driver (`spark-env` export, client mode) and the executors
+    (`spark.executorEnv.*`, https://spark.apache.org/docs/3.5.6/configuration.html#runtime-environment), so that
+    requests go to the regional endpoint, through the subnet's S3 gateway endpoint.
+    """
     return [
         {"Classification": "spark", "Properties": {"maximizeResourceAllocation": "true"}},
         {"Classification": "spark-defaults", "Properties": {
@@ -173,10 +181,12 @@ def spark_configurations() -> list[dict[str, Any]]:
             "spark.dynamicAllocation.enabled": "false",
             "spark.python.worker.reuse": "true",
             "spark.sql.execution.arrow.pyspark.enabled": "true",
+            "spark.executorEnv.AWS_DEFAULT_REGION": region,
         }},
         {"Classification": "spark-env", "Configurations": [
             {"Classification": "export", "Properties": {"PYSPARK_PYTHON": NODE_PYTHON,
-                                                        "PYSPARK_DRIVER_PYTHON": NODE_PYTHON}},
+                                                        "PYSPARK_DRIVER_PYTHON": NODE_PYTHON,
+                                                        "AWS_DEFAULT_REGION": region}},
         ]},
     ]
 
@@ -234,7 +244,7 @@ def plan_run(manifest: dict[str, Any], source: str | None, execution_arn: str, s
             "Name": f"orchard-{run_id}",
             "LogUri": log_uri,
             "Instances": cluster_instances(groups, deployment.subnet_id),
-            "Configurations": spark_configurations(),
+            "Configurations": spark_configurations(deployment.region),
             "BootstrapActions": bootstrap_actions(deployment.artifacts_uri),
             "IdleTimeoutSeconds": deployment.idle_timeout_minutes * 60,
         },

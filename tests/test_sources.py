@@ -1,0 +1,137 @@
+"""Listing and reading the inputs: local folders and S3 (moto) alike, hidden names skipped, reads in flight bounded."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from orchard_features import sources
+from orchard_features.sources import FILE_GONE, InputError, UnreadableFile, list_files, prefetched, read_bytes
+
+TREE = [
+    "Training/Apple/a.jpg",
+    "Training/Apple/b.jpg",
+    "Training/Kiwi/c.png",
+    "Training/Kiwi/_hidden.jpg",
+    "Training/.cache/d.jpg",
+    "Test/Apple/e.jpg",
+    "notes.txt",
+]
+VISIBLE = ["Test/Apple/e.jpg", "Training/Apple/a.jpg", "Training/Apple/b.jpg", "Training/Kiwi/c.png", "notes.txt"]
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    for name in TREE:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(name.encode())
+    return tmp_path
+
+
+@pytest.fixture
+def bucket(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    with mock_aws():
+        sources.s3_client.cache_clear()
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="images", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        for name in TREE:
+            s3.put_object(Bucket="images", Key=f"fruits/{name}", Body=name.encode())
+        s3.put_object(Bucket="images", Key="fruits/Training/Empty/", Body=b"")  # a console folder marker
+        yield s3
+    sources.s3_client.cache_clear()
+
+
+def test_local_folders_are_listed_recursively_without_hidden_names(folder: Path):
+    assert list_files([str(folder)]) == [f"file:{folder}/{name}" for name in VISIBLE]
+
+
+def test_s3_prefixes_are_listed_recursively_without_hidden_names_or_folder_markers(bucket):
+    assert list_files(["s3://images/fruits"]) == [f"s3://images/fruits/{name}" for name in VISIBLE]
+    assert list_files(["s3://images/fruits/Test/"]) == ["s3://images/fruits/Test/Apple/e.jpg"]
+
+
+def test_s3_listing_follows_every_page(bucket):
+    keys = [f"many/Class/{index:04d}.jpg" for index in range(1005)]  # ListObjectsV2 returns 1,000 keys a page
+    for key in keys:
+        bucket.put_object(Bucket="images", Key=key, Body=b"x")
+    assert list_files(["s3://images/many"]) == [f"s3://images/{key}" for key in keys]
+
+
+def test_an_input_naming_one_file_lists_that_file(folder: Path, bucket):
+    assert list_files([str(folder / "Training/Apple/a.jpg")]) == [f"file:{folder}/Training/Apple/a.jpg"]
+    assert list_files(["s3://images/fruits/notes.txt"]) == ["s3://images/fruits/notes.txt"]
+
+
+def test_inputs_holding_no_file_are_named(folder: Path, bucket):
+    with pytest.raises(InputError, match=r"input not found: /no/such/folder, s3://images/nothing"):
+        list_files([str(folder), "/no/such/folder", "s3://images/nothing"])
+
+
+def test_reads_return_the_content_or_say_the_file_is_gone(folder: Path, bucket):
+    assert read_bytes(f"file:{folder}/Training/Apple/a.jpg") == b"Training/Apple/a.jpg"
+    assert read_bytes("s3://images/fruits/Test/Apple/e.jpg") == b"Test/Apple/e.jpg"
+    for gone in (f"file:{folder}/gone.jpg", "s3://images/fruits/gone.jpg"):
+        with pytest.raises(UnreadableFile, match=FILE_GONE):
+            read_bytes(gone)
+
+
+def test_an_unreadable_local_file_gives_its_reason(folder: Path):
+    with pytest.raises(UnreadableFile, match="file could not be read: Is a directory"):
+        read_bytes(f"file:{folder}/Training")
+
+
+def test_prefetched_keeps_order_and_reads_ahead_a_bounded_number_of_batches():
+    batches = [list(range(start, start + 4)) for start in range(0, 40, 4)]
+    in_flight, most, lock = 0, 0, threading.Lock()
+
+    def load(item: int) -> int:
+        nonlocal in_flight, most
+        with lock:
+            in_flight += 1
+            most = max(most, in_flight)
+        time.sleep(0.01)
+        with lock:
+            in_flight -= 1
+        return item * 10
+
+    def consumed():  # the engine is slow: loads race ahead as far as they may
+        for batch in prefetched(iter(batches), load, sources.reading_pool(), ahead=2):
+            time.sleep(0.05)
+            yield batch
+
+    assert list(consumed()) == [[item * 10 for item in batch] for batch in batches]
+    assert 4 < most <= 3 * 4  # more than one batch at a time, never more than ahead + 1 batches
+
+
+def test_the_clusters_instance_role_may_make_every_request_of_the_reading(monkeypatch):
+    """The job lists and reads its images with the EMR instance role: each request it makes (a missing key
+    included), checked against the role's policies as deployed, with the Service Authorization Reference's actions."""
+    from aws_deployed import physical_names
+    from harness.principals import Principals
+    from iam_coverage import missing_grants
+
+    inputs = physical_names()["InputsBucket"]
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    with mock_aws():
+        sources.s3_client.cache_clear()
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=inputs, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        for name in TREE:
+            s3.put_object(Bucket=inputs, Key=f"fruits-360/{name}", Body=b"x")
+        principals = Principals()
+        principals["EmrInstanceRole"].watch(sources.s3_client().meta.events)
+        listed = list_files([f"s3://{inputs}/fruits-360/"])
+        for path in [*listed, f"s3://{inputs}/fruits-360/Training/Apple/gone.jpg"]:
+            with contextlib.suppress(UnreadableFile):
+                read_bytes(path)
+    sources.s3_client.cache_clear()
+    assert {call.operation.name for call in principals.calls} == {"ListObjectsV2", "GetObject"}
+    assert {call.status for call in principals.calls} == {200, 404}
+    assert missing_grants(principals.calls) == []
