@@ -20,6 +20,8 @@ from orchard_features.config import JobConfig
 from orchard_features.model import ModelArtifact, prepare_model
 from orchard_features.sample_data import DatasetSummary, generate_dataset
 
+SPARK_SOURCES = Path(__file__).resolve().parents[1] / "spark"
+
 if TYPE_CHECKING:
     from local_s3 import LocalS3
 
@@ -67,6 +69,9 @@ def spark(local_s3_server: LocalS3):
     from local_s3 import process_environment
     from orchard_features.cli import spark_session
 
+    # Spark's Python workers import the job's functions by name: from this checkout's code, not
+    # from wherever the package was installed (another worktree's, with an editable install).
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SPARK_SOURCES), os.environ.get("PYTHONPATH")]))
     with pytest.MonkeyPatch.context() as patch:
         for name, value in process_environment(local_s3_server.endpoint_url).items():
             patch.setenv(name, value)

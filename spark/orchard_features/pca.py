@@ -1,16 +1,33 @@
-"""PCA of the features with Spark MLlib: centred, so projections equal scikit-learn's up to sign."""
+"""PCA of the features: centred, so projections equal scikit-learn's up to sign.
+
+The covariance is computed with BLAS-3: partial moments (count, mean, centred scatter matrix) with
+numpy on the executors, merged exactly in a tree; its eigenvectors with numpy on the driver. The
+result is a Spark ML `PipelineModel` (centring, then PCA), saved, loaded and applied like any other.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import reduce
 from itertools import accumulate
+from math import ceil
+from typing import Any
 
-from pyspark.ml import Pipeline, PipelineModel
-from pyspark.ml.feature import PCA, StandardScaler
+import numpy as np
+import pandas as pd
+from pyspark.ml import PipelineModel
+from pyspark.ml.common import _py2java
+from pyspark.ml.feature import PCAModel, StandardScalerModel
 from pyspark.ml.functions import array_to_vector, vector_to_array
-from pyspark.sql import DataFrame
+from pyspark.ml.linalg import DenseMatrix, DenseVector
+from pyspark.sql import DataFrame, SparkSession
 
 from orchard_features.layout import FEATURE_DIMENSION
+
+BLOCK_ROWS = 2048  # rows per matrix product: BLAS-3 sized, at most ~20 MB of float64 at a time
+FAN_IN = 8  # partial moments (13 MB each for 1,280 features) merged by one task or by the driver
+MOMENTS_SCHEMA = "count long, mean binary, scatter binary"
 
 
 class PcaError(ValueError):
@@ -30,6 +47,43 @@ class PcaResult:
         return tuple(accumulate(self.explained_variance))
 
 
+@dataclass(frozen=True)
+class Moments:
+    """The count, mean and scatter matrix (sum of the outer products of the deviations from the
+    mean) of some rows, in float64: what the covariance needs, merged exactly and stably."""
+
+    count: int
+    mean: np.ndarray
+    scatter: np.ndarray
+
+    @classmethod
+    def of(cls, rows: np.ndarray) -> Moments:
+        """The moments of the rows of a non-empty float64 matrix."""
+        mean = rows.mean(axis=0)
+        centred = rows - mean
+        return cls(count=len(rows), mean=mean, scatter=centred.T @ centred)
+
+    def merge(self, other: Moments) -> Moments:
+        """The moments of both sets of rows together (Chan, Golub and LeVeque's pairwise update)."""
+        count = self.count + other.count
+        shift = other.mean - self.mean
+        return Moments(
+            count=count,
+            mean=self.mean + shift * (other.count / count),
+            scatter=self.scatter + other.scatter + np.outer(shift, shift * (self.count * other.count / count)),
+        )
+
+    def encode(self) -> dict[str, Any]:
+        """A row of `MOMENTS_SCHEMA`."""
+        return {"count": self.count, "mean": self.mean.tobytes(), "scatter": self.scatter.tobytes()}
+
+    @classmethod
+    def decode(cls, row: dict[str, Any]) -> Moments:
+        """The moments in a row of `MOMENTS_SCHEMA`."""
+        mean = np.frombuffer(row["mean"])
+        return cls(count=row["count"], mean=mean, scatter=np.frombuffer(row["scatter"]).reshape(len(mean), -1))
+
+
 def check_components(k: int, images: int, features: int = FEATURE_DIMENSION) -> None:
     """Raise `PcaError` unless 1 <= k <= min(images, features)."""
     if k < 1:
@@ -45,16 +99,100 @@ def check_components(k: int, images: int, features: int = FEATURE_DIMENSION) -> 
 
 def fit_pca(features: DataFrame, k: int) -> PcaResult:
     """Fit centring plus PCA on the `features` array column (check k with `check_components`)."""
-    vectors = features.select(array_to_vector("features").alias("vector"))
-    pipeline = Pipeline(
-        stages=[
-            StandardScaler(inputCol="vector", outputCol="centred", withMean=True, withStd=False),
-            PCA(inputCol="centred", outputCol="projection", k=k),
-        ]
+    moments = feature_moments(features)
+    components, variance = principal_components(moments.scatter, k)
+    model = pipeline_model(features.sparkSession, moments, components, variance)
+    return PcaResult(model=model, explained_variance=tuple(float(share) for share in variance))
+
+
+def feature_moments(features: DataFrame, partials: int | None = None, fan_in: int = FAN_IN) -> Moments:
+    """The moments of the `features` column: `partials` partial moments (by default one per task
+    slot, as a Python task costs a fixed time and a partial is a large matrix), merged `fan_in` at
+    a time until at most `fan_in` are left for the driver. They travel as Arrow binary, which
+    `toPandas` collects fast when `spark.sql.execution.arrow.pyspark.enabled` (the job sets it)."""
+    count = min(partials or features.sparkSession.sparkContext.defaultParallelism, features.rdd.getNumPartitions())
+    frame = features.select("features").coalesce(count).mapInPandas(partition_moments, MOMENTS_SCHEMA)
+    while count > fan_in:
+        count = ceil(count / fan_in)
+        frame = frame.repartition(count).mapInPandas(merged_moments, MOMENTS_SCHEMA)
+    moments = merged(Moments.decode(row) for row in frame.toPandas().to_dict("records"))
+    if moments is None:
+        raise PcaError("there are no features to fit the PCA on")
+    return moments
+
+
+def partition_moments(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """The moments of one partition's `features`, as one row of `MOMENTS_SCHEMA` (no row if the
+    partition is empty): the body of `mapInPandas`."""
+    yield from encoded(merged(Moments.of(block) for block in feature_blocks(batches)))
+
+
+def merged_moments(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """One partition's rows of `MOMENTS_SCHEMA` merged into one (no row if the partition is empty):
+    the body of `mapInPandas`."""
+    yield from encoded(merged(Moments.decode(row) for batch in batches for row in batch.to_dict("records")))
+
+
+def feature_blocks(batches: Iterable[pd.DataFrame], rows: int = BLOCK_ROWS) -> Iterator[np.ndarray]:
+    """The `features` of `batches` stacked into float64 matrices of at least `rows` rows each (the
+    last one may have fewer; none is empty)."""
+    pending: list[np.ndarray] = []
+    for batch in batches:
+        pending.extend(batch["features"])
+        if len(pending) >= rows:
+            yield np.array(pending, dtype=np.float64)
+            pending = []
+    if pending:
+        yield np.array(pending, dtype=np.float64)
+
+
+def merged(moments: Iterable[Moments]) -> Moments | None:
+    """`moments` merged into one; None if there are none."""
+    parts = iter(moments)
+    first = next(parts, None)
+    return None if first is None else reduce(Moments.merge, parts, first)
+
+
+def encoded(moments: Moments | None) -> Iterator[pd.DataFrame]:
+    """`moments` as a one-row frame of `MOMENTS_SCHEMA`; nothing for None."""
+    if moments is not None:
+        yield pd.DataFrame([moments.encode()])
+
+
+def principal_components(scatter: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k leading unit eigenvectors of `scatter` as columns, by decreasing eigenvalue, each with
+    its largest loading positive; and the share of the total variance (the trace) each explains."""
+    total = np.trace(scatter)
+    if total <= 0:
+        raise PcaError("every image has the same features: there is no variance to explain")
+    eigenvalues, eigenvectors = np.linalg.eigh(scatter)  # ascending
+    components = eigenvectors[:, ::-1][:, :k]
+    largest = np.abs(components).argmax(axis=0)
+    components = components * np.sign(components[largest, np.arange(k)])
+    return components, np.clip(eigenvalues[::-1][:k], 0, None) / total
+
+
+def pipeline_model(spark: SparkSession, moments: Moments, components: np.ndarray,
+                   variance: np.ndarray) -> PipelineModel:
+    """The Spark ML model of the PCA, as MLlib fits it: a `StandardScalerModel` centring `vector`
+    into `centred`, then a `PCAModel` projecting `centred` onto `components` into `projection`."""
+    context = spark.sparkContext
+    jvm = context._jvm
+    deviation = np.sqrt(np.diag(moments.scatter) / max(moments.count - 1, 1))  # recorded, not applied
+    scaler = jvm.org.apache.spark.ml.feature.StandardScalerModel(
+        jvm.org.apache.spark.ml.util.Identifiable.randomUID("stdScal"),
+        _py2java(context, DenseVector(deviation)),
+        _py2java(context, DenseVector(moments.mean)),
     )
-    model = pipeline.fit(vectors)
-    variance = tuple(float(share) for share in model.stages[-1].explainedVariance.toArray())
-    return PcaResult(model=model, explained_variance=variance)
+    scaler.set(scaler.withMean(), True).set(scaler.withStd(), False).setInputCol("vector").setOutputCol("centred")
+    dimension, k = components.shape
+    pca = jvm.org.apache.spark.ml.feature.PCAModel(
+        jvm.org.apache.spark.ml.util.Identifiable.randomUID("pca"),
+        _py2java(context, DenseMatrix(dimension, k, components.ravel(order="F"))),
+        _py2java(context, DenseVector(variance)),
+    )
+    pca.set(pca.k(), k).setInputCol("centred").setOutputCol("projection")
+    return PipelineModel(stages=[StandardScalerModel._from_java(scaler), PCAModel._from_java(pca)])
 
 
 def project(features: DataFrame, model: PipelineModel) -> DataFrame:
@@ -65,4 +203,3 @@ def project(features: DataFrame, model: PipelineModel) -> DataFrame:
         *[name for name in features.columns if name != "features"],
         vector_to_array("projection").alias("pca"),
     )
-
