@@ -9,13 +9,14 @@ The images are generated and uploaded once, at 0 ms; one Spark session and one p
 serve every run, each run the whole job (`job.run`: list, read, decode, features, PCA, every
 output, success marker) into a local temporary folder.
 
-Fairness on a noisy shared machine: a short warm-up run first (JVM, Python workers, the first
-Parquet writes and PCA fit), then the two latencies in the order 0, L, L, 0 (repeated for more
-rounds), so that a drift in the machine's speed over the runs weighs on both alike; each latency's
-rate is its images over its seconds, all its runs together. The server runs in this process and
-costs CPU per request at both latencies alike (S3 itself would not), so 0 ms here is a little
-slower than a free S3 would be. Prints images/s per run and per latency, the S3 requests each
-run made, and the ratio.
+Fairness on a noisy shared machine: a whole warm-up run at 0 ms first, not counted (a session's
+first whole run is slow: 54 images/s against 84-98 for the next four in one trial, and a 200-image
+warm-up did not cure it), then the two latencies in the order 0, L, L, 0 (repeated for more
+rounds), so that a drift in the machine's speed over the runs weighs on both alike; each
+latency's rate is its images over its seconds, all its runs together. The server runs in this
+process and costs CPU per request at both latencies alike (S3 itself would not), so 0 ms here is
+a little slower than a free S3 would be. Prints images/s per run and per latency, the S3 requests
+each run made (and the most in flight at once), and the ratio.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -34,7 +35,6 @@ from local_s3 import LocalS3, local_s3, process_environment, upload_folder
 from orchard_features.cli import spark_session
 from orchard_features.config import JobConfig
 from orchard_features.job import load_model, run
-from orchard_features.manifest import Selection
 from orchard_features.model import ModelArtifact
 from orchard_features.progress import Progress
 from orchard_features.sample_data import generate_dataset
@@ -43,7 +43,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 BUCKET = "orchard-bench"
 PREFIX = "fruits-360"
-WARM_UP_IMAGES = 200
 
 
 @dataclass(frozen=True)
@@ -56,6 +55,7 @@ class Measured:
     feature_stage_seconds: float
     listing_seconds: float
     requests: dict[str, int]
+    peak_in_flight: int
 
     @property
     def rate(self) -> float:
@@ -79,12 +79,13 @@ def timed_run(spark: SparkSession, config: JobConfig, artifact: ModelArtifact, s
     summary = run(spark, config, Progress(enabled=False), artifact=artifact)
     seconds = time.perf_counter() - started
     requests = server.request_counts()
+    peak_in_flight = server.peak_in_flight()
     server.latency_seconds = 0
     shutil.rmtree(config.output, ignore_errors=True)
     timings = summary.info["timings_seconds"]
     return Measured(latency_ms=latency_ms, images=summary.counts["images_read"], seconds=seconds,
                     feature_stage_seconds=timings["feature_stage"], listing_seconds=timings["listing"],
-                    requests=requests)
+                    requests=requests, peak_in_flight=peak_in_flight)
 
 
 def describe(number: int, measured: Measured) -> str:
@@ -92,7 +93,8 @@ def describe(number: int, measured: Measured) -> str:
     requests = ", ".join(f"{name} {count}" for name, count in sorted(measured.requests.items()))
     return (f"  run {number} at {measured.latency_ms:3.0f} ms: {measured.rate:6.1f} images/s ({measured.images} images "
             f"in {measured.seconds:.1f} s; listing {measured.listing_seconds:.1f} s, feature stage "
-            f"{measured.feature_stage_seconds:.1f} s); S3 requests served: {requests or 'none'}")
+            f"{measured.feature_stage_seconds:.1f} s); S3 requests served: {requests or 'none'}, "
+            f"at most {measured.peak_in_flight} at once")
 
 
 def pooled(runs: list[Measured], latency_ms: float) -> tuple[float, float]:
@@ -129,12 +131,10 @@ def main() -> None:
         spark = spark_session("orchard-bench-s3")
         try:
             artifact = load_model(spark, config)
-            warm_up = replace(config, selection=Selection(max_images=WARM_UP_IMAGES))
-            run(spark, warm_up, Progress(enabled=False), artifact=artifact)
-            shutil.rmtree(warm_up.output, ignore_errors=True)
+            warm_up = timed_run(spark, config, artifact, server, 0.0)
+            print(f"warm-up run at 0 ms, not counted: {warm_up.rate:.1f} images/s")
             order = run_order(args.latency_ms, args.rounds)
-            print(f"after a warm-up run of {WARM_UP_IMAGES} images, runs in the order "
-                  f"{', '.join(f'{ms:.0f}' for ms in order)} ms per S3 request:")
+            print(f"then runs in the order {', '.join(f'{ms:.0f}' for ms in order)} ms per S3 request:")
             runs = []
             for number, latency_ms in enumerate(order, start=1):
                 runs.append(timed_run(spark, config, artifact, server, latency_ms))
@@ -144,6 +144,11 @@ def main() -> None:
     base_rate, base_stage = pooled(runs, 0.0)
     slow_rate, slow_stage = pooled(runs, args.latency_ms)
     print(f"at 0 ms per S3 request: {base_rate:.1f} images/s (feature stage {base_stage:.1f} images/s)")
+    slow_runs = [measured for measured in runs if measured.latency_ms == args.latency_ms]
+    gets = max(measured.requests.get("GetObject", 0) for measured in slow_runs)
+    print(f"one after another, a run's {gets} GetObject at {args.latency_ms:.0f} ms would wait "
+          f"{gets * args.latency_ms / 1000:.0f} s; its feature stage took at most "
+          f"{max(measured.feature_stage_seconds for measured in slow_runs):.1f} s")
     print(f"feature stage with {args.latency_ms:.0f} ms per S3 request: {slow_stage:.1f} images/s, "
           f"{slow_stage / base_stage:.2f} of the same at 0 ms")
     print(f"with {args.latency_ms:.0f} ms per S3 request: {slow_rate:.1f} images/s, "

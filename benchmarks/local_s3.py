@@ -61,12 +61,15 @@ def s3_operation(method: str, path: str, query: str) -> str:
 
 
 class LatencyMiddleware:
-    """WSGI middleware: waits `latency_seconds` before passing each request on, and counts the requests."""
+    """WSGI middleware: waits `latency_seconds` before passing each request on; counts the requests, and the most
+    in flight at once."""
 
     def __init__(self, app: WsgiApp, latency_seconds: float = 0.0) -> None:
         self.app = app
         self.latency_seconds = latency_seconds
         self._counts: Counter[str] = Counter()
+        self._in_flight = 0
+        self._peak_in_flight = 0
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -74,20 +77,32 @@ class LatencyMiddleware:
                                  environ.get("QUERY_STRING", ""))
         with self._lock:
             self._counts[operation] += 1
-        delay = self.latency_seconds  # read once: a change mid-request applies from the next one
-        if delay > 0:
-            time.sleep(delay)
-        return self.app(environ, start_response)
+            self._in_flight += 1
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+        try:
+            delay = self.latency_seconds  # read once: a change mid-request applies from the next one
+            if delay > 0:
+                time.sleep(delay)
+            return self.app(environ, start_response)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
 
     def counts(self) -> dict[str, int]:
         """Requests received since the last reset, by operation."""
         with self._lock:
             return dict(self._counts)
 
+    def peak_in_flight(self) -> int:
+        """The most requests waiting or being handled at once since the last reset."""
+        with self._lock:
+            return self._peak_in_flight
+
     def reset_counts(self) -> None:
         """Start counting from zero."""
         with self._lock:
             self._counts.clear()
+            self._peak_in_flight = self._in_flight
 
 
 class QuietRequestHandler(MotoRequestHandler):
@@ -128,8 +143,12 @@ class LocalS3:
         """How many requests were served since the last reset."""
         return sum(self.request_counts().values())
 
+    def peak_in_flight(self) -> int:
+        """The most requests in the server at once since the last reset: how parallel the client was."""
+        return self._middleware.peak_in_flight()
+
     def reset_counts(self) -> None:
-        """Count requests from zero again."""
+        """Count requests (and the peak in flight) from zero again."""
         self._middleware.reset_counts()
 
     def client(self, max_pool_connections: int = 2 * UPLOAD_THREADS) -> Any:

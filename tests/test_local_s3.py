@@ -58,6 +58,7 @@ def test_concurrent_requests_wait_side_by_side(fresh: LocalS3):
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda _: client.get_object(Bucket=BUCKET, Key="a/b.jpg")["Body"].read(), range(8)))
     assert time.perf_counter() - started < 8 * LATENCY / 2  # one after another would take 8 latencies
+    assert fresh.peak_in_flight() > 1
 
 
 def test_requests_are_counted_by_operation(fresh: LocalS3):
@@ -68,8 +69,9 @@ def test_requests_are_counted_by_operation(fresh: LocalS3):
         client.get_object(Bucket=BUCKET, Key="a/b.jpg")
     assert fresh.request_counts() == {"ListObjectsV2": 1, "HeadObject": 1, "GetObject": 3}
     assert fresh.requests_served() == 5
+    assert fresh.peak_in_flight() == 1  # one client thread: one request at a time
     fresh.reset_counts()
-    assert fresh.request_counts() == {}
+    assert fresh.request_counts() == {} and fresh.peak_in_flight() == 0
 
 
 @pytest.mark.parametrize(
