@@ -17,8 +17,9 @@ INPUT ?=
 OUTPUT ?= build/run/output
 ARGS ?=
 BENCH_ARGS ?= --images 4000
+BENCH_S3_ARGS ?= --images 2000
 
-.PHONY: demo test lint validate bench run java clean
+.PHONY: demo test lint validate bench bench-s3 run java clean
 
 # The whole workflow on this machine: the real state machine in moto, the real job in local Spark.
 demo: java $(INSTALLED)
@@ -41,6 +42,10 @@ validate: $(TOOLS_INSTALLED)
 
 bench: java $(INSTALLED)
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
+
+# The whole job reading from S3 at 0 and at 100 ms per request: moto's S3 on the loopback, offline.
+bench-s3: java $(INSTALLED)
+	$(PY) benchmarks/bench_s3.py $(BENCH_S3_ARGS)
 
 run: java $(INSTALLED)
 ifeq ($(INPUT),)

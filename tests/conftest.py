@@ -1,4 +1,5 @@
-"""Shared fixtures: a local Spark session, a small sample dataset, a small random-weights model.
+"""Shared fixtures: a local S3 endpoint and a local Spark session pointed at it, a small sample dataset, a small
+random-weights model.
 
 The model is MobileNetV2 with random weights (`weights=None`, seeded, batch-norm statistics
 calibrated on noise): no test here uses or pretends to use ImageNet weights.
@@ -7,8 +8,10 @@ calibrated on noise): no test here uses or pretends to use ImageNet weights.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -18,6 +21,9 @@ from orchard_features.model import ModelArtifact, prepare_model
 from orchard_features.sample_data import DatasetSummary, generate_dataset
 
 SPARK_SOURCES = Path(__file__).resolve().parents[1] / "spark"
+
+if TYPE_CHECKING:
+    from local_s3 import LocalS3
 
 
 @pytest.fixture(scope="session")
@@ -43,13 +49,33 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> DatasetSummary:
 
 
 @pytest.fixture(scope="session")
-def spark():
+def local_s3_server() -> Iterator[LocalS3]:
+    """moto's S3 on the loopback (benchmarks/local_s3.py) for the whole session, at 0 ms until a test
+    sets a latency. Its buckets live in moto's in-process backends, which `mock_aws` resets: a test
+    uploads what it reads just before reading it."""
+    from local_s3 import local_s3
+
+    with local_s3() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def spark(local_s3_server: LocalS3):
+    """One local Spark session, started with the local S3's endpoint and fake credentials in its
+    environment: the JVM keeps them and its Python workers inherit them, so their boto3 clients
+    read s3:// paths from the local S3. This process's own environment is restored at once: with
+    an endpoint variable set, moto's in-process mocks in other tests would let their S3 calls go
+    to that endpoint instead of catching them."""
+    from local_s3 import process_environment
     from orchard_features.cli import spark_session
 
     # Spark's Python workers import the job's functions by name: from this checkout's code, not
     # from wherever the package was installed (another worktree's, with an editable install).
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SPARK_SOURCES), os.environ.get("PYTHONPATH")]))
-    session = spark_session("orchard-tests")
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in process_environment(local_s3_server.endpoint_url).items():
+            patch.setenv(name, value)
+        session = spark_session("orchard-tests")
     session.conf.set("spark.sql.shuffle.partitions", "4")
     yield session
     session.stop()
