@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from orchard_features.paths import has_scheme
+from orchard_features.paths import has_scheme, to_uri
 
 S3_SCHEMES = frozenset({"s3", "s3a", "s3n"})
 LISTING_THREADS = 32
@@ -88,15 +88,18 @@ def list_local_folder(location: str) -> Folder:
         for entry in entries:
             if is_hidden(entry.name):
                 continue
-            uri = "file:" + os.path.abspath(entry.path)
-            (folders if entry.is_dir() else files).append(uri)
+            (folders if entry.is_dir() else files).append(to_uri(entry.path))
     return Folder(files=files, folders=folders)
 
 
 def list_s3_folder(location: str) -> Folder:
     """The visible objects and sub-prefixes directly under an S3 prefix (ListObjectsV2 with a `/` delimiter).
 
-    Keys ending in `/` are folder markers (as the S3 console creates), not files.
+    With a delimiter, the keys below the next `/` come rolled up in `CommonPrefixes`, at most 1,000 keys and
+    prefixes a page ("Amazon S3 API Reference: ListObjectsV2",
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html). Keys ending in `/` are folder
+    markers, zero-byte objects the S3 console creates ("Organizing objects in the Amazon S3 console by using
+    folders", https://docs.aws.amazon.com/AmazonS3/latest/userguide/using-folders.html), not files.
     """
     parts = urlsplit(location)
     prefix = parts.path.lstrip("/")
@@ -131,7 +134,7 @@ def input_files(location: str) -> list[str] | None:
         listed = s3_client().list_objects_v2(Bucket=parts.netloc, Prefix=key, MaxKeys=1).get("Contents", [])
         return [location] if listed and listed[0]["Key"] == key else None
     path = local_path(location)
-    return ["file:" + os.path.abspath(path)] if os.path.isfile(path) else None
+    return [to_uri(path)] if os.path.isfile(path) else None
 
 
 def list_files(inputs: Sequence[str], threads: int = LISTING_THREADS) -> list[str]:
