@@ -169,7 +169,8 @@ def spark_configurations(region: str) -> list[dict[str, Any]]:
 
     The job reads the images with boto3, which takes its region from `AWS_DEFAULT_REGION` and nothing an EC2
     node provides ("Configuration", https://boto3.amazonaws.com/v1/documentation/api/latest/guide/configuration.html):
-    the stack's region is set for the driver (`spark-env` export, client mode) and the executors
+    the stack's region is set for the driver (the `spark-env` classification's `export`, "Configure Spark",
+    https://docs.aws.amazon.com/emr/latest/ReleaseGuide/emr-spark-configure.html; client mode) and the executors
     (`spark.executorEnv.*`, https://spark.apache.org/docs/3.5.6/configuration.html#runtime-environment), so that
     requests go to the regional endpoint, through the subnet's S3 gateway endpoint.
     """
