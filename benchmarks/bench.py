@@ -3,12 +3,15 @@
     python benchmarks/bench.py --images 4000
 
 Prints images/s for each, the job's feature stage against the bare engine, what the job spends
-beyond its feature stage, and the ratio of the job to the bare engine. The bare engine (ONNX
-Runtime on already decoded batches, every core in one process) runs in a fresh process of its
-own, so that neither it nor the job inherits the other's threads and memory. The job's images/s
-counts from the moment its Spark session and model are ready to its success marker; its one-time
-start-up (session, model build and conversion, with an empty model cache) is printed apart.
-Random weights are used (ImageNet weights cannot be downloaded offline): speed is the same.
+beyond its feature stage, and the ratio of the job to the bare engine. The bare engine is ONNX
+Runtime on already decoded batches, run as the job runs it: one fresh process per core, one thread
+each, all started together, so that neither it nor the job inherits the other's threads and memory.
+It is measured right before the job and right after it, and the job is compared with the mean of the
+two: this machine's speed drifts by 10-20 % over minutes, and one measurement alone can flatter or
+wrong the job. The job's images/s counts from the moment its Spark session and model are ready to its
+success marker; its one-time start-up (session, model build and conversion, with an empty model
+cache) is printed apart. Random weights are used (ImageNet weights cannot be downloaded offline):
+speed is the same.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import os
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from multiprocessing.managers import BarrierProxy as Barrier
 from pathlib import Path
 
 import numpy as np
@@ -39,25 +44,45 @@ SEED_IMAGES_PER_MINUTE = 814
 SEED_VCPUS = 24
 
 
-def decoded_batches(folder: Path, size: int, batch_size: int) -> tuple[list[np.ndarray], float]:
-    """Every image under `folder` decoded and preprocessed, in batches; and the decode rate."""
+def decoded_batches(files: list[Path], size: int, batch_size: int) -> list[np.ndarray]:
+    """`files` decoded and preprocessed, in batches."""
+    pixels = np.stack([decode_image(path.read_bytes(), size).pixels for path in files])
+    return [preprocess(pixels[i : i + batch_size]) for i in range(0, len(pixels), batch_size)]
+
+
+def decode_rate(folder: Path, size: int) -> float:
+    """Images/s of decoding and resizing every image under `folder` on one core."""
     files = sorted(folder.rglob("*.jpg"))
     started = time.perf_counter()
-    pixels = np.stack([decode_image(path.read_bytes(), size).pixels for path in files])
-    rate = len(files) / (time.perf_counter() - started)
-    return [preprocess(pixels[i : i + batch_size]) for i in range(0, len(pixels), batch_size)], rate
+    for path in files:
+        decode_image(path.read_bytes(), size)
+    return len(files) / (time.perf_counter() - started)
 
 
-def bare_engine_rate(engine: str, model_path: str, folder: Path, size: int, batch_size: int,
-                     threads: int) -> tuple[float, float]:
-    """Images/s of `engine` alone on every image under `folder` (after one warm-up batch),
-    and the decode rate; run in a fresh process."""
-    batches, decode_rate = decoded_batches(folder, size, batch_size)
-    runner = ENGINE_CLASSES[engine](model_path, threads)
+def engine_seconds(engine: str, model_path: str, files: list[Path], size: int, batch_size: int,
+                   start: Barrier) -> float:
+    """Seconds `engine`, on one thread, takes for `files` (decoded beforehand, after one warm-up
+    batch), timed from `start`, which every process of the measurement passes together."""
+    batches = decoded_batches(files, size, batch_size)
+    runner = ENGINE_CLASSES[engine](model_path, 1)
     runner.predict(batches[0])
+    start.wait()
     started = time.perf_counter()
-    count = sum(len(runner.predict(batch)) for batch in batches)
-    return count / (time.perf_counter() - started), decode_rate
+    for batch in batches:
+        runner.predict(batch)
+    return time.perf_counter() - started
+
+
+def bare_engine_rate(engine: str, model_path: str, folder: Path, size: int, batch_size: int, cores: int) -> float:
+    """Images/s of `engine` alone on every image under `folder`: one fresh process per core, each
+    on its share of the images, as the job's tasks run; the slowest process sets the time."""
+    files = sorted(folder.rglob("*.jpg"))
+    shares = [files[core::cores] for core in range(cores)]
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, ProcessPoolExecutor(max_workers=cores, mp_context=context) as pool:
+        start = manager.Barrier(cores)
+        runs = [pool.submit(engine_seconds, engine, model_path, share, size, batch_size, start) for share in shares]
+        return len(files) / max(run.result() for run in runs)
 
 
 def overhead(timings: dict[str, float], job_seconds: float) -> dict[str, float]:
@@ -93,11 +118,13 @@ def main() -> None:
               f"batch {args.batch_size}, {cores} cores")
         bare_cache = str(work_dir / "bare-model-cache")
         model = in_fresh_process(prepare_model, "none", args.image_size, ENGINE, bare_cache)
-        engine_rate, decode_rate = in_fresh_process(
+        print(f"decode + resize (Pillow, 1 core): {in_fresh_process(decode_rate, dataset.root, args.image_size):.0f} "
+              "images/s")
+        measure_engine = partial(
             bare_engine_rate, ENGINE, model.path, dataset.root, args.image_size, args.batch_size, cores
         )
-        print(f"decode + resize (Pillow, 1 core): {decode_rate:.0f} images/s")
-        print(f"bare {ENGINE} ({cores} threads): {engine_rate:.1f} images/s")
+        engine_before = measure_engine()
+        print(f"bare {ENGINE} before the job ({cores} processes, 1 thread each): {engine_before:.1f} images/s")
 
         config = JobConfig(
             inputs=(str(dataset.root),),
@@ -121,6 +148,10 @@ def main() -> None:
             job_seconds = time.perf_counter() - job_started
         finally:
             spark.stop()
+        engine_after = measure_engine()
+    engine_rate = (engine_before + engine_after) / 2
+    print(f"bare {ENGINE} after the job: {engine_after:.1f} images/s")
+    print(f"bare {ENGINE} (the mean of the two, compared with below): {engine_rate:.1f} images/s")
     read = summary.counts["images_read"]
     job_rate = read / job_seconds
     timings = summary.info["timings_seconds"]

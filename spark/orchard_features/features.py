@@ -114,7 +114,7 @@ def extract_features(paths: DataFrame, settings: FeatureSettings, done: Accumula
 
 
 def warm_up(paths: DataFrame) -> DataFrame:
-    """`paths` through a pandas UDF that only imports what the feature UDF needs.
+    """`paths` through a pandas UDF that only imports what the tasks that follow need (features, PCA).
 
     Run over one row per executor core, it starts every Python worker (which Spark keeps for the tasks
     that follow), with its libraries loaded, and takes the JVM's Arrow path once: the fixed costs of a
@@ -124,6 +124,7 @@ def warm_up(paths: DataFrame) -> DataFrame:
     def load_libraries(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
         import onnxruntime  # noqa: F401  (loaded for the tasks that follow)
         import PIL.Image  # noqa: F401
+        import scipy.linalg  # noqa: F401  (the PCA's moments)
 
         yield from batches
 

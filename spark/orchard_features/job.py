@@ -178,24 +178,26 @@ def featurize(spark: SparkSession, config: JobConfig, selected: list[str], artif
 
 def write_outputs(spark: SparkSession, config: JobConfig, artifact: ModelArtifact, results: DataFrame,
                   counts: dict[str, int], started_at: datetime, progress: Progress) -> dict[str, Any]:
-    """Replace the previous result: every output written at once, from the cached results, while the
-    PCA is fitted on the driver. Returns the run's record for `model_info`.
+    """Replace the previous result: the PCA fitted first, on every core (the projections, the model and
+    the report wait for it), then every output written at once from the cached results. Returns the
+    run's record for `model_info`.
 
     Each write is a Spark job of its own (one per output folder); run side by side, their fixed costs
-    (planning, task launch, commit) overlap instead of adding up.
+    (planning, task launch, commit) overlap instead of adding up. The projections go first: the report
+    waits for them.
     """
     storage.clear_outputs(spark, config.output)
     featurized = results.where(F.col("error").isNull()).select("path", "label", "features")
+    with progress.phase("pca", "  fitting PCA"):
+        pca = fit_pca(featurized, config.pca_components)
+    info = model_info(config, artifact, counts, pca, started_at, progress.seconds)
     with ThreadPoolExecutor(max_workers=OUTPUT_WRITERS, thread_name_prefix="orchard-write") as pool:
-        writes = [pool.submit(write, config, results, featurized) for write in IMAGE_OUTPUTS]
-        with progress.phase("pca", "  fitting PCA"):
-            pca = fit_pca(featurized, config.pca_components)
-        info = model_info(config, artifact, counts, pca, started_at, progress.seconds)
-        writes.append(pool.submit(save_pca_model, config, pca))
         projected = pool.submit(write_projections, spark, config, featurized, pca)
+        writes = [pool.submit(save_pca_model, config, pca)]
+        writes += [pool.submit(write, config, results, featurized) for write in IMAGE_OUTPUTS]
         if config.write_report:
             writes.append(pool.submit(write_report_to_output, spark, config.output, info, projected))
-        for finished in [*writes, projected]:
+        for finished in [projected, *writes]:
             finished.result()
     return info
 

@@ -1,8 +1,12 @@
 """PCA of the features: centred, so projections equal scikit-learn's up to sign.
 
-The covariance is computed with BLAS-3: partial moments (count, mean, centred scatter matrix) with
-numpy on the executors, merged exactly in a tree; its eigenvectors with numpy on the driver. The
-result is a Spark ML `PipelineModel` (centring, then PCA), saved, loaded and applied like any other.
+The covariance is computed with BLAS-3: partial moments (count, mean, centred scatter matrix by
+`dsyrk`) on the executors, merged exactly in a tree; only its k leading eigenvectors are computed, on
+the driver (LAPACK's `dsyevr`). Both through SciPy, whose OpenBLAS is newer than numpy 1.26's: on
+this project's 2-vCPU machine numpy's picks generic kernels ("Prescott"), SciPy's the CPU's own
+(SkylakeX), and the product takes 42 ms against 210 ms for 2,048 x 1,280, the eigenvectors 0.15 s
+against 0.96 s for all of them. The result is a Spark ML `PipelineModel` (centring, then PCA), saved,
+loaded and applied like any other.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import linalg
+from scipy.linalg import blas
 from pyspark.ml import PipelineModel
 from pyspark.ml.common import _py2java
 from pyspark.ml.feature import PCAModel, StandardScalerModel
@@ -60,8 +66,7 @@ class Moments:
     def of(cls, rows: np.ndarray) -> Moments:
         """The moments of the rows of a non-empty float64 matrix."""
         mean = rows.mean(axis=0)
-        centred = rows - mean
-        return cls(count=len(rows), mean=mean, scatter=centred.T @ centred)
+        return cls(count=len(rows), mean=mean, scatter=gram(rows - mean))
 
     def merge(self, other: Moments) -> Moments:
         """The moments of both sets of rows together (Chan, Golub and LeVeque's pairwise update)."""
@@ -82,6 +87,12 @@ class Moments:
         """The moments in a row of `MOMENTS_SCHEMA`."""
         mean = np.frombuffer(row["mean"])
         return cls(count=row["count"], mean=mean, scatter=np.frombuffer(row["scatter"]).reshape(len(mean), -1))
+
+
+def gram(rows: np.ndarray) -> np.ndarray:
+    """`rows.T @ rows`, symmetric, by BLAS's `dsyrk` (half the products of a general multiply)."""
+    upper = blas.dsyrk(1.0, np.asfortranarray(rows), trans=1)
+    return np.triu(upper) + np.triu(upper, 1).T
 
 
 def check_components(k: int, images: int, features: int = FEATURE_DIMENSION) -> None:
@@ -167,11 +178,12 @@ def principal_components(scatter: np.ndarray, k: int) -> tuple[np.ndarray, np.nd
     total = np.trace(scatter)
     if total <= 0:
         raise PcaError("every image has the same features: there is no variance to explain")
-    eigenvalues, eigenvectors = np.linalg.eigh(scatter)  # ascending
-    components = eigenvectors[:, ::-1][:, :k]
+    dimension = len(scatter)
+    eigenvalues, eigenvectors = linalg.eigh(scatter, subset_by_index=[dimension - k, dimension - 1])  # ascending
+    components = eigenvectors[:, ::-1]
     largest = np.abs(components).argmax(axis=0)
     components = components * np.sign(components[largest, np.arange(k)])
-    return components, np.clip(eigenvalues[::-1][:k], 0, None) / total
+    return components, np.clip(eigenvalues[::-1], 0, None) / total
 
 
 def pipeline_model(spark: SparkSession, moments: Moments, components: np.ndarray,
