@@ -92,7 +92,7 @@ def overhead(timings: dict[str, float], job_seconds: float) -> dict[str, float]:
         "listing": timings["listing"],
         "around the feature stage": timings["features"] - timings["feature_stage"],
         "PCA fit": timings.get("pca", 0.0),
-        "outputs beside it": outputs,
+        "outputs after it": outputs,
         "the rest (model_info, marker)": job_seconds - timings["listing"] - timings["features"] - timings["outputs"],
     }
 
