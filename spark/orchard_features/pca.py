@@ -20,14 +20,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import linalg
-from scipy.linalg import blas
 from pyspark.ml import PipelineModel
 from pyspark.ml.common import _py2java
 from pyspark.ml.feature import PCAModel, StandardScalerModel
 from pyspark.ml.functions import array_to_vector, vector_to_array
 from pyspark.ml.linalg import DenseMatrix, DenseVector
 from pyspark.sql import DataFrame, SparkSession
+from scipy import linalg
+from scipy.linalg import blas
 
 from orchard_features.layout import FEATURE_DIMENSION
 
