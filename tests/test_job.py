@@ -195,3 +195,15 @@ def test_text_files_round_trip_through_the_file_system_api(spark, tmp_path):
     assert storage.read_text(spark, str(tmp_path / "manifests" / "m.json")).startswith("{")
     with pytest.raises(storage.InputError, match="file not found: .*missing.json"):
         storage.read_text(spark, str(tmp_path / "missing.json"))
+
+
+@pytest.mark.parametrize(("images", "partitions"), [
+    (4000, lambda cores: max(8, cores)),  # images enough: at most 512 to a task
+    (300, lambda cores: cores),  # a small run: a task for every core
+    (1, lambda cores: 1),  # never an empty task
+])
+def test_the_catalog_splits_images_into_even_tasks_that_fill_every_core(spark, images, partitions):
+    paths = [f"/data/Training/Kiwi/{number}.jpg" for number in range(images)]
+    sizes = job.catalog_frame(spark, paths, 512).rdd.glom().map(len).collect()
+    assert len(sizes) == partitions(spark.sparkContext.defaultParallelism)
+    assert sum(sizes) == images and max(sizes) - min(sizes) <= 1

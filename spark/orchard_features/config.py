@@ -72,7 +72,9 @@ def argument_parser() -> argparse.ArgumentParser:
         "--no-report", dest="write_report", action="store_false", default=None, help="skip the PNG/HTML report"
     )
     parser.add_argument("--max-image-pixels", type=_positive, help="larger images are listed as failed")
-    parser.add_argument("--images-per-partition", type=_positive, help="images per Spark task (default 512)")
+    parser.add_argument(
+        "--images-per-partition", type=_positive, help="at most this many images per Spark task (default 512)"
+    )
     parser.add_argument("--model-cache", help="local folder caching converted models")
     parser.add_argument(
         "--model-store", help="folder or s3:// prefix keeping converted models between runs and clusters"

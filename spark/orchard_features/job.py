@@ -96,10 +96,12 @@ def prepare_and_ship_model(spark: SparkSession, config: JobConfig) -> ModelArtif
 
 
 def catalog_frame(spark: SparkSession, selected: list[str], images_per_partition: int) -> DataFrame:
-    """The selected images' path, label and split (labels come from the path), about
-    `images_per_partition` to a partition: tasks few and even, no shuffle."""
+    """The selected images' path, label and split (labels come from the path), at most
+    `images_per_partition` to a partition and, while there are images enough, a partition for every
+    core: tasks few and even, every core busy on a small run, no shuffle."""
     rows = [(path, label_from_path(path), split_from_path(path)) for path in selected]
-    partitions = max(1, math.ceil(len(rows) / images_per_partition))
+    tasks = max(math.ceil(len(rows) / images_per_partition), spark.sparkContext.defaultParallelism)
+    partitions = max(1, min(len(rows), tasks))
     return spark.createDataFrame(spark.sparkContext.parallelize(rows, partitions), CATALOG_SCHEMA)
 
 
