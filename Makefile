@@ -19,7 +19,7 @@ ARGS ?=
 BENCH_ARGS ?= --images 4000
 BENCH_S3_ARGS ?= --images 2000
 
-.PHONY: demo test lint validate bench bench-s3 run java clean
+.PHONY: demo test test-fast lint validate bench bench-s3 run java clean
 
 # The whole workflow on this machine: the real state machine in moto, the real job in local Spark.
 demo: java $(INSTALLED)
@@ -27,6 +27,10 @@ demo: java $(INSTALLED)
 
 test: java $(INSTALLED)
 	$(PY) -m pytest
+
+# The developer loop: every test but those that start Spark, build the model or run the workflow.
+test-fast: $(INSTALLED)
+	$(PY) -m pytest -m "not spark and not model and not workflow"
 
 lint: $(INSTALLED) $(CHECKOV_INSTALLED)
 	$(VENV)/bin/ruff check spark lambdas tests benchmarks

@@ -25,6 +25,21 @@ SPARK_SOURCES = Path(__file__).resolve().parents[1] / "spark"
 if TYPE_CHECKING:
     from local_s3 import LocalS3
 
+# The slow fixtures, and the marker a test that uses one (directly or through another fixture) gets;
+# every test under tests/workflow/ (the state machine in moto) is marked `workflow`. `make test-fast`
+# deselects all three.
+SLOW_FIXTURES = {"spark": "spark", "onnx_model": "model", "keras_model": "model", "model_cache": "model"}
+WORKFLOW_TESTS = Path(__file__).resolve().parent / "workflow"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test by the slow things it needs, so that no slow test escapes `make test-fast`."""
+    for item in items:
+        for fixture in SLOW_FIXTURES.keys() & set(getattr(item, "fixturenames", ())):
+            item.add_marker(SLOW_FIXTURES[fixture])
+        if WORKFLOW_TESTS in Path(item.path).parents:
+            item.add_marker("workflow")
+
 
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory: pytest.TempPathFactory) -> str:
