@@ -23,7 +23,7 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
-from multiprocessing.managers import BarrierProxy as Barrier
+from multiprocessing.managers import BarrierProxy
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +60,7 @@ def decode_rate(folder: Path, size: int) -> float:
 
 
 def engine_seconds(engine: str, model_path: str, files: list[Path], size: int, batch_size: int,
-                   start: Barrier) -> float:
+                   start: BarrierProxy) -> float:
     """Seconds `engine`, on one thread, takes for `files` (decoded beforehand, after one warm-up
     batch), timed from `start`, which every process of the measurement passes together."""
     batches = decoded_batches(files, size, batch_size)

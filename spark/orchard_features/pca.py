@@ -91,8 +91,8 @@ class Moments:
 
 def gram(rows: np.ndarray) -> np.ndarray:
     """`rows.T @ rows`, symmetric, by BLAS's `dsyrk` (half the products of a general multiply)."""
-    upper = blas.dsyrk(1.0, np.asfortranarray(rows), trans=1)
-    return np.triu(upper) + np.triu(upper, 1).T
+    upper = blas.dsyrk(1.0, np.asfortranarray(rows), trans=1)  # zeros below the diagonal
+    return upper + np.triu(upper, 1).T
 
 
 def check_components(k: int, images: int, features: int = FEATURE_DIMENSION) -> None:
