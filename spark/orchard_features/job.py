@@ -98,7 +98,9 @@ def prepare_and_ship_model(spark: SparkSession, config: JobConfig) -> ModelArtif
 def catalog_frame(spark: SparkSession, selected: list[str], images_per_partition: int) -> DataFrame:
     """The selected images' path, label and split (labels come from the path), at most
     `images_per_partition` to a partition and, while there are images enough, a partition for every
-    core: tasks few and even, every core busy on a small run, no shuffle."""
+    core: tasks few and even, every core busy on a small run, no shuffle. The cores are Spark's default
+    parallelism: in local mode the machine's, on YARN those of every executor registered, or 2 if more
+    (`spark.default.parallelism`, https://spark.apache.org/docs/3.5.6/configuration.html#execution-behavior)."""
     rows = [(path, label_from_path(path), split_from_path(path)) for path in selected]
     tasks = max(math.ceil(len(rows) / images_per_partition), spark.sparkContext.defaultParallelism)
     partitions = max(1, min(len(rows), tasks))
