@@ -23,7 +23,7 @@ BENCH_S3_ARGS ?= --images 2000
 
 # The whole workflow on this machine: the real state machine in moto, the real job in local Spark.
 demo: java $(INSTALLED)
-	PYTHONPATH=tests:lambdas:lambdas/shared $(PY) -m harness.demo --manifest manifests/mini.json --work-dir build/demo
+	$(PY) -m orchard_local.workflow_demo --manifest manifests/mini.json --work-dir build/demo
 
 test: java $(INSTALLED)
 	$(PY) -m pytest
@@ -33,7 +33,7 @@ test-fast: $(INSTALLED)
 	$(PY) -m pytest -m "not spark and not model and not workflow"
 
 lint: $(INSTALLED) $(CHECKOV_INSTALLED)
-	$(VENV)/bin/ruff check spark lambdas tests benchmarks
+	$(VENV)/bin/ruff check src lambdas tests benchmarks
 	$(VENV)/bin/cfn-lint template.yaml
 	$(PY) tests/lint_iam.py
 	$(CHECKOV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
@@ -53,7 +53,7 @@ bench-s3: java $(INSTALLED)
 
 run: java $(INSTALLED)
 ifeq ($(INPUT),)
-	$(PY) -m orchard_features.demo --manifest manifests/mini.json --work-dir build/run
+	$(PY) -m orchard_local.job_demo --manifest manifests/mini.json --work-dir build/run
 else
 	$(PY) -m orchard_features $(INPUT) --output $(OUTPUT) $(ARGS)
 endif

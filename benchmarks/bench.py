@@ -35,7 +35,7 @@ from orchard_features.images import decode_image, preprocess
 from orchard_features.job import load_model, run
 from orchard_features.model import prepare_model
 from orchard_features.progress import Progress
-from orchard_features.sample_data import generate_dataset
+from orchard_local.sample_data import generate_dataset
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # also for the spawned engine processes
 

@@ -37,7 +37,7 @@ from orchard_features.config import JobConfig
 from orchard_features.job import load_model, run
 from orchard_features.model import ModelArtifact
 from orchard_features.progress import Progress
-from orchard_features.sample_data import generate_dataset
+from orchard_local.sample_data import generate_dataset
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

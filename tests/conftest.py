@@ -18,9 +18,9 @@ import pytest
 from helpers import SAMPLE_IMAGES, TEST_IMAGE_SIZE
 from orchard_features.config import JobConfig
 from orchard_features.model import ModelArtifact, prepare_model
-from orchard_features.sample_data import DatasetSummary, generate_dataset
+from orchard_local.sample_data import DatasetSummary, generate_dataset
 
-SPARK_SOURCES = Path(__file__).resolve().parents[1] / "spark"
+SPARK_SOURCES = Path(__file__).resolve().parents[1] / "src"
 
 if TYPE_CHECKING:
     from local_s3 import LocalS3

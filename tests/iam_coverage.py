@@ -1,5 +1,5 @@
 """Whether the deployed template grants what each principal did: every recorded call's permissions (action and
-resource, aws_authorization), evaluated against the principal's identity policies (aws_deployed).
+resource, orchard_local.authorization), evaluated against the principal's identity policies (orchard_local.deployed).
 
 The evaluator is moto's (`moto.iam.access_control.IAMPolicy.is_action_permitted`, the one moto enforces IAM with):
 an explicit Deny in any policy wins, else an Allow in any grants. Its limits, which are this check's: conditions
@@ -16,10 +16,10 @@ from typing import Any, NamedTuple
 
 from moto.iam.access_control import IAMPolicy, PermissionResult
 
-from aws_authorization import Permission, permissions
-from aws_deployed import identity_policies
-from aws_deployment import ACCOUNT
-from harness.principals import Call
+from orchard_local.account import ACCOUNT
+from orchard_local.authorization import Permission, permissions
+from orchard_local.deployed import identity_policies
+from orchard_local.principals import Call
 
 
 class Missing(NamedTuple):

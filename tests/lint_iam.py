@@ -4,7 +4,7 @@ parliament (https://github.com/duo-labs/parliament) lints IAM policies against t
 actions, resource ARN formats and condition keys. It has no separate resource-policy mode (its issue 14,
 https://github.com/duo-labs/parliament/issues/14): a statement with a Principal is checked as a resource-policy
 statement. The policies are the identity policies of every role (the functions' generated ones included) and the
-resource policies (trust, bucket, queue, topic and key policies) of aws_deployed.policies(). Suppressions, each
+resource policies (trust, bucket, queue, topic and key policies) of orchard_local.deployed.policies(). Suppressions, each
 narrow and with its reason, are in parliament.yaml beside this file, in parliament's override format.
 """
 
@@ -22,7 +22,7 @@ from parliament.cli import is_finding_filtered
 from parliament.finding import Finding
 from parliament.misc import make_list
 
-from aws_deployed import Policy, policies
+from orchard_local.deployed import Policy, policies
 
 SUPPRESSIONS = Path(__file__).with_name("parliament.yaml")
 MINIMUM_SEVERITY = "LOW"  # parliament's own default

@@ -5,7 +5,7 @@ from __future__ import annotations
 import botocore.session
 import pytest
 
-from aws_authorization import Permission, permissions
+from orchard_local.authorization import Permission, permissions
 
 REGION, ACCOUNT = "eu-west-1", "123456789012"
 CLUSTER = f"arn:aws:elasticmapreduce:{REGION}:{ACCOUNT}:cluster"

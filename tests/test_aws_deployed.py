@@ -6,9 +6,9 @@ import json
 import re
 from typing import Any
 
-import aws_deployed as d
-import aws_template as t
-from aws_deployment import ACCOUNT, REGION, STATE_MACHINE_ARN
+from orchard_local import deployed as d
+from orchard_local import template as t
+from orchard_local.account import ACCOUNT, REGION, STATE_MACHINE_ARN
 
 
 def pin(path: str, package: str) -> str:

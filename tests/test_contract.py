@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from statelint.linter import Linter
 
-import aws_deployed
-import aws_template as t
+from orchard_local import deployed as aws_deployed
+from orchard_local import template as t
 from orchard_pipeline.costs import load_price_table
 
 REGION, ACCOUNT = "eu-west-1", "123456789012"
@@ -150,7 +150,7 @@ def test_packages_shared_by_the_job_and_the_lambdas_have_the_same_pins():
 
 
 def test_manual_starts_and_the_published_manifests_are_valid_inputs():
-    from orchard_features.manifest import schema_problems
+    from orchard_contract.manifest import schema_problems
 
     for manifest in sorted((t.ROOT / "manifests").glob("*.json")):
         assert schema_problems(json.loads(manifest.read_text())) == [], manifest.name

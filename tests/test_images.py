@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from orchard_contract.paths import has_image_extension
 from orchard_features.images import ImageError, decode_image, preprocess, to_rgb
-from orchard_features.paths import has_image_extension
-from orchard_features.sample_data import jpeg_bytes, png_bytes
+from orchard_local.sample_data import jpeg_bytes, png_bytes
 
 SIZE = 32
 

@@ -10,10 +10,10 @@ import pytest
 from sklearn.decomposition import PCA as SklearnPCA
 
 from helpers import keras_features, relative_error
+from orchard_contract.layout import MODEL_INFO_FILE
+from orchard_contract.manifest import Selection
+from orchard_contract.paths import label_from_path
 from orchard_features import job, storage
-from orchard_features.layout import MODEL_INFO_FILE
-from orchard_features.manifest import Selection
-from orchard_features.paths import label_from_path
 from orchard_features.pca import PcaError
 from orchard_features.progress import Progress
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from orchard_contract.manifest import ManifestError, parse_manifest
 from orchard_features.config import config_from_arguments, parse_arguments
-from orchard_features.manifest import ManifestError, parse_manifest
 
 MANIFESTS = Path(__file__).resolve().parents[1] / "manifests"
 

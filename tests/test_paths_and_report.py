@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from orchard_features.paths import label_from_path, split_from_path
+from orchard_contract.paths import label_from_path, split_from_path
+from orchard_features.closing_summary import format_summary
 from orchard_features.report import render_page, variance_bands, write_report
-from orchard_features.summary import format_summary
 
 
 def test_label_and_split_come_from_the_folders():

@@ -8,9 +8,9 @@ from collections.abc import Iterable
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchard_features.manifest import Selection
-from orchard_features.paths import label_from_path
-from orchard_features.selection import SelectionTally, select_images
+from orchard_contract.manifest import Selection
+from orchard_contract.paths import label_from_path
+from orchard_contract.selection import SelectionTally, select_images
 
 CLASSES = ["Apple Braeburn", "Apple Golden 1", "Banana", "Kiwi"]
 
@@ -68,8 +68,8 @@ def test_result_is_sorted():
 def test_mini_manifest_picks_300_images_of_5_classes_from_the_demo_sample(tmp_path):
     from pathlib import Path
 
-    from orchard_features.manifest import parse_manifest
-    from orchard_features.sample_data import generate_dataset
+    from orchard_contract.manifest import parse_manifest
+    from orchard_local.sample_data import generate_dataset
 
     manifest_path = Path(__file__).resolve().parents[1] / "manifests" / "mini.json"
     manifest = parse_manifest(manifest_path.read_text(), str(manifest_path))

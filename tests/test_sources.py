@@ -113,9 +113,9 @@ def test_prefetched_keeps_order_and_reads_ahead_a_bounded_number_of_batches():
 def test_the_clusters_instance_role_may_make_every_request_of_the_reading(monkeypatch):
     """The job lists and reads its images with the EMR instance role: each request it makes (a missing key
     included), checked against the role's policies as deployed, with the Service Authorization Reference's actions."""
-    from aws_deployed import physical_names
-    from harness.principals import Principals
     from iam_coverage import missing_grants
+    from orchard_local.deployed import physical_names
+    from orchard_local.principals import Principals
 
     inputs = physical_names()["InputsBucket"]
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")

@@ -1,4 +1,4 @@
-"""The EMR entry point: `spark-submit --py-files <zipped package> spark/run_job.py ...` runs the job."""
+"""The EMR entry point: `spark-submit --py-files orchard_job.zip run_job.py ...` runs the job."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import json
 import os
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from helpers import TEST_IMAGE_SIZE
+from orchard_pipeline.artifacts import JOB_ARCHIVE, PUBLISHED_FILES, package_archive
 
 pytestmark = pytest.mark.spark
 
@@ -19,23 +19,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def zip_package(destination: Path) -> Path:
-    """The job package as EMR receives it through --py-files."""
-    package = ROOT / "spark" / "orchard_features"
-    with zipfile.ZipFile(destination, "w") as archive:
-        for path in sorted(package.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                archive.write(path, path.relative_to(package.parent))
+    """The job's archive as `sam deploy` publishes it and EMR receives it through --py-files."""
+    destination.write_bytes(package_archive(ROOT))
     return destination
 
 
 def test_spark_submit_runs_the_job_from_a_zipped_package(tmp_path, sample, model_cache, onnx_model):
-    package = zip_package(tmp_path / "orchard_features.zip")
+    package = zip_package(tmp_path / JOB_ARCHIVE)
     output = tmp_path / "output"
     command = [
         str(Path(sys.executable).parent / "spark-submit"),
         "--master", "local[2]",
         "--py-files", str(package),
-        str(ROOT / "spark" / "run_job.py"),
+        str(ROOT / PUBLISHED_FILES["run_job.py"]),
         str(sample.root), "--output", str(output),
         "--weights", "none", "--image-size", str(TEST_IMAGE_SIZE), "-k", "5", "--no-report",
         "--model-cache", model_cache,

@@ -18,12 +18,12 @@ from aws_lambda_powertools.utilities.parser import BaseModel, event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from orchard_features.manifest import DEFAULT_PCA_COMPONENTS, parse_manifest
+from orchard_contract.manifest import DEFAULT_PCA_COMPONENTS, parse_manifest
 from orchard_pipeline.documents import json_type, text_problems
 from orchard_pipeline.input_survey import survey_inputs, survey_problems
 from orchard_pipeline.run_plan import (
     INLINE_SOURCE,
-    Deployment,
+    DeploymentSettings,
     InvalidManifest,
     bucket_problems,
     plan_run,
@@ -35,7 +35,7 @@ logger = Logger()
 tracer = Tracer()
 s3 = boto3.client("s3")
 
-DEPLOYMENT = Deployment(
+DEPLOYMENT = DeploymentSettings(
     inputs_bucket=os.environ["INPUTS_BUCKET"],
     outputs_bucket=os.environ["OUTPUTS_BUCKET"],
     logs_bucket=os.environ["LOGS_BUCKET"],

@@ -19,11 +19,11 @@ from orchard_pipeline.s3uri import s3_uri
 logger = Logger()
 helper = CfnResource(json_logging=True, log_level="INFO", sleep_on_delete=0)
 s3 = boto3.client("s3")
-BUNDLE = Path(__file__).parent / "payload"
+BUNDLE = Path(__file__).parent / "payload"  # laid out by this folder's Makefile at `sam build`
 
 
-def publish_artifacts(*, bucket: str, bundle: Path = BUNDLE) -> str:
-    """Upload the bundle under its content version, unless already there; return the prefix URI."""
+def publish_artifacts(*, bucket: str, bundle: Path) -> str:
+    """Upload the bundle's artifacts under their content version; return the prefix URI."""
     artifacts = collect_artifacts(bundle)
     prefix = f"code/{content_version(artifacts)}/"
     for name, body in artifacts.items():
@@ -35,7 +35,7 @@ def publish_artifacts(*, bucket: str, bundle: Path = BUNDLE) -> str:
 @helper.create
 @helper.update
 def on_deploy(event: dict[str, Any], _context: Any) -> str:
-    uri = publish_artifacts(bucket=event["ResourceProperties"]["Bucket"])
+    uri = publish_artifacts(bucket=event["ResourceProperties"]["Bucket"], bundle=BUNDLE)
     helper.Data["ArtifactsUri"] = uri
     return uri
 

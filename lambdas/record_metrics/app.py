@@ -13,8 +13,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AwareDatetime, BaseModel, Field
 
 from orchard_pipeline.costs import load_price_table
+from orchard_pipeline.run_record import ClusterTimeline, StepTimeline, build_summary, metric_values
 from orchard_pipeline.s3uri import split_s3_uri
-from orchard_pipeline.summary import ClusterTimeline, StepTimeline, build_summary, metric_values
 
 logger = Logger()
 tracer = Tracer()

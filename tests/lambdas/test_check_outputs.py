@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.parser import ValidationError
 
-from aws_deployment import OUTPUTS_BUCKET, example_run
-from harness.job_outputs import SHARES, WRITE_ID, JobOutputs, K, write_outputs
+from job_outputs import SHARES, WRITE_ID, JobOutputs, K, write_outputs
+from orchard_local.account import OUTPUTS_BUCKET, example_run
 from orchard_pipeline import outputs
 from orchard_pipeline.outputs import (
     CountsDoNotAddUp,
@@ -181,8 +181,8 @@ def test_a_tiny_rounding_error_in_the_variance_passes() -> None:
 
 
 def test_the_layout_is_the_jobs() -> None:
+    from orchard_contract.layout import FEATURE_DIMENSION, MODEL_INFO_FILE
     from orchard_features import storage
-    from orchard_features.layout import FEATURE_DIMENSION, MODEL_INFO_FILE
 
     assert outputs.SUCCESS_MARKER == storage.SUCCESS_MARKER
     assert outputs.MODEL_INFO_KEY == f"model_info/{MODEL_INFO_FILE}"

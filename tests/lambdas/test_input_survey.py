@@ -9,9 +9,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchard_features.manifest import Selection
-from orchard_features.paths import has_image_extension
-from orchard_features.selection import select_images
+from orchard_contract.manifest import Selection
+from orchard_contract.paths import has_image_extension
+from orchard_contract.selection import select_images
 from orchard_pipeline.input_survey import Survey, survey_inputs, survey_problems
 from orchard_pipeline.s3uri import s3_uri
 

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aws_deployment import ARTIFACTS_BUCKET, INPUTS_BUCKET, LOGS_BUCKET, OUTPUTS_BUCKET, REGION
-from conftest import FakeLambdaContext
+from orchard_local.account import ARTIFACTS_BUCKET, INPUTS_BUCKET, LOGS_BUCKET, OUTPUTS_BUCKET, REGION
+from orchard_local.lambda_service import FakeLambdaContext
 from prepare_run import app
 
 EXECUTION_ARN = f"arn:aws:states:{REGION}:123456789012:execution:orchard-pipeline:manual-1"
@@ -85,7 +85,7 @@ def test_uploaded_manifest_is_resolved_stored_and_planned(aws, lambda_context):
     assert resolved["job"] == {"pca_components": 20}
     args = plan["step"]["HadoopJarStep"]["Args"]
     code = f"s3://{ARTIFACTS_BUCKET}/code/0123456789abcdef"
-    assert args == ["spark-submit", "--deploy-mode", "client", "--py-files", f"{code}/orchard_features.zip",
+    assert args == ["spark-submit", "--deploy-mode", "client", "--py-files", f"{code}/orchard_job.zip",
                     f"{code}/run_job.py", plan["manifest_uri"], "--output", plan["output_uri"],
                     "--model-store", f"s3://{ARTIFACTS_BUCKET}/models/"]
     assert plan["step"]["ActionOnFailure"] == "CONTINUE"

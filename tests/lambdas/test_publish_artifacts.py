@@ -7,12 +7,32 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import boto3
+import pytest
 
-from aws_deployment import ARTIFACTS_BUCKET
+from orchard_local.account import ARTIFACTS_BUCKET
+from orchard_local.template import ROOT
 from orchard_pipeline.artifacts import collect_artifacts, content_version
 from publish_artifacts import app
+
+FUNCTION_MAKEFILE = ROOT / "lambdas" / "publish_artifacts" / "Makefile"
+
+
+@pytest.fixture(scope="module")
+def built_payload(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The payload as `sam build` lays it out beside the handler (the Makefile's own target, no download)."""
+    artifacts = tmp_path_factory.mktemp("function")
+    subprocess.run(["make", "--silent", "--makefile", str(FUNCTION_MAKEFILE), "payload", f"ARTIFACTS_DIR={artifacts}"],
+                   check=True, capture_output=True, text=True)
+    return artifacts / "payload"
+
+
+@pytest.fixture(autouse=True)
+def published_from_the_build(built_payload: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The handler publishes the built payload, as in the deployed function."""
+    monkeypatch.setattr(app, "BUNDLE", built_payload)
 
 
 def keys_under(prefix: str) -> set[str]:
@@ -28,20 +48,22 @@ def test_the_real_bundle_is_published_under_its_content_version(aws, lambda_cont
     version = content_version(collect_artifacts(app.BUNDLE))
     assert uri == f"s3://{ARTIFACTS_BUCKET}/code/{version}/"
     assert app.helper.Data["ArtifactsUri"] == uri
-    assert keys_under(f"code/{version}/") == {"orchard_features.zip", "run_job.py", "bootstrap/install.sh",
+    assert keys_under(f"code/{version}/") == {"orchard_job.zip", "run_job.py", "bootstrap/install.sh",
                                               "requirements/job.txt", "requirements/model.txt",
                                               "requirements/constraints.txt"}
 
 
 def test_the_published_archive_runs_the_job_entry_point(tmp_path):
-    archive = collect_artifacts(app.BUNDLE)["orchard_features.zip"]
+    archive = collect_artifacts(app.BUNDLE)["orchard_job.zip"]
     names = zipfile.ZipFile(io.BytesIO(archive)).namelist()
-    assert "orchard_features/schemas/manifest-v1.schema.json" in names
+    assert "orchard_contract/schemas/manifest-v1.schema.json" in names
+    assert "orchard_features/cli.py" in names
     assert not [name for name in names if name.endswith(".pyc")]
-    (tmp_path / "orchard_features.zip").write_bytes(archive)
+    assert {name.split("/")[0] for name in names} == {"orchard_features", "orchard_contract"}  # the job, nothing else
+    (tmp_path / "orchard_job.zip").write_bytes(archive)
     # Imported from the archive alone, as spark-submit --py-files does on the nodes.
-    code = "import orchard_features.manifest as m; print(m.manifest_schema()['title'])"
-    result = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, 'orchard_features.zip'); {code}"],
+    code = "import orchard_contract.manifest as m; import orchard_features.cli; print(m.manifest_schema()['title'])"
+    result = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, 'orchard_job.zip'); {code}"],
                             cwd=tmp_path, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "Orchard run manifest, version 1"
 
@@ -50,8 +72,8 @@ def test_version_changes_with_any_published_byte_and_only_then(tmp_path):
     bundle = tmp_path / "bundle"
     shutil.copytree(app.BUNDLE, bundle, symlinks=False, ignore=shutil.ignore_patterns("__pycache__"))
     before = content_version(collect_artifacts(bundle))
-    (bundle / "orchard_features" / "__pycache__").mkdir(exist_ok=True)
-    (bundle / "orchard_features" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"bytecode")
+    (bundle / "src" / "orchard_features" / "__pycache__").mkdir(exist_ok=True)
+    (bundle / "src" / "orchard_features" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"bytecode")
     (bundle / "requirements" / "dev.txt").write_text("not published\n")
     assert content_version(collect_artifacts(bundle)) == before
 
@@ -60,4 +82,5 @@ def test_version_changes_with_any_published_byte_and_only_then(tmp_path):
 
 
 def test_publishing_twice_gives_the_same_prefix(aws):
-    assert app.publish_artifacts(bucket=ARTIFACTS_BUCKET) == app.publish_artifacts(bucket=ARTIFACTS_BUCKET)
+    assert (app.publish_artifacts(bucket=ARTIFACTS_BUCKET, bundle=app.BUNDLE)
+            == app.publish_artifacts(bucket=ARTIFACTS_BUCKET, bundle=app.BUNDLE))

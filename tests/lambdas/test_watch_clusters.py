@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 
-from aws_deployment import LAMBDA_ENVIRONMENT, REGION
+from orchard_local.account import LAMBDA_ENVIRONMENT, REGION
 from orchard_pipeline.clusters import EXECUTION_TAG, overdue_clusters
 from watch_clusters import app
 

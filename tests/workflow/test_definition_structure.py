@@ -6,8 +6,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import aws_template as t
-from harness.emr_sync import ERROR_PREFIX, GENERIC_ERROR, modeled_errors
+from orchard_local import template as t
+from orchard_local.emr_sync import ERROR_PREFIX, GENERIC_ERROR, modeled_errors
 
 CREATE = "Create the EMR cluster"
 TERMINATING_RESOURCES = {"${EmrTerminateClusterSync}", "${CleanUpFunctionArn}"}
@@ -73,7 +73,7 @@ def test_what_is_not_idempotent_is_never_retried():
 
 
 def test_emr_retriers_name_errors_as_step_functions_reports_them():
-    """`EMR.` and the exception: one EMR's API model declares, or the SDK's generic one (see harness.emr_sync)."""
+    """`EMR.` and the exception: one EMR's API model declares, or the SDK's generic one (see orchard_local.emr_sync)."""
     known = {f"{ERROR_PREFIX}{name}" for name in modeled_errors()} | {GENERIC_ERROR}
     emr_states = {name: state for name, state in states().items() if "elasticmapreduce" in state.get("Resource", "")
                   or state.get("Resource", "").startswith("${Emr")}

@@ -17,12 +17,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
-import aws_deployed
-from aws_deployment import REGION
-from harness.emr_sync import EmrBehaviour, StepResult
-from harness.job_outputs import JobOutputs, write_outputs
-from harness.workflow import MOTO_CONFIG, Deployment, Execution, deployed
 from iam_coverage import Missing, missing_grants
+from job_outputs import JobOutputs, write_outputs
+from orchard_local import deployed as aws_deployed
+from orchard_local.account import REGION
+from orchard_local.emr_sync import EmrBehaviour, StepResult
+from orchard_local.stack import MOTO_CONFIG, Execution, LocalStack, deployed
 
 MANIFEST = {
     "manifest_version": 1,
@@ -52,7 +52,7 @@ def job_writing(**write: bool) -> Callable[[dict[str, Any], boto3.Session], Step
 
 
 @pytest.fixture
-def stack() -> Iterator[Deployment]:
+def stack() -> Iterator[LocalStack]:
     """The stack deployed; afterwards, every call its principals made must be granted by the deployed template."""
     with mock_aws(config=MOTO_CONFIG), deployed(EmrBehaviour(run_step=job_writing())) as deployment:
         s3 = boto3.client("s3", region_name=REGION)
@@ -63,7 +63,7 @@ def stack() -> Iterator[Deployment]:
     assert missing_grants(deployment.calls) == []
 
 
-def run_upload(stack: Deployment, manifest: dict[str, Any] = MANIFEST) -> Execution:
+def run_upload(stack: LocalStack, manifest: dict[str, Any] = MANIFEST) -> Execution:
     """Upload the manifest; its Object Created event, through the template's rule, starts the execution."""
     (started,) = stack.publish(stack.upload_manifest("manifests/mini.json", manifest))
     return stack.wait(started["execution_arn"], timeout_seconds=120)
@@ -87,7 +87,7 @@ def assert_run_recorded(captured: str, succeeded: bool) -> None:
     assert (metrics["RunSucceeded"], metrics["RunFailed"]) == ((1.0, 0.0) if succeeded else (0.0, 1.0))
 
 
-def assert_every_cluster_terminated(stack: Deployment, expected_clusters: int = 1) -> None:
+def assert_every_cluster_terminated(stack: LocalStack, expected_clusters: int = 1) -> None:
     states = stack.cluster_states()
     assert len(states) == expected_clusters
     assert set(states.values()) <= {"TERMINATED", "TERMINATED_WITH_ERRORS"}

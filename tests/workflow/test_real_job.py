@@ -9,12 +9,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from aws_deployment import REGION
-from harness.emr_sync import EmrBehaviour
-from harness.spark_step import SparkStep, upload_folder
-from harness.workflow import MOTO_CONFIG, deployed
 from helpers import TEST_IMAGE_SIZE
 from iam_coverage import missing_grants
+from orchard_local.account import REGION
+from orchard_local.emr_sync import EmrBehaviour
+from orchard_local.spark_step import SparkStep, upload_folder
+from orchard_local.stack import MOTO_CONFIG, deployed
 
 pytestmark = pytest.mark.spark
 

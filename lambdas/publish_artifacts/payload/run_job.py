@@ -1,1 +1,0 @@
-../../../spark/run_job.py

@@ -1,0 +1,317 @@
+"""The feature job: list and select images, featurize, fit PCA, write every output, mark success.
+
+Nothing under the output prefix is touched until the features are computed and the number of
+PCA components is checked against them, so bad input leaves the previous result whole; the
+success marker is written last, so a run that fails late leaves none.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from orchard_contract.layout import FEATURE_DIMENSION, MODEL_INFO_FILE
+from orchard_contract.paths import has_scheme, label_from_path, split_from_path
+from orchard_contract.selection import select_images
+from orchard_features import sources, storage
+from orchard_features.config import JobConfig
+from orchard_features.features import FeatureSettings, extract_features, warm_up
+from orchard_features.model import MODEL_NAME, ModelArtifact, cached_model_path, prepare_model
+from orchard_features.pca import PcaResult, check_components, fit_pca, project
+from orchard_features.progress import Progress
+from orchard_features.report import write_report
+from orchard_features.versions import library_versions
+
+CATALOG_SCHEMA = "path string, label string, split string"
+WARM_UP_PATH = "warm-up"
+
+
+class NoImagesError(ValueError):
+    """The inputs and selection leave no image to process."""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """The figures of a finished run, as recorded in `model_info/model_info.json`."""
+
+    info: dict[str, Any]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return self.info["counts"]
+
+
+def fetch_weights(spark: SparkSession, weights: str, cache_dir: str) -> str:
+    """A local path for `weights`: an s3:// (or other URI) file is copied to the cache first."""
+    if not has_scheme(weights):
+        return weights
+    local = os.path.join(cache_dir, "weights", os.path.basename(weights))
+    os.makedirs(os.path.dirname(local), exist_ok=True)
+    storage.copy_to_local(spark, weights, local)
+    return local
+
+
+def load_model(spark: SparkSession, config: JobConfig) -> ModelArtifact:
+    """Build or fetch the model for this run and ship it to the executors, warming them up meanwhile.
+
+    With a model store, a model that an earlier run (on any cluster) converted is copied from the
+    store into the local cache instead of being built, and a model built now is kept there.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="orchard-warm-up") as pool:
+        warming = pool.submit(warm_up_executors, spark)
+        artifact = prepare_and_ship_model(spark, config)
+        warming.result()
+    return artifact
+
+
+def warm_up_executors(spark: SparkSession) -> None:
+    """Start a Python worker, its libraries loaded, on every executor core (see `features.warm_up`)."""
+    cores = spark.sparkContext.defaultParallelism
+    warm_up(catalog_frame(spark, [WARM_UP_PATH] * cores, 1)).write.format("noop").mode("overwrite").save()
+
+
+def prepare_and_ship_model(spark: SparkSession, config: JobConfig) -> ModelArtifact:
+    """The model for this run, from the store or the cache or built now, registered with `addFile`."""
+    weights = fetch_weights(spark, config.weights, config.model_cache)
+    if config.model_store:
+        cached = cached_model_path(weights, config.image_size, config.engine, config.model_cache)
+        if not cached.exists():
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            storage.fetch_stored_model(spark, config.model_store, str(cached))
+    artifact = prepare_model(weights, config.image_size, config.engine, config.model_cache)
+    if config.model_store and not artifact.from_cache:
+        storage.store_model(spark, artifact.path, config.model_store)
+    spark.sparkContext.addFile(artifact.path)
+    return artifact
+
+
+def catalog_frame(spark: SparkSession, selected: list[str], images_per_partition: int) -> DataFrame:
+    """The selected images' path, label and split (labels come from the path), at most
+    `images_per_partition` to a partition and, while there are images enough, a partition for every
+    core: tasks few and even, every core busy on a small run, no shuffle. The cores are Spark's default
+    parallelism: in local mode the machine's, on YARN those of every executor registered, or 2 if more
+    (`spark.default.parallelism`, https://spark.apache.org/docs/3.5.6/configuration.html#execution-behavior)."""
+    rows = [(path, label_from_path(path), split_from_path(path)) for path in selected]
+    tasks = max(math.ceil(len(rows) / images_per_partition), spark.sparkContext.defaultParallelism)
+    partitions = max(1, min(len(rows), tasks))
+    return spark.createDataFrame(spark.sparkContext.parallelize(rows, partitions), CATALOG_SCHEMA)
+
+
+def tally(selected: list[str], featurized: int) -> dict[str, int]:
+    """The run's counts: every selected image is read, then featurized or failed."""
+    return {
+        "images_read": len(selected),
+        "images_featurized": featurized,
+        "images_failed": len(selected) - featurized,
+        "classes": len({label_from_path(path) for path in selected}),
+    }
+
+
+def run(spark: SparkSession, config: JobConfig, progress: Progress | None = None,
+        artifact: ModelArtifact | None = None) -> RunSummary:
+    """Run the whole job; `artifact` skips model preparation when the caller has done it."""
+    progress = progress or Progress()
+    started_at = datetime.now(UTC)
+    started = time.perf_counter()
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(config.batch_size))
+    spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
+
+    with progress.phase("listing", "Listing images"):
+        listed = sources.list_files(config.inputs)
+        selected = select_images(listed, config.selection)
+        if not selected:
+            raise NoImagesError(
+                f"no image selected: {len(listed)} files found under {', '.join(config.inputs)}, "
+                f"none kept by the selection {config.selection}"
+            )
+        check_components(config.pca_components, len(selected))
+    progress.say(f"  {len(selected)} images selected of {len(listed)} files found")
+
+    if artifact is None:
+        with progress.phase("model", "Preparing the model"):
+            artifact = load_model(spark, config)
+    progress.say(f"  {MODEL_NAME}, {artifact.engine}, {artifact.image_size} px, weights: {artifact.describe_weights()}")
+
+    results, featurized = featurize(spark, config, selected, artifact, progress)
+    try:
+        counts = tally(selected, featurized)
+        progress.say(f"  {counts['images_featurized']} featurized, {counts['images_failed']} failed")
+        check_components(config.pca_components, counts["images_featurized"])
+        with progress.phase("outputs", "Fitting PCA and writing outputs"):
+            info = write_outputs(spark, config, artifact, results, counts, started_at, progress)
+    finally:
+        results.unpersist()
+    info["timings_seconds"].update(progress.seconds, total=round(time.perf_counter() - started, 3))
+    storage.write_json(spark, config.output, "model_info/" + MODEL_INFO_FILE, info)
+    storage.write_json(spark, config.output, storage.SUCCESS_MARKER, success_marker(info))
+    return RunSummary(info=info)
+
+
+def featurize(spark: SparkSession, config: JobConfig, selected: list[str], artifact: ModelArtifact,
+              progress: Progress) -> tuple[DataFrame, int]:
+    """Read the selected images and compute their features once, persisted for what follows; and how
+    many were featurized (counted in the same pass: the cache holds whole rows whatever a query reads)."""
+    with progress.phase("features", "Extracting features"):
+        catalog = catalog_frame(spark, selected, config.images_per_partition)
+        settings = FeatureSettings(
+            engine=artifact.engine,
+            model_file=os.path.basename(artifact.path),
+            image_size=artifact.image_size,
+            max_image_pixels=config.max_image_pixels,
+        )
+        done = spark.sparkContext.accumulator(0)
+        read = (
+            extract_features(catalog, settings, done)
+            .select("path", "label", "split", "result.*")
+            .persist(StorageLevel.MEMORY_AND_DISK)
+        )
+        with progress.counting(done, len(selected), "  featurizing"), progress.timed("feature_stage"):
+            featurized = read.where(F.col("error").isNull()).count()
+    return read, featurized
+
+
+def write_outputs(spark: SparkSession, config: JobConfig, artifact: ModelArtifact, results: DataFrame,
+                  counts: dict[str, int], started_at: datetime, progress: Progress) -> dict[str, Any]:
+    """Replace the previous result: the PCA fitted first, on every core (the projections, the model and
+    the report wait for it), then every output written at once from the cached results. Returns the
+    run's record for `model_info`.
+
+    Each write is a Spark job of its own (one per output folder); run side by side, their fixed costs
+    (planning, task launch, commit) overlap instead of adding up. The projections go first: the report
+    waits for them.
+    """
+    storage.clear_outputs(spark, config.output)
+    featurized = results.where(F.col("error").isNull()).select("path", "label", "features")
+    with progress.phase("pca", "  fitting PCA"):
+        pca = fit_pca(featurized, config.pca_components)
+    info = model_info(config, artifact, counts, pca, started_at, progress.seconds)
+    with ThreadPoolExecutor(max_workers=OUTPUT_WRITERS, thread_name_prefix="orchard-write") as pool:
+        projected = pool.submit(write_projections, spark, config, featurized, pca)
+        writes = [pool.submit(save_pca_model, config, pca)]
+        writes += [pool.submit(write, config, results, featurized) for write in IMAGE_OUTPUTS]
+        if config.write_report:
+            writes.append(pool.submit(write_report_to_output, spark, config.output, info, projected))
+        for finished in [projected, *writes]:
+            finished.result()
+    return info
+
+
+def write_features(config: JobConfig, results: DataFrame, featurized: DataFrame) -> None:
+    """`features/` (and its CSV copy): path, label and the 1,280 features of every featurized image."""
+    storage.write_parquet(featurized, config.output, "features", dictionary=False)
+    if config.write_csv:
+        storage.write_csv(featurized, config.output, "features_csv", "features", FEATURE_DIMENSION)
+
+
+def write_metadata(config: JobConfig, results: DataFrame, featurized: DataFrame) -> None:
+    """`metadata/`: every image read, its size and mode, featurized or failed."""
+    status = F.when(F.col("error").isNull(), "featurized").otherwise("failed").alias("status")
+    storage.write_parquet(
+        results.select("path", "label", "split", "width", "height", "mode", status), config.output, "metadata"
+    )
+
+
+def write_errors(config: JobConfig, results: DataFrame, featurized: DataFrame) -> None:
+    """`errors/`: every image that failed, and why."""
+    failed = results.where(F.col("error").isNotNull()).select("path", "label", F.col("error").alias("reason"))
+    storage.write_parquet(failed, config.output, "errors")
+
+
+IMAGE_OUTPUTS = (write_features, write_metadata, write_errors)
+OUTPUT_WRITERS = 6  # the image outputs, the PCA model, the projections, the report
+
+
+def save_pca_model(config: JobConfig, pca: PcaResult) -> None:
+    """The fitted PCA as a Spark ML pipeline model, under `model_info/pca_model`."""
+    pca.model.write().overwrite().save(storage.output_location(config.output, "model_info/pca_model"))
+
+
+def write_projections(spark: SparkSession, config: JobConfig, featurized: DataFrame,
+                      pca: PcaResult) -> list[tuple[str, float, float]]:
+    """`pca/` (and its CSV copy); returns a sample of (label, PC1, PC2) read back, for the report."""
+    projected = project(featurized, pca.model)
+    storage.write_parquet(projected, config.output, "pca", dictionary=False)
+    if config.write_csv:
+        storage.write_csv(projected, config.output, "pca_csv", "pca", config.pca_components)
+    return pca_sample(spark, config.output)
+
+
+def model_info(config: JobConfig, artifact: ModelArtifact, counts: dict[str, int], pca: PcaResult,
+               started_at: datetime, timings: dict[str, float]) -> dict[str, Any]:
+    """The run's record: counts, explained variance, model, library versions, timings."""
+    feature_seconds = timings.get("features", 0.0)
+    per_minute = round(60 * counts["images_read"] / feature_seconds, 1) if feature_seconds else None
+    return {
+        "run": {
+            "name": config.run_name,
+            "started_at": started_at.isoformat(timespec="seconds"),
+            "inputs": list(config.inputs),
+            "output": config.output,
+            "selection": {
+                "classes": list(config.selection.classes),
+                "max_per_class": config.selection.max_per_class,
+                "max_images": config.selection.max_images,
+                "seed": config.selection.seed,
+            },
+        },
+        "counts": counts,
+        "model": {
+            "name": MODEL_NAME,
+            "include_top": False,
+            "pooling": "avg",
+            "feature_dimension": FEATURE_DIMENSION,
+            "weights": artifact.weights,
+            "weights_are_random": artifact.weights_are_random,
+            "weights_description": artifact.describe_weights(),
+            "image_size": artifact.image_size,
+            "preprocessing": "RGB, bilinear resize, x / 127.5 - 1 (mobilenet_v2.preprocess_input)",
+            "engine": artifact.engine,
+            "batch_size": config.batch_size,
+        },
+        "pca": {
+            "k": config.pca_components,
+            "explained_variance": list(pca.explained_variance),
+            "cumulative_explained_variance": list(pca.cumulative_variance),
+            "total_explained_variance": pca.cumulative_variance[-1],
+        },
+        "versions": library_versions(),
+        "timings_seconds": dict(timings),
+        "throughput": {
+            "images_per_minute_featurizing": per_minute,
+        },
+    }
+
+
+def pca_sample(spark: SparkSession, output: str, limit: int = 20_000) -> list[tuple[str, float, float]]:
+    """(label, PC1, PC2) of up to `limit` images, read back from `pca/`, for the scatter plot."""
+    projected = storage.read_parquet(spark, output, "pca")
+    first_two = projected.select("label", F.col("pca")[0], F.element_at("pca", 2)).limit(limit).collect()
+    return [(label, float(first), float(second or 0.0)) for label, first, second in first_two]
+
+
+def write_report_to_output(spark: SparkSession, output: str, info: dict[str, Any],
+                           sample: Future[list[tuple[str, float, float]]]) -> None:
+    """Draw the report locally once the `sample` of projections is there, then copy it under the output prefix."""
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = os.path.join(scratch, "report")
+        write_report(folder, info, sample.result())
+        storage.copy_from_local(spark, folder, storage.output_location(output, "report"))
+
+
+def success_marker(info: dict[str, Any]) -> dict[str, Any]:
+    """The success marker's content: enough to tell which run finished, and when."""
+    return {
+        "run_name": info["run"]["name"],
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "counts": info["counts"],
+    }

@@ -1,0 +1,216 @@
+"""Listing and reading the input images, from local folders or S3, with many requests in flight.
+
+S3 answers a small GET in tens of milliseconds, up to 100-200 ms ("Performance design patterns
+for Amazon S3", https://docs.aws.amazon.com/AmazonS3/latest/userguide/optimizing-performance-design-patterns.html),
+whose answer is parallel requests. So the folders of a prefix are listed concurrently, a level at
+a time (a class folder's pages are one request after another, classes side by side), and the
+images a task needs are fetched by a pool of threads while its engine computes.
+
+Paths are named as Spark names files: `file:/abs/path` for local files, `s3://bucket/key`.
+Names Spark's file index hides are hidden here too: those starting with `_` or `.`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from orchard_contract.paths import has_scheme, to_uri
+
+S3_SCHEMES = frozenset({"s3", "s3a", "s3n"})
+LISTING_THREADS = 32
+READ_THREADS = 32
+# "standard" retry mode: bounded attempts with backoff on throttling (503 SlowDown) and transient errors
+# (https://boto3.amazonaws.com/v1/documentation/api/latest/guide/retries.html).
+S3_RETRY_ATTEMPTS = 5
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class InputError(ValueError):
+    """An input that cannot be read, named in the message."""
+
+
+class UnreadableFile(Exception):
+    """A listed file that cannot be read; the message is the reason recorded in `errors/`."""
+
+
+@dataclass(frozen=True)
+class Folder:
+    """What one folder (or S3 prefix) holds directly: its files and its subfolders."""
+
+    files: list[str]
+    folders: list[str]
+
+
+def is_hidden(name: str) -> bool:
+    """Whether Spark's file index skips a file or folder of this name (`_x`, `.x`), as `_SUCCESS` or `.crc`."""
+    return (name.startswith("_") and "=" not in name) or name.startswith(".")
+
+
+def is_s3(location: str) -> bool:
+    """Whether `location` is an S3 URI (s3://, s3a:// or s3n://)."""
+    return has_scheme(location) and urlsplit(location).scheme in S3_SCHEMES
+
+
+def local_path(location: str) -> str:
+    """The file-system path of a local path or file: URI."""
+    return urlsplit(location).path if location.startswith("file:") else location
+
+
+@lru_cache(maxsize=1)
+def s3_client() -> Any:
+    """One S3 client per process (boto3 clients are thread-safe), with a connection per reading thread.
+
+    It follows boto3's usual configuration: credentials, `AWS_DEFAULT_REGION`, and `AWS_ENDPOINT_URL_S3`.
+    """
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        max_pool_connections=max(LISTING_THREADS, READ_THREADS),
+        retries={"mode": "standard", "max_attempts": S3_RETRY_ATTEMPTS},
+    )
+    return boto3.session.Session().client("s3", config=config)
+
+
+def list_local_folder(location: str) -> Folder:
+    """The visible files and subfolders directly in a local folder."""
+    files, folders = [], []
+    with os.scandir(local_path(location)) as entries:
+        for entry in entries:
+            if is_hidden(entry.name):
+                continue
+            (folders if entry.is_dir() else files).append(to_uri(entry.path))
+    return Folder(files=files, folders=folders)
+
+
+def list_s3_folder(location: str) -> Folder:
+    """The visible objects and sub-prefixes directly under an S3 prefix (ListObjectsV2 with a `/` delimiter).
+
+    With a delimiter, the keys below the next `/` come rolled up in `CommonPrefixes`, at most 1,000 keys and
+    prefixes a page ("Amazon S3 API Reference: ListObjectsV2",
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html). Keys ending in `/` are folder
+    markers, zero-byte objects the S3 console creates ("Organizing objects in the Amazon S3 console by using
+    folders", https://docs.aws.amazon.com/AmazonS3/latest/userguide/using-folders.html), not files.
+    """
+    parts = urlsplit(location)
+    prefix = parts.path.lstrip("/")
+    prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
+    base = f"{parts.scheme}://{parts.netloc}/"
+    files, folders = [], []
+    pages = s3_client().get_paginator("list_objects_v2").paginate(Bucket=parts.netloc, Prefix=prefix, Delimiter="/")
+    for page in pages:
+        for common in page.get("CommonPrefixes", []):
+            name = common["Prefix"][len(prefix):].rstrip("/")
+            if not is_hidden(name):
+                folders.append(base + common["Prefix"])
+        for item in page.get("Contents", []):
+            name = item["Key"][len(prefix):]
+            if name and not name.endswith("/") and not is_hidden(name):
+                files.append(base + item["Key"])
+    return Folder(files=files, folders=folders)
+
+
+def list_folder(location: str) -> Folder:
+    """The visible files and subfolders directly in a local folder or under an S3 prefix."""
+    return list_s3_folder(location) if is_s3(location) else list_local_folder(location)
+
+
+def input_files(location: str) -> list[str] | None:
+    """The files an input names when it is a single file rather than a folder; None for a folder or nothing."""
+    if is_s3(location):
+        parts = urlsplit(location)
+        key = parts.path.lstrip("/")
+        if not key or key.endswith("/"):
+            return None
+        listed = s3_client().list_objects_v2(Bucket=parts.netloc, Prefix=key, MaxKeys=1).get("Contents", [])
+        return [location] if listed and listed[0]["Key"] == key else None
+    path = local_path(location)
+    return [to_uri(path)] if os.path.isfile(path) else None
+
+
+def list_files(inputs: Sequence[str], threads: int = LISTING_THREADS) -> list[str]:
+    """Every visible file below the inputs (folders, S3 prefixes or single files), sorted.
+
+    Folders are listed a level at a time, each level's folders concurrently. Raises `InputError`
+    naming the inputs that hold no file.
+    """
+    found: set[str] = set()
+    missing = []
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="orchard-list") as pool:
+        for location in inputs:
+            before = len(found)
+            single = input_files(location)
+            if single is not None:
+                found.update(single)
+                continue
+            level = [location] if is_s3(location) or os.path.isdir(local_path(location)) else []
+            while level:
+                listed = list(pool.map(list_folder, level))
+                for folder in listed:
+                    found.update(folder.files)
+                level = [sub for folder in listed for sub in folder.folders]
+            if len(found) == before:
+                missing.append(location)
+    if missing:
+        raise InputError("input not found: " + ", ".join(missing))
+    return sorted(found)
+
+
+FILE_GONE = "file disappeared before it could be read"
+
+
+def read_bytes(location: str) -> bytes:
+    """A file's whole content, or `UnreadableFile` saying why not (gone, access denied, ...)."""
+    if is_s3(location):
+        return read_s3_object(location)
+    try:
+        with open(local_path(location), "rb") as stream:
+            return stream.read()
+    except FileNotFoundError:
+        raise UnreadableFile(FILE_GONE) from None
+    except OSError as exc:
+        raise UnreadableFile(f"file could not be read: {exc.strerror or exc}") from None
+
+
+def read_s3_object(location: str) -> bytes:
+    """An S3 object's content (GetObject); its error code in `UnreadableFile` once the client's retries are spent."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    parts = urlsplit(location)
+    try:
+        return s3_client().get_object(Bucket=parts.netloc, Key=parts.path.lstrip("/"))["Body"].read()
+    except ClientError as exc:
+        # GetObject answers NoSuchKey for a missing key when the caller may list the bucket, else AccessDenied
+        # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, "Permissions").
+        code = exc.response.get("Error", {}).get("Code", "")
+        raise UnreadableFile(FILE_GONE if code == "NoSuchKey" else f"file could not be read: {code}") from None
+    except BotoCoreError as exc:
+        raise UnreadableFile(f"file could not be read: {exc}") from None
+
+
+@lru_cache(maxsize=1)
+def reading_pool(threads: int = READ_THREADS) -> ThreadPoolExecutor:
+    """The threads of this process that fetch (and decode) images, kept for every task it runs."""
+    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="orchard-read")
+
+
+def prefetched(batches: Iterable[Sequence[T]], load: Callable[[T], R], pool: ThreadPoolExecutor,
+               ahead: int = 2) -> Iterator[list[R]]:
+    """`load` applied to every item of every batch, a batch at a time and in order, with the items of up to
+    `ahead` later batches already in flight: memory stays bounded by `ahead + 1` batches."""
+    pending: deque[list[Future[R]]] = deque()
+    for batch in batches:
+        pending.append([pool.submit(load, item) for item in batch])
+        if len(pending) > ahead:
+            yield [future.result() for future in pending.popleft()]
+    while pending:
+        yield [future.result() for future in pending.popleft()]

@@ -1,0 +1,97 @@
+"""An EMR step that really runs: the feature job in local Spark on what the step names in (moto's) S3.
+
+The step's spark-submit arguments name s3:// locations: the resolved manifest, its inputs, the
+output prefix and the model store. Spark in local mode cannot read moto's S3, so they are mirrored
+into a local folder (`<mirror>/<bucket>/<key>`), the job runs on the mirror, and what it wrote is
+copied back to S3, where the workflow's next states read it, all with the S3 client of the cluster's nodes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from orchard_features.config import config_from_arguments, parse_arguments
+from orchard_features.job import run
+from orchard_features.progress import Progress
+from orchard_local.emr_sync import StepResult
+from orchard_pipeline.s3uri import split_s3_uri
+
+SUBMIT_OPTIONS_WITH_VALUES = {"--deploy-mode", "--py-files", "--conf", "--master"}
+
+
+@dataclass
+class SparkStep:
+    """Runs the job of each step it is given with `spark`, mirroring S3 under `mirror`."""
+
+    spark: Any
+    mirror: Path
+    progress: Progress | None = None
+    adjust_config: Callable[[Any], Any] = lambda config: config
+
+    def __call__(self, step: dict[str, Any], node: boto3.Session) -> StepResult:
+        try:
+            self.run(job_arguments(step["HadoopJarStep"]["Args"]), node.client("s3"))
+        except Exception as error:  # the step fails as EMR reports it: state and reason
+            return StepResult("FAILED", f"{type(error).__name__}: {error}")
+        return StepResult("COMPLETED")
+
+    def local(self, uri: str) -> Path:
+        bucket, key = split_s3_uri(uri)
+        return self.mirror / bucket / key
+
+    def run(self, arguments: list[str], s3: Any) -> None:
+        """Mirror the manifest, its inputs and the model store; run the job; copy outputs and models back."""
+        manifest_uri, output_uri = arguments[0], arguments[arguments.index("--output") + 1]
+        store_uri = arguments[arguments.index("--model-store") + 1]
+        local_manifest = self.mirror.parent / "step-manifest.json"  # inputs rewritten: kept out of the mirror
+        manifest = json.loads(download(s3, manifest_uri, local_manifest).read_text())
+        for uri in manifest["inputs"]:
+            download_prefix(s3, uri, self.local(uri))
+        local_inputs = [str(self.local(uri)) for uri in manifest["inputs"]]
+        local_manifest.write_text(json.dumps(manifest | {"inputs": local_inputs}))
+        download_prefix(s3, store_uri, self.local(store_uri))
+        local_arguments = [str(local_manifest)] + [str(self.local(a)) if a.startswith("s3://") else a
+                                                   for a in arguments[1:]]
+        config = config_from_arguments(parse_arguments(local_arguments), lambda path: Path(path).read_text())
+        run(self.spark, self.adjust_config(config), self.progress)
+        upload_folder(s3, self.local(output_uri), output_uri)
+        upload_folder(s3, self.local(store_uri), store_uri)
+
+
+def job_arguments(submit_arguments: list[str]) -> list[str]:
+    """The job's own arguments: what follows the script in `spark-submit [options] script args...`."""
+    index = 1
+    while submit_arguments[index].startswith("--"):
+        index += 2 if submit_arguments[index] in SUBMIT_OPTIONS_WITH_VALUES else 1
+    return submit_arguments[index + 1:]
+
+
+def download(s3: Any, uri: str, target: Path) -> Path:
+    bucket, key = split_s3_uri(uri)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    s3.download_file(bucket, key, str(target))
+    return target
+
+
+def download_prefix(s3: Any, uri: str, target: Path) -> None:
+    """Every object under the prefix `uri`, into `target`, keys below the prefix kept as paths."""
+    bucket, prefix = split_s3_uri(uri.rstrip("/") + "/")
+    target.mkdir(parents=True, exist_ok=True)
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            destination = target / item["Key"][len(prefix):]
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(bucket, item["Key"], str(destination))
+
+
+def upload_folder(s3: Any, folder: Path, uri: str) -> None:
+    """Every file under `folder` to the prefix `uri`, paths kept as keys."""
+    bucket, prefix = split_s3_uri(uri.rstrip("/") + "/")
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        s3.upload_file(str(path), bucket, prefix + path.relative_to(folder).as_posix())

@@ -1,0 +1,246 @@
+"""template.yaml deployed into moto, and the real state machine run by moto's interpreter.
+
+`deploy()` plays CloudFormation for what a run touches: the buckets, the failure topic, the queue
+of lost events, the artifacts published by the real custom-resource code, each function's environment resolved from
+the template, and the state machine created from `statemachine/pipeline.asl.json` with the
+template's `DefinitionSubstitutions`, every resource named as in the deployed template
+(`orchard_local.deployed`). Lambda tasks run the handlers in-process (`lambda_service.py`), EMR tasks go through the
+`.sync` adapter (`emr_sync.py`). Every AWS call is recorded as its principal's (`principals.py`): each
+function's role, the state machine's, the clusters' instance role. Use inside `mock_aws(config=MOTO_CONFIG)`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import boto3
+
+from orchard_local import template as t
+from orchard_local.account import REGION
+from orchard_local.deployed import instance_profile_named, physical_names, role_of, stack
+from orchard_local.emr_sync import EmrBehaviour, emr_integration
+from orchard_local.eventbridge import invoke_async, matches, rule_targets
+from orchard_local.events import execution_status_change, object_created_event
+from orchard_local.lambda_service import LambdaService, handler_of, lambdas_in_process
+from orchard_local.moto_fixes import fail_states_reraise, interpreter_clients
+from orchard_local.principals import Call, Principals
+
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
+BUCKETS = ("InputsBucket", "OutputsBucket", "LogsBucket", "ArtifactsBucket")
+FINISHED = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+@dataclass(frozen=True)
+class StateRun:
+    """One state of an execution, as the console lists it."""
+
+    name: str
+    entered: datetime
+    exited: datetime | None
+    status: str  # Succeeded, Failed, or Caught (it failed and its Catch took over)
+    attempts: int  # calls of its task, retries included (0 for states without a task)
+
+
+@dataclass
+class Execution:
+    """A finished execution: status, output or error, and the states it went through."""
+
+    arn: str
+    status: str
+    output: Any
+    error: str | None
+    cause: str | None
+    states: list[StateRun]
+
+    @property
+    def state_names(self) -> list[str]:
+        return [state.name for state in self.states]
+
+
+@dataclass
+class LocalStack:
+    """The stack in moto: physical names by logical id, the services playing Lambda and EMR, the definition as
+    deployed, and every AWS call its principals made."""
+
+    names: dict[str, str]
+    lambdas: LambdaService
+    emr: EmrBehaviour
+    notices_queue_url: str
+    definition: dict[str, Any]
+    calls: list[Call]
+    stepfunctions: Any = field(default_factory=lambda: boto3.client("stepfunctions", region_name=REGION))
+
+    @property
+    def state_machine_arn(self) -> str:
+        return self.names["PipelineStateMachine"]
+
+    def function_arn(self, logical_id: str) -> str:
+        return self.names[f"{logical_id}.Arn"]
+
+    def start(self, execution_input: dict[str, Any], name: str | None = None) -> str:
+        """Start an execution by hand (as `aws stepfunctions start-execution`); its ARN."""
+        extra = {"name": name} if name else {}
+        return self.stepfunctions.start_execution(stateMachineArn=self.state_machine_arn,
+                                                  input=json.dumps(execution_input), **extra)["executionArn"]
+
+    def upload_manifest(self, key: str, document: dict[str, Any]) -> dict[str, Any]:
+        """Put a manifest in the inputs bucket; the S3 Object Created event EventBridge would deliver."""
+        body = json.dumps(document).encode()
+        s3 = boto3.client("s3", region_name=REGION)
+        response = s3.put_object(Bucket=self.names["InputsBucket"], Key=key, Body=body)
+        return object_created_event(self.names["InputsBucket"], key, response, len(body))
+
+    def deliver(self, event: dict[str, Any], function: str = "StartFromUploadFunction") -> Any:
+        """Call a function's handler with an event directly (no rule, no retry)."""
+        return self.lambdas.call(self.function_arn(function), event)
+
+    def publish(self, event: dict[str, Any]) -> list[Any]:
+        """Put an event on EventBridge: each rule of the template that matches it invokes its function
+        asynchronously. The results of the invocations that succeeded (a failed one sends its record to the
+        function's on-failure destination instead)."""
+        results = [invoke_async(self.lambdas.call, target, event)
+                   for target in rule_targets(self.names) if matches(target.pattern, event)]
+        return [result for result in results if result is not None]
+
+    def lost_events(self) -> list[dict[str, Any]]:
+        """The records waiting in the queue of events that started or cleaned up nothing."""
+        sqs = boto3.client("sqs", region_name=REGION)
+        url = sqs.get_queue_url(QueueName=self.names["LostEventsQueue.QueueName"])["QueueUrl"]
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(message["Body"]) for message in messages]
+
+    def snapshot(self, execution_arn: str) -> Execution:
+        """The execution as it stands: status, output or error, the states entered so far."""
+        described = self.stepfunctions.describe_execution(executionArn=execution_arn)
+        events = self.stepfunctions.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        return Execution(
+            arn=execution_arn, status=described["status"],
+            output=json.loads(described["output"]) if described.get("output") else None,
+            error=described.get("error"), cause=described.get("cause"), states=states_of(events))
+
+    def wait(self, execution_arn: str, timeout_seconds: float = 600) -> Execution:
+        """Wait for the execution to end, and Step Functions' status-change event for its end to be published;
+        its status, output and the states entered in order."""
+        deadline = time.monotonic() + timeout_seconds
+        while (status := self.stepfunctions.describe_execution(executionArn=execution_arn)["status"]) not in FINISHED:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{execution_arn} still {status} after {timeout_seconds} s")
+            time.sleep(0.2)
+        self.publish(execution_status_change(execution_arn, self.state_machine_arn, status))
+        return self.snapshot(execution_arn)
+
+    def notices(self) -> list[dict[str, Any]]:
+        """The messages published to the failure topic (read from a queue subscribed to it)."""
+        sqs = boto3.client("sqs", region_name=REGION)
+        messages = sqs.receive_message(QueueUrl=self.notices_queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(message["Body"]) for message in messages]
+
+    def cluster_states(self) -> dict[str, str]:
+        """Every cluster created so far, by id, with its state."""
+        emr = boto3.client("emr", region_name=REGION)
+        return {c["Id"]: c["Status"]["State"] for c in emr.list_clusters()["Clusters"]}
+
+
+def states_of(events: list[dict[str, Any]]) -> list[StateRun]:
+    """The states entered, in order: times, how each ended, how many attempts its task took."""
+    runs: list[dict[str, Any]] = []
+    for event in events:
+        kind = event["type"]
+        if kind.endswith("StateEntered"):
+            runs.append({"name": event["stateEnteredEventDetails"]["name"], "entered": event["timestamp"],
+                         "exited": None, "status": "Running", "attempts": 0})
+        elif not runs:
+            continue
+        elif kind.endswith("Scheduled"):
+            runs[-1]["attempts"] += 1
+        elif kind.endswith("Succeeded") and kind != "ExecutionSucceeded":
+            runs[-1]["status"] = "Succeeded"
+        elif kind.endswith(("Failed", "TimedOut")):
+            runs[-1].update(status="Failed", exited=runs[-1]["exited"] or event["timestamp"])
+        elif kind.endswith("StateExited"):
+            runs[-1].update(exited=event["timestamp"],
+                            status="Caught" if runs[-1]["status"] == "Failed" else "Succeeded")
+    return [StateRun(**run) for run in runs]
+
+
+def function_environment(names: dict[str, str]) -> dict[str, str]:
+    """Every function's environment variables (Globals and its own), as the deployed stack gives them; a custom
+    resource's attribute is what its function returned at deploy time (in `names`)."""
+    variables = dict(t.template()["Globals"]["Function"]["Environment"]["Variables"])
+    for function in t.functions().values():
+        variables.update(function["Properties"].get("Environment", {}).get("Variables", {}))
+
+    def value_of(value: Any) -> str:
+        attribute = ".".join(value["Fn::GetAtt"]) if isinstance(value, dict) and "Fn::GetAtt" in value else None
+        return names[attribute] if attribute in names else str(stack().render(value))
+
+    return {name: value_of(value) for name, value in variables.items()}
+
+
+def create_resources(names: dict[str, str]) -> str:
+    """Buckets, the failure topic with a queue subscribed to read its notices; the queue's URL."""
+    s3 = boto3.client("s3", region_name=REGION)
+    for logical in BUCKETS:
+        s3.create_bucket(Bucket=names[logical], CreateBucketConfiguration={"LocationConstraint": REGION})
+        if "VersioningConfiguration" in t.resources()[logical]["Properties"]:
+            s3.put_bucket_versioning(Bucket=names[logical], VersioningConfiguration={"Status": "Enabled"})
+    sns = boto3.client("sns", region_name=REGION)
+    topic_arn = sns.create_topic(Name=names["FailureTopic.TopicName"])["TopicArn"]
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue_url = sqs.create_queue(QueueName="orchard-failure-notices")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "false"})
+    sqs.create_queue(QueueName=names["LostEventsQueue.QueueName"])
+    return queue_url
+
+
+def load_handlers(names: dict[str, str], principals: Principals | None = None) -> dict[str, Any]:
+    """Each function's handler by ARN, its module loaded afresh (handlers read their environment once); its
+    module-level clients' calls recorded as its role's, when `principals` are given."""
+    handlers = {}
+    for logical, function in t.functions().items():
+        handler = handler_of(t.function_directory(function), function["Properties"]["Handler"])
+        if principals is not None:
+            principals[role_of(logical)].watch_module(sys.modules[handler.__module__])
+        handlers[names[f"{logical}.Arn"]] = handler
+    return handlers
+
+
+@contextlib.contextmanager
+def deployed(emr: EmrBehaviour | None = None) -> Iterator[LocalStack]:
+    """The stack deployed into moto (call inside mock_aws(config=MOTO_CONFIG)), for the block."""
+    names = physical_names()
+    queue_url = create_resources(names)
+    principals = Principals()
+    publish = handler_of(t.function_directory(t.functions()["PublishArtifactsFunction"]), "app.publish_artifacts")
+    principals[role_of("PublishArtifactsFunction")].watch_module(sys.modules[publish.__module__])
+    names["PublishedArtifacts.ArtifactsUri"] = publish(bucket=names["ArtifactsBucket"], bundle=t.ROOT)
+    saved_environment = dict(os.environ)
+    os.environ.update(function_environment(names))
+    state_machine = principals[role_of("PipelineStateMachine")]
+
+    def node_credentials(instance_profile: str) -> boto3.Session:
+        return principals[role_of(instance_profile_named(instance_profile))].session()
+
+    try:
+        service = LambdaService(handlers=load_handlers(names, principals))
+        definition = t.render_definition({key: t.resolve(value, names) for key, value in t.substitutions().items()})
+        with lambdas_in_process(service, state_machine.invoked), fail_states_reraise(), \
+                interpreter_clients(lambda client: state_machine.watch(client.meta.events)), \
+                emr_integration(emr or EmrBehaviour(), node_credentials) as behaviour:
+            boto3.client("stepfunctions", region_name=REGION).create_state_machine(
+                name=names["PipelineStateMachine.Name"], definition=json.dumps(definition),
+                roleArn=names["StateMachineRole.Arn"], type="STANDARD")
+            yield LocalStack(names=names, lambdas=service, emr=behaviour, notices_queue_url=queue_url,
+                             definition=definition, calls=principals.calls)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_environment)

@@ -1,0 +1,117 @@
+"""template.yaml and statemachine/ as the tests read them: resources, substitutions, the rendered definition."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from cfnlint.decode import cfn_yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+DEFINITION = ROOT / "statemachine" / "pipeline.asl.json"
+LAMBDAS = ROOT / "lambdas"
+SOURCES = ROOT / "src"
+LAYER_PACKAGES = ("orchard_pipeline.", "orchard_contract.")  # lambdas/shared/Makefile puts them in the layer
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+
+
+@cache
+def template() -> dict[str, Any]:
+    """template.yaml with its intrinsic functions as CloudFormation's JSON form ({"Ref": ...})."""
+    return cfn_yaml.load(str(TEMPLATE))
+
+
+def resources(kind: str | None = None) -> dict[str, dict[str, Any]]:
+    """The template's resources, of one type when `kind` is given."""
+    return {name: r for name, r in template()["Resources"].items() if kind is None or r["Type"] == kind}
+
+
+def functions() -> dict[str, dict[str, Any]]:
+    return resources("AWS::Serverless::Function")
+
+
+def state_machine() -> dict[str, Any]:
+    (machine,) = resources("AWS::Serverless::StateMachine").values()
+    return machine
+
+
+def substitutions() -> dict[str, Any]:
+    return state_machine()["Properties"]["DefinitionSubstitutions"]
+
+
+def placeholders() -> set[str]:
+    """Every ${Name} in the definition."""
+    return set(PLACEHOLDER.findall(DEFINITION.read_text()))
+
+
+def render_definition(values: dict[str, str]) -> dict[str, Any]:
+    """The definition as deployed: each ${Name} replaced by values[Name]."""
+    return json.loads(PLACEHOLDER.sub(lambda match: values[match.group(1)], DEFINITION.read_text()))
+
+
+PSEUDO_PARAMETERS = {"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012"}
+
+
+def resolve(value: Any, names: dict[str, str]) -> str:
+    """A value as CloudFormation would give it, parameters at their defaults.
+
+    `names` holds each resource's physical name or ARN by logical id (what Ref gives, and GetAtt
+    unless `names` has an entry "Logical.Attribute").
+    """
+    if isinstance(value, str | int | float):
+        return str(value)
+    if "Ref" in value:
+        return reference(value["Ref"], names)
+    if "Fn::GetAtt" in value:
+        logical, attribute = value["Fn::GetAtt"]
+        return names.get(f"{logical}.{attribute}") or names[logical]
+    if "Fn::Sub" in value:
+        return re.sub(r"\$\{([^}]+)\}", lambda match: reference(match.group(1), names), value["Fn::Sub"])
+    raise ValueError(f"cannot resolve {value!r}")
+
+
+def reference(name: str, names: dict[str, str]) -> str:
+    """What ${name} or Ref name stands for: a pseudo parameter, a parameter's default, a resource."""
+    if name in PSEUDO_PARAMETERS:
+        return PSEUDO_PARAMETERS[name]
+    parameter = template().get("Parameters", {}).get(name)
+    if parameter is not None:
+        return str(parameter["Default"])
+    return names[name]
+
+
+def function_directory(function: dict[str, Any]) -> Path:
+    return ROOT / function["Properties"]["CodeUri"]
+
+
+def environment_reads(module: Path) -> set[str]:
+    """Environment variables a module reads: os.environ[...], os.environ.get(...), os.getenv(...)."""
+    names = set()
+    for node in ast.walk(ast.parse(module.read_text())):
+        target = None
+        if isinstance(node, ast.Subscript) and ast.unparse(node.value) == "os.environ":
+            target = node.slice
+        elif isinstance(node, ast.Call) and ast.unparse(node.func) in ("os.environ.get", "os.getenv"):
+            target = node.args[0]
+        if isinstance(target, ast.Constant):
+            names.add(target.value)
+    return names
+
+
+def imported_shared_modules(module: Path) -> set[Path]:
+    """The orchard_pipeline and orchard_contract modules `module` imports (the layer's), and theirs, transitively."""
+    found: set[Path] = set()
+    pending = [module]
+    while pending:
+        for node in ast.walk(ast.parse(pending.pop().read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(LAYER_PACKAGES):
+                path = SOURCES / (node.module.replace(".", "/") + ".py")
+                if path not in found:
+                    found.add(path)
+                    pending.append(path)
+    return found

@@ -1,0 +1,240 @@
+"""Whether a finished feature job's outputs are whole and consistent: pure checks, no AWS.
+
+The check-outputs Lambda reads the success marker, `model_info/model_info.json` and the
+footers of the Parquet part files (see `outputs_s3`), and hands them here. Each way the
+outputs can be wrong raises its own error, whose class name is the error the state machine
+sees. The names of what the job writes come from `orchard_contract.layout`, which the job itself uses.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from orchard_contract.layout import FEATURE_DIMENSION, MODEL_INFO_FILE, SUCCESS_MARKER
+
+MODEL_INFO_KEY = f"model_info/{MODEL_INFO_FILE}"
+LIST = "LIST"  # a column's type in PartFile when it is a Parquet list (a group annotated LIST)
+VARIANCE_TOLERANCE = 1e-6
+
+# The Parquet outputs: the columns the job writes in each, and the count their rows must equal.
+OUTPUT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "features": ("path", "label", "features"),
+    "pca": ("path", "label", "pca"),
+    "metadata": ("path", "label", "split", "width", "height", "mode", "status"),
+    "errors": ("path", "label", "reason"),
+}
+ROWS_COUNTED_AS = {
+    "features": "images_featurized",
+    "pca": "images_featurized",
+    "metadata": "images_read",
+    "errors": "images_failed",
+}
+
+
+class SuccessMarkerMissing(Exception):
+    """The job's `_SUCCESS` marker is not under the output prefix: the job did not finish."""
+
+
+class ModelInfoMissing(Exception):
+    """`model_info/model_info.json` is not under the output prefix."""
+
+
+class OutputDocumentInvalid(Exception):
+    """The marker or model_info.json is not JSON, or lacks a field, or has one of the wrong type."""
+
+
+class OutputSchemaUnexpected(Exception):
+    """A Parquet part file lacks a column the job writes, or a vector column is not a list."""
+
+
+class CountsDoNotAddUp(Exception):
+    """The image counts disagree with each other or with the rows in the Parquet outputs."""
+
+
+class WrongDimensions(Exception):
+    """A feature vector is not 1,280 long, or a PCA projection not k long."""
+
+
+class ImpossibleExplainedVariance(Exception):
+    """The recorded explained variance cannot come from a PCA."""
+
+
+@dataclass(frozen=True)
+class PartFile:
+    """One Parquet part file, as its footer describes it."""
+
+    name: str  # relative to the output prefix, e.g. "features/part-00000-...parquet"
+    rows: int
+    columns: Mapping[str, str]  # top-level column -> Parquet type: a leaf's physical type (BYTE_ARRAY...), or LIST
+    values: Mapping[str, int]  # top-level column -> values stored in its leaf column (Parquet num_values)
+
+
+def require_documents(marker: Any, model_info: Any, output_uri: str) -> None:
+    """Raise unless both documents were found (None: no such object)."""
+    if marker is None:
+        raise SuccessMarkerMissing(f"no {SUCCESS_MARKER} marker under {output_uri}: the feature job did not finish")
+    if model_info is None:
+        raise ModelInfoMissing(f"no {MODEL_INFO_KEY} under {output_uri}, although {SUCCESS_MARKER} is there")
+
+
+def summarize(*, marker: Any, model_info: Any, part_files: Mapping[str, Sequence[PartFile]],
+              pca_components: int | None, output_uri: str) -> dict[str, Any]:
+    """The run's figures for the state machine (`$.outputs`), once every check has passed.
+
+    `part_files` maps each folder of OUTPUT_COLUMNS to its part files; `pca_components` is
+    the k the run asked for, None when the manifest left it to the job's default (then the
+    k recorded in model_info is the one every vector is checked against).
+    """
+    require_documents(marker, model_info, output_uri)
+    if pca_components is None:
+        pca_components = _field(model_info, MODEL_INFO_KEY, "pca.k", int)
+    read = _field(model_info, MODEL_INFO_KEY, "counts.images_read", int)
+    featurized = _field(model_info, MODEL_INFO_KEY, "counts.images_featurized", int)
+    failed = _field(model_info, MODEL_INFO_KEY, "counts.images_failed", int)
+    check_counts(read=read, featurized=featurized, failed=failed)
+    counts = model_info["counts"]
+    check_marker_counts(marker, counts)
+    check_model_dimensions(model_info, pca_components)
+    total = check_explained_variance(model_info, pca_components)
+    for folder, columns in OUTPUT_COLUMNS.items():
+        vector = folder if folder in ("features", "pca") else None
+        check_columns(part_files[folder], columns, vector=vector)
+    for folder, key in ROWS_COUNTED_AS.items():
+        check_rows(folder, part_files[folder], counts[key], key)
+    check_vector_lengths(part_files["features"], "features", FEATURE_DIMENSION, "the MobileNetV2 feature size")
+    check_vector_lengths(part_files["pca"], "pca", pca_components, "the run's pca_components")
+    return {
+        "images_read": read,
+        "featurized": featurized,
+        "failed": failed,
+        "pca_components": pca_components,
+        "explained_variance_total": total,
+        "feature_seconds": _field(model_info, MODEL_INFO_KEY, "timings_seconds.features", (int, float)),
+        "weights": _field(model_info, MODEL_INFO_KEY, "model.weights", str),
+        "weights_are_random": _field(model_info, MODEL_INFO_KEY, "model.weights_are_random", bool),
+    }
+
+
+def check_counts(*, read: int, featurized: int, failed: int) -> None:
+    """featurized + failed = read, and none negative."""
+    if min(read, featurized, failed) < 0:
+        raise CountsDoNotAddUp(f"{MODEL_INFO_KEY} counts {read} read, {featurized} featurized, {failed} failed")
+    if featurized + failed != read:
+        raise CountsDoNotAddUp(
+            f"{MODEL_INFO_KEY} counts {featurized} featurized + {failed} failed = {featurized + failed}, "
+            f"but {read} read"
+        )
+
+
+def check_marker_counts(marker: Any, counts: Mapping[str, Any]) -> None:
+    """The marker records the same counts as model_info.json (both are written at the end of one run)."""
+    recorded = _field(marker, SUCCESS_MARKER, "counts", dict)
+    if recorded != dict(counts):
+        raise CountsDoNotAddUp(f"{SUCCESS_MARKER} counts {recorded} differ from {MODEL_INFO_KEY} counts {dict(counts)}")
+
+
+def check_model_dimensions(model_info: Any, pca_components: int) -> None:
+    """model_info records the MobileNetV2 feature size and the k the run asked for."""
+    dimension = _field(model_info, MODEL_INFO_KEY, "model.feature_dimension", int)
+    if dimension != FEATURE_DIMENSION:
+        raise WrongDimensions(f"{MODEL_INFO_KEY} model.feature_dimension is {dimension}, expected {FEATURE_DIMENSION}")
+    k = _field(model_info, MODEL_INFO_KEY, "pca.k", int)
+    if k != pca_components:
+        raise WrongDimensions(f"{MODEL_INFO_KEY} pca.k is {k}, but the run asked for pca_components={pca_components}")
+
+
+def check_explained_variance(model_info: Any, k: int) -> float:
+    """Raise unless the shares are k finite values in [0, 1], non-increasing, summing to at most 1,
+    with the recorded cumulative shares and total matching their sum. Returns the total."""
+    shares = _numbers(model_info, "pca.explained_variance")
+    cumulative = _numbers(model_info, "pca.cumulative_explained_variance")
+    total = _field(model_info, MODEL_INFO_KEY, "pca.total_explained_variance", (int, float))
+    tolerance = VARIANCE_TOLERANCE
+    for name, values in (("explained_variance", shares), ("cumulative_explained_variance", cumulative)):
+        if len(values) != k:
+            raise ImpossibleExplainedVariance(f"pca.{name} has {len(values)} values, expected k={k}")
+    for i, share in enumerate(shares):
+        if not math.isfinite(share) or share < -tolerance or share > 1 + tolerance:
+            raise ImpossibleExplainedVariance(f"pca.explained_variance[{i}] is {share}, outside [0, 1]")
+        if i and share > shares[i - 1] + tolerance:
+            raise ImpossibleExplainedVariance(
+                f"pca.explained_variance increases: [{i - 1}] is {shares[i - 1]}, [{i}] is {share}"
+            )
+    running = 0.0
+    for i, (share, recorded) in enumerate(zip(shares, cumulative, strict=True)):
+        running += share
+        if not math.isfinite(recorded) or abs(recorded - running) > tolerance:
+            raise ImpossibleExplainedVariance(
+                f"pca.cumulative_explained_variance[{i}] is {recorded}, but the shares up to it sum to {running}"
+            )
+    if running > 1 + tolerance:
+        raise ImpossibleExplainedVariance(f"pca explained variance sums to {running}, more than 1")
+    if not math.isfinite(total) or abs(total - running) > tolerance:
+        raise ImpossibleExplainedVariance(f"pca.total_explained_variance is {total}, but the shares sum to {running}")
+    return float(total)
+
+
+def check_columns(files: Sequence[PartFile], columns: Sequence[str], vector: str | None) -> None:
+    """Every part file has the job's columns; the vector column (if any) is a list."""
+    for part in files:
+        missing = [column for column in columns if column not in part.columns]
+        if missing:
+            raise OutputSchemaUnexpected(
+                f"{part.name} lacks column(s) {', '.join(missing)}; it has {', '.join(part.columns) or 'none'}"
+            )
+        if vector is not None and not _is_list(part.columns[vector]):
+            raise OutputSchemaUnexpected(f"{part.name} column {vector} is {part.columns[vector]}, expected a list")
+
+
+def check_rows(folder: str, files: Sequence[PartFile], expected: int, count: str) -> None:
+    """The part files of `folder` hold `expected` rows in all (`count` names that figure)."""
+    rows = sum(part.rows for part in files)
+    if rows != expected:
+        raise CountsDoNotAddUp(
+            f"{folder}/ holds {rows} rows in {len(files)} part files, but {MODEL_INFO_KEY} counts {count}={expected}"
+        )
+
+
+def check_vector_lengths(files: Sequence[PartFile], column: str, dimension: int, meaning: str) -> None:
+    """Each file stores `dimension` values of `column` per row.
+
+    Spark writes arrays as variable-length Parquet lists, so the schema cannot fix their length;
+    the footer's value count of the list's leaf column can: it counts every element (and one
+    entry per null or empty list), so it equals dimension x rows when every row holds a vector
+    of that length. This covers every row of every file at no cost beyond the footers.
+    """
+    for part in files:
+        values = part.values.get(column, 0)
+        if part.rows and values != dimension * part.rows:
+            raise WrongDimensions(
+                f"{part.name}: {values} {column} values for {part.rows} rows ({values / part.rows:g} per row), "
+                f"expected {dimension} per row ({meaning})"
+            )
+
+
+def _is_list(parquet_type: str) -> bool:
+    return parquet_type == LIST
+
+
+def _numbers(model_info: Any, path: str) -> list[float]:
+    values = _field(model_info, MODEL_INFO_KEY, path, list)
+    if not all(isinstance(value, int | float) and not isinstance(value, bool) for value in values):
+        raise OutputDocumentInvalid(f"{MODEL_INFO_KEY} {path} should hold numbers only, got {values!r}")
+    return [float(value) for value in values]
+
+
+def _field(document: Any, source: str, path: str, kind: type | tuple[type, ...]) -> Any:
+    """`document[a][b]...` for path "a.b...", checked to be of `kind` (a bool is no number)."""
+    value = document
+    for name in path.split("."):
+        if not isinstance(value, Mapping) or name not in value:
+            raise OutputDocumentInvalid(f"{source} has no {path}")
+        value = value[name]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        expected = " or ".join(k.__name__ for k in kinds)
+        raise OutputDocumentInvalid(f"{source} {path} should be {expected}, got {value!r}")
+    return value

@@ -1,0 +1,255 @@
+"""A run's plan: its id, where its outputs go, the EMR cluster it needs and the Spark step it runs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from orchard_contract.manifest import parse_manifest, schema_problems
+from orchard_contract.paths import has_scheme, resolve_relative
+from orchard_pipeline.artifacts import JOB_ARCHIVE
+from orchard_pipeline.execution_names import readable_stem
+from orchard_pipeline.s3uri import NotAnS3Uri, child_uri, s3_uri, split_s3_uri
+
+# Where the bootstrap action puts the job's Python (3.11) on every node.
+NODE_VENV = "/opt/orchard/venv"
+NODE_PYTHON = f"{NODE_VENV}/bin/python"
+INLINE_SOURCE = "the execution input"
+STEP_NAME = "Extract features and PCA"
+MAX_NAME_LENGTH = 40  # the manifest schema's limit on names
+
+
+# The error goes on in the execution's state, 256 KiB at most ("Step Functions service quotas",
+# https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html); beyond it States.DataLimitExceeded fails
+# the execution, uncaught by States.ALL ("Handling errors in Step Functions workflows",
+# https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html). A message quotes what it
+# rejects (a 1 MiB manifest may hold a long string), so it is kept short.
+MAX_PROBLEMS_LISTED = 20
+MAX_PROBLEM_CHARS = 300
+MAX_MESSAGE_CHARS = 8000
+
+
+def clipped(text: str, limit: int) -> str:
+    """`text`, its middle elided when longer than `limit`: the field named first and the reason given last stay."""
+    if len(text) <= limit:
+        return text
+    head = limit * 2 // 3
+    return f"{text[:head]} [... {len(text) - limit} characters ...] {text[head - limit:]}"
+
+
+class InvalidManifest(Exception):
+    """The manifest cannot be run; the message names the manifest and its problems (the first ones, each short)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(clipped(message, MAX_MESSAGE_CHARS))
+
+    @classmethod
+    def listing(cls, location: str, problems: list[str]) -> InvalidManifest:
+        """The error for the manifest at `location`, each problem on a line of its own (the first ones)."""
+        shown = [clipped(problem, MAX_PROBLEM_CHARS) for problem in problems[:MAX_PROBLEMS_LISTED]]
+        if len(problems) > MAX_PROBLEMS_LISTED:
+            shown.append(f"and {len(problems) - MAX_PROBLEMS_LISTED} more problems")
+        return cls(f"{location}: invalid manifest:\n  - " + "\n  - ".join(shown))
+
+
+@dataclass(frozen=True)
+class DeploymentSettings:
+    """The deployment's settings (template parameters, through the function's environment)."""
+
+    inputs_bucket: str
+    outputs_bucket: str
+    logs_bucket: str
+    artifacts_uri: str
+    model_store_uri: str
+    primary_instance_type: str
+    core_instance_type: str
+    core_instance_count: int
+    core_market: str
+    idle_timeout_minutes: int
+    max_run_minutes: int
+    region: str
+    subnet_id: str = ""
+
+
+def run_id_for(name: str, execution_arn: str, started_at: datetime) -> str:
+    """A readable id, unique per execution and stable across retries: name, start time, hash of the ARN."""
+    digest = hashlib.sha256(execution_arn.encode()).hexdigest()[:8]
+    return f"{name}-{started_at:%Y%m%dT%H%M%SZ}-{digest}"
+
+
+def run_name(document: dict[str, Any], source: str | None) -> str:
+    """The manifest's name, else its file name without extension (as the schema allows names), else 'run'."""
+    if document.get("name"):
+        return document["name"]
+    return readable_stem(source, max_length=MAX_NAME_LENGTH, fallback="run") if source else "run"
+
+
+def input_problems(inputs: list[str], source: str | None) -> list[str]:
+    """Why inputs cannot be read by EMR: each must be, or resolve to, an s3:// URI."""
+    problems = []
+    for index, entry in enumerate(inputs):
+        if source is None and not has_scheme(entry):
+            problems.append(f"$.inputs[{index}]: {entry!r} is relative; a manifest given inline needs s3:// inputs")
+        elif not is_s3_uri(resolve_relative(source or "", entry)):
+            problems.append(f"$.inputs[{index}]: {entry!r} is not an s3:// URI; EMR reads the images from S3")
+    return problems
+
+
+def is_s3_uri(location: str) -> bool:
+    try:
+        split_s3_uri(location)
+    except NotAnS3Uri:
+        return False
+    return True
+
+
+def bucket_problems(inputs: list[str], readable_bucket: str) -> list[str]:
+    """Why resolved s3:// inputs cannot be read by the cluster, whose instance role reads one bucket of images."""
+    return [f"$.inputs[{index}]: {uri} is in bucket {split_s3_uri(uri)[0]!r}, which the cluster cannot read: "
+            f"put the images in the inputs bucket {readable_bucket!r}"
+            for index, uri in enumerate(inputs) if split_s3_uri(uri)[0] != readable_bucket]
+
+
+def validated_manifest(document: Any, source: str | None) -> dict[str, Any]:
+    """The manifest with its inputs resolved to s3:// URIs and its defaults applied, or InvalidManifest."""
+    location = source or INLINE_SOURCE
+    problems = schema_problems(document)
+    if not problems:
+        problems = input_problems(document["inputs"], source)
+    if problems:
+        raise InvalidManifest.listing(location, problems)
+    manifest = parse_manifest(json.dumps(document), location)
+    selection = manifest.selection
+    select = {"seed": selection.seed}
+    if selection.classes:
+        select["classes"] = list(selection.classes)
+    if selection.max_per_class is not None:
+        select["max_per_class"] = selection.max_per_class
+    if selection.max_images is not None:
+        select["max_images"] = selection.max_images
+    resolved = {"manifest_version": 1, "inputs": list(manifest.inputs), "select": select, "job": manifest.job}
+    if manifest.name:
+        resolved["name"] = manifest.name
+    if "cluster" in document:
+        resolved["cluster"] = document["cluster"]
+    return resolved
+
+
+def instance_groups(deployment: DeploymentSettings, overrides: dict[str, Any]) -> list[dict[str, Any]]:
+    """The primary and core groups, the manifest's allow-listed overrides applied to the deployment's."""
+    return [
+        {"role": "primary", "type": overrides.get("primary_instance_type", deployment.primary_instance_type),
+         "count": 1, "market": "ON_DEMAND"},
+        {"role": "core", "type": overrides.get("core_instance_type", deployment.core_instance_type),
+         "count": overrides.get("core_instance_count", deployment.core_instance_count),
+         "market": overrides.get("core_market", deployment.core_market)},
+    ]
+
+
+def cluster_instances(groups: list[dict[str, Any]], subnet_id: str) -> dict[str, Any]:
+    """The `Instances` block of CreateCluster: kept alive between steps (the state machine ends it)."""
+    instances: dict[str, Any] = {
+        "InstanceGroups": [
+            {"Name": group["role"].capitalize(), "InstanceRole": "MASTER" if group["role"] == "primary" else "CORE",
+             "InstanceType": group["type"], "InstanceCount": group["count"], "Market": group["market"]}
+            for group in groups
+        ],
+        "KeepJobFlowAliveWhenNoSteps": True,
+        "TerminationProtected": False,
+    }
+    if subnet_id:
+        instances["Ec2SubnetId"] = subnet_id
+    return instances
+
+
+def spark_configurations(region: str) -> list[dict[str, Any]]:
+    """Spark on the job's Python 3.11 environment, one executor per node with all its cores and memory.
+
+    The job reads the images with boto3, which takes its region from `AWS_DEFAULT_REGION` and nothing an EC2
+    node provides ("Configuration", https://boto3.amazonaws.com/v1/documentation/api/latest/guide/configuration.html):
+    the stack's region is set for the driver (the `spark-env` classification's `export`, "Configure Spark",
+    https://docs.aws.amazon.com/emr/latest/ReleaseGuide/emr-spark-configure.html; client mode) and the executors
+    (`spark.executorEnv.*`, https://spark.apache.org/docs/3.5.6/configuration.html#runtime-environment), so that
+    requests go to the regional endpoint, through the subnet's S3 gateway endpoint.
+    """
+    return [
+        {"Classification": "spark", "Properties": {"maximizeResourceAllocation": "true"}},
+        {"Classification": "spark-defaults", "Properties": {
+            "spark.pyspark.python": NODE_PYTHON,
+            "spark.pyspark.driver.python": NODE_PYTHON,
+            "spark.dynamicAllocation.enabled": "false",
+            "spark.python.worker.reuse": "true",
+            "spark.sql.execution.arrow.pyspark.enabled": "true",
+            "spark.executorEnv.AWS_DEFAULT_REGION": region,
+        }},
+        {"Classification": "spark-env", "Configurations": [
+            {"Classification": "export", "Properties": {"PYSPARK_PYTHON": NODE_PYTHON,
+                                                        "PYSPARK_DRIVER_PYTHON": NODE_PYTHON,
+                                                        "AWS_DEFAULT_REGION": region}},
+        ]},
+    ]
+
+
+def bootstrap_actions(artifacts_uri: str) -> list[dict[str, Any]]:
+    """The node set-up: the pinned packages (every dependency frozen) in a Python 3.11 environment."""
+    return [{
+        "Name": "Install the feature job's Python packages",
+        "ScriptBootstrapAction": {
+            "Path": child_uri(artifacts_uri, "bootstrap", "install.sh"),
+            "Args": ["--requirements", child_uri(artifacts_uri, "requirements", "job.txt"),
+                     "--model-requirements", child_uri(artifacts_uri, "requirements", "model.txt"),
+                     "--constraints", child_uri(artifacts_uri, "requirements", "constraints.txt"),
+                     "--venv", NODE_VENV],
+        },
+    }]
+
+
+def feature_step(artifacts_uri: str, manifest_uri: str, output_uri: str, model_store_uri: str) -> dict[str, Any]:
+    """The EMR step: spark-submit of the job, driver on the primary node (client mode)."""
+    return {
+        "Name": STEP_NAME,
+        "ActionOnFailure": "CONTINUE",
+        "HadoopJarStep": {
+            "Jar": "command-runner.jar",
+            "Args": ["spark-submit", "--deploy-mode", "client",
+                     "--py-files", child_uri(artifacts_uri, JOB_ARCHIVE),
+                     child_uri(artifacts_uri, "run_job.py"),
+                     manifest_uri, "--output", output_uri, "--model-store", model_store_uri],
+        },
+    }
+
+
+def plan_run(manifest: dict[str, Any], source: str | None, execution_arn: str, started_at: datetime,
+             deployment: DeploymentSettings) -> dict[str, Any]:
+    """The run plan (`$.run` in the state machine) for a validated, resolved manifest."""
+    name = run_name(manifest, source)
+    run_id = run_id_for(name, execution_arn, started_at)
+    prefix = f"runs/{run_id}/"
+    output_uri = s3_uri(deployment.outputs_bucket, prefix)
+    manifest_uri = s3_uri(deployment.outputs_bucket, prefix + "manifest.json")
+    groups = instance_groups(deployment, manifest.get("cluster", {}))
+    log_uri = s3_uri(deployment.logs_bucket, f"emr/{run_id}/")
+    return {
+        "run_id": run_id,
+        "name": name,
+        "source": source or INLINE_SOURCE,
+        "manifest_uri": manifest_uri,
+        "output_uri": output_uri,
+        "summary_uri": s3_uri(deployment.outputs_bucket, prefix + "run_summary.json"),
+        "log_uri": log_uri,
+        "pca_components": manifest["job"].get("pca_components"),
+        "instances": groups,
+        "cluster": {
+            "Name": f"orchard-{run_id}",
+            "LogUri": log_uri,
+            "Instances": cluster_instances(groups, deployment.subnet_id),
+            "Configurations": spark_configurations(deployment.region),
+            "BootstrapActions": bootstrap_actions(deployment.artifacts_uri),
+            "IdleTimeoutSeconds": deployment.idle_timeout_minutes * 60,
+        },
+        "step": feature_step(deployment.artifacts_uri, manifest_uri, output_uri, deployment.model_store_uri),
+        "step_timeout_seconds": deployment.max_run_minutes * 60,
+    }

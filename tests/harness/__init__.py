@@ -1,1 +1,0 @@
-"""Run the real state machine offline: moto's interpreter, an EMR .sync adapter, the Lambdas in-process."""
