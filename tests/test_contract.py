@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from typing import Any
@@ -12,6 +13,7 @@ from statelint.linter import Linter
 from orchard_local import deployed as aws_deployed
 from orchard_local import template as t
 from orchard_pipeline.costs import load_price_table
+from orchard_pipeline.settings import FunctionSettings, environment_variables
 
 REGION, ACCOUNT = "eu-west-1", "123456789012"
 # What Lambda itself sets in every function's environment.
@@ -69,6 +71,10 @@ def test_every_environment_variable_a_function_reads_is_set_by_the_template(name
     function = t.functions()[name]
     app = t.function_directory(function) / "app.py"
     read = set().union(*(t.environment_reads(module) for module in {app} | t.imported_shared_modules(app)))
+    handler_module = importlib.import_module(f"{t.function_directory(function).name}.app")
+    settings = [value for value in vars(handler_module).values()
+                if isinstance(value, type) and issubclass(value, FunctionSettings) and value is not FunctionSettings]
+    read |= set().union(*map(environment_variables, settings))
     globally_set = t.template()["Globals"]["Function"]["Environment"]["Variables"]
     set_here = function["Properties"].get("Environment", {}).get("Variables", {})
     assert read - set(globally_set) - set(set_here) - LAMBDA_RUNTIME_VARIABLES == set()

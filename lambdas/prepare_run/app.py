@@ -7,7 +7,6 @@ fails here with InvalidManifest naming each field and its problem, before any cl
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -35,23 +34,6 @@ logger = Logger()
 tracer = Tracer()
 s3 = boto3.client("s3")
 
-DEPLOYMENT = DeploymentSettings(
-    inputs_bucket=os.environ["INPUTS_BUCKET"],
-    outputs_bucket=os.environ["OUTPUTS_BUCKET"],
-    logs_bucket=os.environ["LOGS_BUCKET"],
-    artifacts_uri=os.environ["ARTIFACTS_URI"],
-    model_store_uri=os.environ["MODEL_STORE_URI"],
-    primary_instance_type=os.environ["PRIMARY_INSTANCE_TYPE"],
-    core_instance_type=os.environ["CORE_INSTANCE_TYPE"],
-    core_instance_count=int(os.environ["CORE_INSTANCE_COUNT"]),
-    core_market=os.environ["CORE_MARKET"],
-    idle_timeout_minutes=int(os.environ["IDLE_TIMEOUT_MINUTES"]),
-    max_run_minutes=int(os.environ["MAX_RUN_MINUTES"]),
-    # Set by Lambda in every function ("Defined runtime environment variables",
-    # https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime).
-    region=os.environ["AWS_REGION"],
-    subnet_id=os.environ.get("SUBNET_ID", ""),
-)
 MANIFEST_REFERENCE_KEYS = {"manifest_uri", "version_id"}
 MAX_MANIFEST_BYTES = 1024 * 1024  # a manifest is a few hundred bytes; more is not one
 # S3's answers for a key that is not there (404 NoSuchKey, given s3:ListBucket on the bucket: without it, 403
@@ -87,15 +69,15 @@ def manifest_reference(execution_input: dict[str, Any]) -> tuple[str, str | None
     return uri, version_id
 
 
-def read_manifest(uri: str, version_id: str | None) -> Any:
-    """The manifest document stored at `uri` (that version, when given), parsed."""
+def read_manifest(uri: str, version_id: str | None, inputs_bucket: str) -> Any:
+    """The manifest document stored at `uri` (that version, when given) in the inputs bucket, parsed."""
     try:
         bucket, key = split_s3_uri(uri)
     except NotAnS3Uri:
         raise InvalidManifest(f"$.manifest_uri: {uri!r} is not an s3:// URI") from None
-    if bucket != DEPLOYMENT.inputs_bucket or not key:
+    if bucket != inputs_bucket or not key:
         raise InvalidManifest(f"$.manifest_uri: {uri} is not an object of the inputs bucket "
-                              f"{DEPLOYMENT.inputs_bucket!r}")
+                              f"{inputs_bucket!r}")
     extra = {"VersionId": version_id} if version_id else {}
     try:
         response = s3.get_object(Bucket=bucket, Key=key, **extra)
@@ -117,7 +99,7 @@ def read_manifest(uri: str, version_id: str | None) -> Any:
     return document
 
 
-def manifest_source(execution_input: Any) -> tuple[str | None, Any]:
+def manifest_source(execution_input: Any, inputs_bucket: str) -> tuple[str | None, Any]:
     """(where the manifest comes from, the document): the input itself, or the manifest it names."""
     if not isinstance(execution_input, dict):
         raise InvalidManifest(f"{INLINE_SOURCE} is {json_type(execution_input)}; expected a JSON object: "
@@ -127,13 +109,13 @@ def manifest_source(execution_input: Any) -> tuple[str | None, Any]:
     if "manifest_uri" not in execution_input:
         return None, execution_input
     uri, version_id = manifest_reference(execution_input)
-    return uri, read_manifest(uri, version_id)
+    return uri, read_manifest(uri, version_id, inputs_bucket)
 
 
-def check_inputs(manifest: dict[str, Any], location: str, time_left_ms: Callable[[], int]) -> None:
+def check_inputs(manifest: dict[str, Any], location: str, inputs_bucket: str, time_left_ms: Callable[[], int]) -> None:
     """Raise InvalidManifest when the inputs are unreadable by the cluster, empty, or cannot give the run enough
     images; list them only as far as needed, and only while the function has time to spare."""
-    problems = bucket_problems(manifest["inputs"], DEPLOYMENT.inputs_bucket)
+    problems = bucket_problems(manifest["inputs"], inputs_bucket)
     if problems:
         raise InvalidManifest.listing(location, problems)
     selection = parse_manifest(json.dumps(manifest), location).selection
@@ -152,16 +134,16 @@ def check_inputs(manifest: dict[str, Any], location: str, time_left_ms: Callable
 
 
 @tracer.capture_method
-def prepare_run(*, execution_input: Any, execution_arn: str, started_at: datetime,
+def prepare_run(*, execution_input: Any, execution_arn: str, started_at: datetime, deployment: DeploymentSettings,
                 time_left_ms: Callable[[], int]) -> dict[str, Any]:
     """Validate and check the manifest, store the resolved copy next to the outputs, return the plan."""
-    source, document = manifest_source(execution_input)
+    source, document = manifest_source(execution_input, deployment.inputs_bucket)
     try:
         manifest = validated_manifest(document, source)
     except RecursionError:
         raise InvalidManifest(f"{source or INLINE_SOURCE}: invalid manifest: nested too deeply") from None
-    check_inputs(manifest, source or INLINE_SOURCE, time_left_ms)
-    plan = plan_run(manifest, source, execution_arn, started_at, DEPLOYMENT)
+    check_inputs(manifest, source or INLINE_SOURCE, deployment.inputs_bucket, time_left_ms)
+    plan = plan_run(manifest, source, execution_arn, started_at, deployment)
     bucket, key = split_s3_uri(plan["manifest_uri"])
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest, indent=2).encode(),
                   ContentType="application/json")
@@ -174,4 +156,5 @@ def prepare_run(*, execution_input: Any, execution_arn: str, started_at: datetim
 @event_parser(model=PrepareRunRequest)
 def handler(event: PrepareRunRequest, context: LambdaContext) -> dict[str, Any]:
     return prepare_run(execution_input=event.input, execution_arn=event.execution_arn,
-                       started_at=event.execution_started_at, time_left_ms=context.get_remaining_time_in_millis)
+                       started_at=event.execution_started_at, deployment=DeploymentSettings.from_environ(),
+                       time_left_ms=context.get_remaining_time_in_millis)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import boto3
@@ -13,8 +12,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from orchard_pipeline.execution_names import execution_arn, execution_name, is_manifest_key
 from orchard_pipeline.s3uri import s3_uri
+from orchard_pipeline.settings import FunctionSettings
 
-STATE_MACHINE_ARN = os.environ["STATE_MACHINE_ARN"]
+
+class Settings(FunctionSettings):
+    """This function's environment, as template.yaml sets it."""
+
+    state_machine_arn: str
+
 
 logger = Logger()
 tracer = Tracer()
@@ -22,7 +27,8 @@ stepfunctions = boto3.client("stepfunctions")
 
 
 @tracer.capture_method
-def start_pipeline(*, bucket: str, key: str, version_id: str | None, etag: str) -> dict[str, Any]:
+def start_pipeline(*, state_machine_arn: str, bucket: str, key: str, version_id: str | None,
+                   etag: str) -> dict[str, Any]:
     """Start the execution named after this object version, once however often the event is delivered.
 
     StartExecution with the name and input of a running execution returns that execution; once it has
@@ -37,10 +43,10 @@ def start_pipeline(*, bucket: str, key: str, version_id: str | None, etag: str) 
     execution_input = {"manifest_uri": manifest_uri} | ({"version_id": version_id} if version_id else {})
     try:
         response = stepfunctions.start_execution(
-            stateMachineArn=STATE_MACHINE_ARN, name=name, input=json.dumps(execution_input)
+            stateMachineArn=state_machine_arn, name=name, input=json.dumps(execution_input)
         )
     except stepfunctions.exceptions.ExecutionAlreadyExists:
-        arn = execution_arn(STATE_MACHINE_ARN, name)
+        arn = execution_arn(state_machine_arn, name)
         logger.info("Execution already exists for this upload: nothing started", extra={"execution_arn": arn})
         return {"outcome": "already exists", "execution_name": name, "execution_arn": arn}
 
@@ -54,6 +60,7 @@ def start_pipeline(*, bucket: str, key: str, version_id: str | None, etag: str) 
 def handler(event: S3EventBridgeNotificationEvent, context: LambdaContext) -> dict[str, Any]:
     uploaded = event.detail.object
     return start_pipeline(
+        state_machine_arn=Settings.from_environ().state_machine_arn,
         bucket=event.detail.bucket.name,
         key=uploaded.key,  # URL-decoded by the data class
         version_id=uploaded.get("version-id"),  # absent when the bucket is not versioned

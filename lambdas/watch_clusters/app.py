@@ -6,7 +6,6 @@ by now, whatever the reason, reaches a person instead of running up a bill.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,8 +15,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from orchard_pipeline.clusters import active_clusters, execution_of, overdue_clusters
+from orchard_pipeline.settings import FunctionSettings
 
-MAX_AGE = timedelta(minutes=int(os.environ["MAX_RUN_MINUTES"]))
+
+class Settings(FunctionSettings):
+    """This function's environment, as template.yaml sets it."""
+
+    max_run_minutes: int
+
 
 logger = Logger()
 tracer = Tracer()
@@ -26,15 +31,15 @@ emr = boto3.client("emr")
 
 
 @tracer.capture_method
-def watch_clusters(*, now: datetime) -> dict[str, Any]:
+def watch_clusters(*, now: datetime, max_age: timedelta) -> dict[str, Any]:
     """Count the workflow's active clusters and those older than the maximum run time."""
     ours = [cluster for cluster in active_clusters(emr) if execution_of(cluster) is not None]
-    overdue = overdue_clusters(ours, now, MAX_AGE)
+    overdue = overdue_clusters(ours, now, max_age)
     metrics.add_metric(name="ActiveClusters", unit=MetricUnit.Count, value=len(ours))
     metrics.add_metric(name="OverdueClusters", unit=MetricUnit.Count, value=len(overdue))
     if overdue:
         logger.warning("Clusters older than the maximum run time", extra={"cluster_ids": overdue,
-                                                                           "max_minutes": MAX_AGE.total_seconds() / 60})
+                                                                           "max_minutes": max_age.total_seconds() / 60})
     return {"active": [cluster["Id"] for cluster in ours], "overdue": overdue}
 
 
@@ -42,4 +47,4 @@ def watch_clusters(*, now: datetime) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return watch_clusters(now=datetime.now(UTC))
+    return watch_clusters(now=datetime.now(UTC), max_age=timedelta(minutes=Settings.from_environ().max_run_minutes))

@@ -13,7 +13,7 @@ LOGS_BUCKET = "orchard-logs-local"
 STATE_MACHINE_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:orchard-pipeline"
 
 # What template.yaml sets for the functions (tests/test_contract.py checks that each variable a
-# function reads is set there). Set before any handler module is imported: they read it once.
+# function reads is set there). The handlers read it when invoked (orchard_pipeline.settings).
 LAMBDA_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",

@@ -203,7 +203,7 @@ def create_resources(names: dict[str, str]) -> str:
 
 
 def load_handlers(names: dict[str, str], principals: Principals | None = None) -> dict[str, Any]:
-    """Each function's handler by ARN, its module loaded afresh (handlers read their environment once); its
+    """Each function's handler by ARN, its module loaded afresh, as a new deployment does; its
     module-level clients' calls recorded as its role's, when `principals` are given."""
     handlers = {}
     for logical, function in t.functions().items():

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from pydantic import Field
 
 from orchard_contract.manifest import parse_manifest, schema_problems
 from orchard_contract.paths import has_scheme, resolve_relative
 from orchard_pipeline.artifacts import JOB_ARCHIVE
 from orchard_pipeline.execution_names import readable_stem
 from orchard_pipeline.s3uri import NotAnS3Uri, child_uri, s3_uri, split_s3_uri
+from orchard_pipeline.settings import FunctionSettings
 
 # Where the bootstrap action puts the job's Python (3.11) on every node.
 NODE_VENV = "/opt/orchard/venv"
@@ -55,9 +57,8 @@ class InvalidManifest(Exception):
         return cls(f"{location}: invalid manifest:\n  - " + "\n  - ".join(shown))
 
 
-@dataclass(frozen=True)
-class DeploymentSettings:
-    """The deployment's settings (template parameters, through the function's environment)."""
+class DeploymentSettings(FunctionSettings):
+    """The deployment's settings: template parameters, through the prepare-run function's environment."""
 
     inputs_bucket: str
     outputs_bucket: str
@@ -70,7 +71,9 @@ class DeploymentSettings:
     core_market: str
     idle_timeout_minutes: int
     max_run_minutes: int
-    region: str
+    # Set by Lambda in every function ("Defined runtime environment variables",
+    # https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime).
+    region: str = Field(validation_alias="AWS_REGION")
     subnet_id: str = ""
 
 
