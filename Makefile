@@ -19,7 +19,7 @@ ARGS ?=
 BENCH_ARGS ?= --images 4000
 BENCH_S3_ARGS ?= --images 2000
 
-.PHONY: demo test test-fast lint validate bench bench-s3 run java clean
+.PHONY: demo test test-fast lint validate bench bench-s3 run java constraints clean
 
 # The whole workflow on this machine: the real state machine in moto, the real job in local Spark.
 demo: java $(INSTALLED)
@@ -28,9 +28,9 @@ demo: java $(INSTALLED)
 test: java $(INSTALLED)
 	$(PY) -m pytest
 
-# The developer loop: every test but those that start Spark, build the model or run the workflow.
+# The developer loop: every test but those that start Spark, build the model or run the workflow, on every core.
 test-fast: $(INSTALLED)
-	$(PY) -m pytest -m "not spark and not model and not workflow"
+	$(PY) -m pytest -m "not spark and not model and not workflow" -n auto
 
 lint: $(INSTALLED) $(CHECKOV_INSTALLED)
 	$(VENV)/bin/ruff check src lambdas tests benchmarks
@@ -87,6 +87,17 @@ $(CHECKOV_INSTALLED): requirements/checkov.txt
 	$(CHECKOV)/bin/python -m pip install --quiet --upgrade pip
 	$(CHECKOV)/bin/python -m pip install --quiet -r requirements/checkov.txt
 	touch $(CHECKOV_INSTALLED)
+
+# Regenerate the pins of every package the requirement files bring in, as pip resolves them today, from a fresh
+# environment (the SAM translator, installed without its dependencies, keeps its own pin in translator.txt).
+CONSTRAINTS ?= requirements/constraints.txt
+constraints:
+	rm -rf build/constraints-venv
+	$(PYTHON) -m venv build/constraints-venv
+	build/constraints-venv/bin/python -m pip install --quiet --upgrade pip
+	build/constraints-venv/bin/python -m pip install --quiet -e '.[local,model,aws,dev]'
+	build/constraints-venv/bin/python -m pip freeze --exclude-editable | LC_ALL=C sort --ignore-case > $(CONSTRAINTS)
+	rm -rf build/constraints-venv
 
 clean:
 	rm -rf build .pytest_cache .aws-sam
