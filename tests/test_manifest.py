@@ -91,3 +91,8 @@ def test_bad_flags_are_refused(capsys: pytest.CaptureFixture):
     with pytest.raises(SystemExit):
         parse_arguments(["in", "--output", "out", "--pca-components", "0"])
     assert "must be a whole number of at least 1" in capsys.readouterr().err
+
+
+def test_runs_are_quiet_unless_verbose():
+    assert not config_from_arguments(parse_arguments(["in", "--output", "out"]), str).verbose
+    assert config_from_arguments(parse_arguments(["in", "--output", "out", "--verbose"]), str).verbose

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from pyspark.sql import SparkSession
 
-from orchard_features import storage
+from orchard_features import quiet, storage
 from orchard_features.closing_summary import format_summary
 from orchard_features.config import config_from_arguments, parse_arguments
 from orchard_features.job import run
@@ -19,26 +19,29 @@ LOCAL_DRIVER_MEMORY = "4g"
 LOCAL_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
 
 
-def spark_session(app_name: str = "orchard-features") -> SparkSession:
-    """The session: whatever spark-submit configured, else local mode on every core."""
+def spark_session(app_name: str = "orchard-features", verbose: bool = False) -> SparkSession:
+    """The session: whatever spark-submit configured, else local mode on every core; quiet unless `verbose`."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if not verbose:
+        quiet.quiet_run()
     builder = SparkSession.builder.appName(app_name).config("spark.ui.showConsoleProgress", "false")
     if "SPARK_ENV_LOADED" not in os.environ:  # started by python, not spark-submit
+        java_options = LOCAL_JAVA_OPTIONS if verbose else f"{LOCAL_JAVA_OPTIONS} {quiet.LOG4J2_JAVA_OPTION}"
         builder = (
             builder.master("local[*]")
             .config("spark.driver.memory", LOCAL_DRIVER_MEMORY)
-            .config("spark.driver.extraJavaOptions", LOCAL_JAVA_OPTIONS)
+            .config("spark.driver.extraJavaOptions", java_options)
         )
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
+    if not verbose:
+        spark.sparkContext.setLogLevel(quiet.SPARK_LOG_LEVEL)
     return spark
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the feature job with command-line arguments `argv`."""
     args = parse_arguments(sys.argv[1:] if argv is None else argv)
-    spark = spark_session()
+    spark = spark_session(verbose=args.verbose)
     try:
         config = config_from_arguments(args, lambda uri: storage.read_text(spark, uri))
         summary = run(spark, config)

@@ -37,6 +37,7 @@ class JobConfig:
     images_per_partition: int = 512
     model_cache: str = DEFAULT_MODEL_CACHE
     model_store: str | None = None
+    verbose: bool = False
 
 
 # Settings a manifest's `job` block may set; the names are JobConfig's field names.
@@ -79,7 +80,15 @@ def argument_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--model-store", help="folder or s3:// prefix keeping converted models between runs and clusters"
     )
+    add_verbose_flag(parser)
     return parser
+
+
+def add_verbose_flag(parser: argparse.ArgumentParser) -> None:
+    """`--verbose`, for the job's command line and the demos': every library's own logs shown, as by default."""
+    parser.add_argument(
+        "--verbose", action="store_true", help="also show the libraries' own logs (Spark, TensorFlow, absl, Keras)"
+    )
 
 
 def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:

@@ -88,7 +88,7 @@ def prepare_and_ship_model(spark: SparkSession, config: JobConfig) -> ModelArtif
         if not cached.exists():
             cached.parent.mkdir(parents=True, exist_ok=True)
             storage.fetch_stored_model(spark, config.model_store, str(cached))
-    artifact = prepare_model(weights, config.image_size, config.engine, config.model_cache)
+    artifact = prepare_model(weights, config.image_size, config.engine, config.model_cache, config.verbose)
     if config.model_store and not artifact.from_cache:
         storage.store_model(spark, artifact.path, config.model_store)
     spark.sparkContext.addFile(artifact.path)

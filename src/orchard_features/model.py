@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchard_features.quiet import quiet_tensorflow
 from orchard_features.versions import installed_version
 
 MODEL_NAME = "MobileNetV2"
@@ -150,15 +151,16 @@ def export_model(model, engine: str, destination: Path) -> None:
     tf2onnx.convert.from_function(features, input_signature=signature, opset=ONNX_OPSET, output_path=str(destination))
 
 
-def prepare_model(weights: str, image_size: int, engine: str, cache_dir: str) -> ModelArtifact:
-    """The model file for `engine`, from the cache or built and exported now.
+def prepare_model(weights: str, image_size: int, engine: str, cache_dir: str, verbose: bool = False) -> ModelArtifact:
+    """The model file for `engine`, from the cache or built and exported now, quietly unless `verbose`.
 
     `weights` is "imagenet", "none" or a local weights file (fetch s3:// files first).
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     target = cached_model_path(weights, image_size, engine, cache_dir)
     from_cache = target.exists()
     if not from_cache:
+        if not verbose:
+            quiet_tensorflow()
         target.parent.mkdir(parents=True, exist_ok=True)
         model = build_keras_model(weights, image_size)
         with tempfile.TemporaryDirectory(dir=target.parent) as scratch:

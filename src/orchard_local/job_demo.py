@@ -17,18 +17,19 @@ from pathlib import Path
 from orchard_features import storage
 from orchard_features.cli import spark_session
 from orchard_features.closing_summary import format_summary
-from orchard_features.config import JobConfig, config_from_arguments, parse_arguments
+from orchard_features.config import JobConfig, add_verbose_flag, config_from_arguments, parse_arguments
 from orchard_features.job import run
 from orchard_features.model import ModelError, prepare_model
 from orchard_features.progress import Progress
 from orchard_local.sample_data import DatasetSummary, generate_dataset
 
 
-def imagenet_available(image_size: int, engine: str, model_cache: str, progress: Progress) -> bool:
+def imagenet_available(image_size: int, engine: str, model_cache: str, progress: Progress,
+                       verbose: bool = False) -> bool:
     """Whether ImageNet weights can be had here (Keras downloads them); offline, say plainly what follows."""
     try:
         with progress.phase("model", "Fetching the ImageNet weights and preparing the model"):
-            prepare_model("imagenet", image_size, engine, model_cache)
+            prepare_model("imagenet", image_size, engine, model_cache, verbose)
         return True
     except ModelError as exc:
         progress.say(
@@ -41,7 +42,7 @@ def imagenet_available(image_size: int, engine: str, model_cache: str, progress:
 
 def choose_weights(config: JobConfig, progress: Progress) -> JobConfig:
     """ImageNet weights when they can be had, else random weights."""
-    available = imagenet_available(config.image_size, config.engine, config.model_cache, progress)
+    available = imagenet_available(config.image_size, config.engine, config.model_cache, progress, config.verbose)
     return replace(config, weights="imagenet" if available else "none")
 
 
@@ -65,15 +66,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--manifest", default="manifests/mini.json", help="manifest to run (default MINI)")
     parser.add_argument("--work-dir", default="build/demo", help="where the sample and the results go")
+    add_verbose_flag(parser)
     args = parser.parse_args(argv)
     work = Path(args.work_dir).resolve()
     progress = Progress()
 
     _, manifest = lay_out_sample(work, args.manifest, progress)
     output = work / "output"
-    spark = spark_session("orchard-demo")
+    spark = spark_session("orchard-demo", args.verbose)
     try:
-        arguments = parse_arguments([str(manifest), "--output", str(output)])
+        arguments = parse_arguments([str(manifest), "--output", str(output), *(["--verbose"] if args.verbose else [])])
         config = choose_weights(config_from_arguments(arguments, lambda uri: storage.read_text(spark, uri)), progress)
         summary = run(spark, config, progress)
     finally:

@@ -14,6 +14,7 @@ import json
 import shutil
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import boto3
 from moto import mock_aws
 
 from orchard_features.cli import spark_session
-from orchard_features.config import DEFAULT_MODEL_CACHE
+from orchard_features.config import DEFAULT_MODEL_CACHE, add_verbose_flag
 from orchard_features.progress import Progress
 from orchard_local.account import REGION
 from orchard_local.emr_sync import EmrBehaviour
@@ -88,21 +89,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--manifest", default="manifests/mini.json", help="manifest to upload (default MINI)")
     parser.add_argument("--work-dir", default="build/demo", help="where the sample, the S3 mirror and logs go")
+    add_verbose_flag(parser)
     args = parser.parse_args(argv)
     work = Path(args.work_dir).resolve()
     console, progress = sys.stderr, Progress()
     shutil.rmtree(work / "s3", ignore_errors=True)
     sample, manifest_copy = lay_out_sample(work, args.manifest, progress)
     manifest = json.loads(manifest_copy.read_text())
-    spark = spark_session("orchard-demo-emr-step")
-    if not imagenet_available(224, "onnxruntime", DEFAULT_MODEL_CACHE, progress):
+    spark = spark_session("orchard-demo-emr-step", args.verbose)
+    if not imagenet_available(224, "onnxruntime", DEFAULT_MODEL_CACHE, progress, args.verbose):
         manifest["job"] = {**manifest.get("job", {}), "weights": "none"}
     started = time.monotonic()
     logs = work / "lambda-logs.jsonl"
+    step = SparkStep(spark, work / "s3", progress, adjust_config=lambda config: replace(config, verbose=args.verbose))
     try:
         # The functions log (and print EMF metrics) to stdout, as in Lambda: into a file here.
         with logs.open("w") as log, contextlib.redirect_stdout(log), mock_aws(config=MOTO_CONFIG), \
-                deployed(EmrBehaviour(run_step=SparkStep(spark, work / "s3", progress))) as stack:
+                deployed(EmrBehaviour(run_step=step)) as stack:
             inputs = stack.names["InputsBucket"]
             s3 = boto3.client("s3", region_name=REGION)  # the person running the demo
             upload_folder(s3, sample.root, f"s3://{inputs}/fruits-360/")
