@@ -30,7 +30,7 @@ test: java $(INSTALLED)
 
 # The developer loop: every test but those that start Spark, build the model or run the workflow, on every core.
 test-fast: $(INSTALLED)
-	$(PY) -m pytest -m "not spark and not model and not workflow" -n auto
+	$(PY) -m pytest -m "not spark and not model and not workflow" -n auto --dist worksteal
 
 lint: $(INSTALLED) $(CHECKOV_INSTALLED)
 	$(VENV)/bin/ruff check src lambdas tests benchmarks
