@@ -10,6 +10,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, validators
 
+from orchard_contract.errors import OrchardError
 from orchard_contract.paths import resolve_relative
 
 SCHEMA_RESOURCE = "manifest-v1.schema.json"
@@ -21,7 +22,7 @@ ManifestValidator = validators.extend(Draft202012Validator, type_checker=Draft20
     "integer", lambda _checker, instance: isinstance(instance, int) and not isinstance(instance, bool)))
 
 
-class ManifestError(ValueError):
+class ManifestError(OrchardError, ValueError):
     """A manifest that cannot be used; the message names the file and every problem found."""
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from orchard_contract.manifest import DEFAULT_PCA_COMPONENTS, Selection, parse_manifest
 from orchard_features.images import DEFAULT_MAX_PIXELS
 
+PROG = "orchard-features"
 ENGINES = ("onnxruntime", "tensorflow")
 DEFAULT_MODEL_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "orchard", "models")
 
@@ -53,7 +54,7 @@ def _positive(text: str) -> int:
 def argument_parser() -> argparse.ArgumentParser:
     """The command line of the feature job (the same locally and as an EMR step)."""
     parser = argparse.ArgumentParser(
-        prog="orchard-features",
+        prog=PROG,
         description="MobileNetV2 features and their PCA for a folder, S3 prefix or manifest of images.",
     )
     parser.add_argument("input", help="folder or s3:// prefix of images, or a manifest (.json)")
