@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -67,6 +68,11 @@ def schema_problems(document: Any) -> list[str]:
     return problems
 
 
+def invalid_manifest_message(location: str, problems: Sequence[str]) -> str:
+    """The message for the manifest at `location` and its `problems`, each on a line of its own."""
+    return f"{location}: invalid manifest:\n  - " + "\n  - ".join(problems)
+
+
 def parse_manifest(text: str, location: str) -> Manifest:
     """Parse and validate manifest `text` read from `location` (a path or URI)."""
     try:
@@ -75,7 +81,7 @@ def parse_manifest(text: str, location: str) -> Manifest:
         raise ManifestError(f"{location}: not valid JSON: {exc}") from None
     problems = schema_problems(document)
     if problems:
-        raise ManifestError(f"{location}: invalid manifest:\n  - " + "\n  - ".join(problems))
+        raise ManifestError(invalid_manifest_message(location, problems))
     select = document.get("select", {})
     return Manifest(
         inputs=tuple(resolve_relative(location, entry) for entry in document["inputs"]),
