@@ -103,4 +103,4 @@ def test_a_folder_input_needs_no_manifest():
 def test_bad_flags_are_refused(capsys: pytest.CaptureFixture):
     with pytest.raises(SystemExit):
         parse_arguments(["in", "--output", "out", "--pca-components", "0"])
-    assert "must be a whole number of at least 1" in capsys.readouterr().err
+    assert "argument --pca-components/-k: 0 is less than the minimum of 1" in capsys.readouterr().err

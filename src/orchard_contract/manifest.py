@@ -16,7 +16,6 @@ from orchard_contract.paths import resolve_relative
 
 SCHEMA_RESOURCE = "manifest-v1.schema.json"
 DEFAULT_SEED = 42
-DEFAULT_PCA_COMPONENTS = 50  # the job's k when neither the command line nor the manifest's `job` sets it
 # JSON Schema counts 5.0 as an integer; Python keeps it a float, which slicing, range() and Spark's integer settings
 # refuse. A manifest's integers are written as integers.
 ManifestValidator = validators.extend(Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine(
@@ -66,6 +65,11 @@ def schema_problems(document: Any) -> list[str]:
         where = error.json_path if error.path else "manifest"
         problems.append(f"{where}: {error.message}")
     return problems
+
+
+def value_problems(schema: dict[str, Any], value: Any) -> list[str]:
+    """Every way `value` breaks `schema` (a part of the manifest schema, say), worded as in `schema_problems`."""
+    return [error.message for error in ManifestValidator(schema).iter_errors(value)]
 
 
 def invalid_manifest_message(location: str, problems: Sequence[str]) -> str:
