@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the feature job with command-line arguments `argv`.
 
     Input or data it cannot use (an `OrchardError`) ends it as argparse ends a usage error: its message on
-    stderr after `orchard-features: error: `, no traceback, status 2; what an EMR step's failure reason shows.
+    stderr after `orchard-features: error: `, no traceback, status 2.
     """
     args = parse_arguments(sys.argv[1:] if argv is None else argv)
     spark = spark_session()
