@@ -9,6 +9,7 @@ import pytest
 
 from orchard_contract.manifest import ManifestError, parse_manifest
 from orchard_features.config import config_from_arguments, parse_arguments
+from orchard_pipeline.run_plan import InvalidManifest, validated_manifest
 
 MANIFESTS = Path(__file__).resolve().parents[1] / "manifests"
 
@@ -66,6 +67,18 @@ def test_every_problem_is_reported_at_once():
     assert str(caught.value).count("\n  - ") == 3
 
 
+def test_the_job_and_the_prepare_run_lambda_word_an_invalid_manifest_alike():
+    document = {"manifest_version": 3, "inputs": ["s3://b/images/"], "job": {"engine": "torch"}}
+    with pytest.raises(ManifestError) as by_the_job:
+        parse_manifest(json.dumps(document), "s3://b/manifests/bad.json")
+    with pytest.raises(InvalidManifest) as by_the_lambda:
+        validated_manifest(document, "s3://b/manifests/bad.json")
+    assert str(by_the_job.value) == str(by_the_lambda.value) == (
+        "s3://b/manifests/bad.json: invalid manifest:\n"
+        "  - $.job.engine: 'torch' is not one of ['onnxruntime', 'tensorflow']\n"
+        "  - $.manifest_version: 1 was expected")
+
+
 def test_invalid_json_names_the_file():
     with pytest.raises(ManifestError, match="bad.json: not valid JSON"):
         parse_manifest("{", "bad.json")
@@ -90,7 +103,7 @@ def test_a_folder_input_needs_no_manifest():
 def test_bad_flags_are_refused(capsys: pytest.CaptureFixture):
     with pytest.raises(SystemExit):
         parse_arguments(["in", "--output", "out", "--pca-components", "0"])
-    assert "must be a whole number of at least 1" in capsys.readouterr().err
+    assert "argument --pca-components/-k: 0 is less than the minimum of 1" in capsys.readouterr().err
 
 
 def test_runs_are_quiet_unless_verbose():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -10,18 +11,18 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, validators
 
+from orchard_contract.errors import OrchardError
 from orchard_contract.paths import resolve_relative
 
 SCHEMA_RESOURCE = "manifest-v1.schema.json"
 DEFAULT_SEED = 42
-DEFAULT_PCA_COMPONENTS = 50  # the job's k when neither the command line nor the manifest's `job` sets it
 # JSON Schema counts 5.0 as an integer; Python keeps it a float, which slicing, range() and Spark's integer settings
 # refuse. A manifest's integers are written as integers.
 ManifestValidator = validators.extend(Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine(
     "integer", lambda _checker, instance: isinstance(instance, int) and not isinstance(instance, bool)))
 
 
-class ManifestError(ValueError):
+class ManifestError(OrchardError, ValueError):
     """A manifest that cannot be used; the message names the file and every problem found."""
 
 
@@ -66,6 +67,16 @@ def schema_problems(document: Any) -> list[str]:
     return problems
 
 
+def value_problems(schema: dict[str, Any], value: Any) -> list[str]:
+    """Every way `value` breaks `schema` (a part of the manifest schema, say), worded as in `schema_problems`."""
+    return [error.message for error in ManifestValidator(schema).iter_errors(value)]
+
+
+def invalid_manifest_message(location: str, problems: Sequence[str]) -> str:
+    """The message for the manifest at `location` and its `problems`, each on a line of its own."""
+    return f"{location}: invalid manifest:\n  - " + "\n  - ".join(problems)
+
+
 def parse_manifest(text: str, location: str) -> Manifest:
     """Parse and validate manifest `text` read from `location` (a path or URI)."""
     try:
@@ -74,7 +85,7 @@ def parse_manifest(text: str, location: str) -> Manifest:
         raise ManifestError(f"{location}: not valid JSON: {exc}") from None
     problems = schema_problems(document)
     if problems:
-        raise ManifestError(f"{location}: invalid manifest:\n  - " + "\n  - ".join(problems))
+        raise ManifestError(invalid_manifest_message(location, problems))
     select = document.get("select", {})
     return Manifest(
         inputs=tuple(resolve_relative(location, entry) for entry in document["inputs"]),

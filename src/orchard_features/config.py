@@ -1,7 +1,9 @@
 """The job's settings: command-line arguments (and a manifest's `job` block) into a frozen dataclass.
 
-Precedence, per setting: a command-line flag, then the manifest's `job` block, then the default
-declared here, once.
+Precedence, per setting: a command-line flag, then the manifest's `job` block, then the default. The settings both
+accept take their rules and defaults from the manifest schema (`orchard_contract.job_settings`), so a value either
+refuses is refused by the other in the same words; the rest are the command line's alone, their defaults declared
+here, once.
 """
 
 from __future__ import annotations
@@ -10,12 +12,15 @@ import argparse
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from orchard_contract.manifest import DEFAULT_PCA_COMPONENTS, Selection, parse_manifest
+from orchard_contract.job_settings import setting_default, setting_schemas
+from orchard_contract.manifest import Selection, parse_manifest, value_problems
 from orchard_features.images import DEFAULT_MAX_PIXELS
 
-ENGINES = ("onnxruntime", "tensorflow")
+PROG = "orchard-features"
 DEFAULT_MODEL_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "orchard", "models")
+POSITIVE_INTEGER = {"type": "integer", "minimum": 1}  # the rule of the counts only the command line sets
 
 
 @dataclass(frozen=True)
@@ -26,12 +31,12 @@ class JobConfig:
     output: str
     selection: Selection = Selection()
     run_name: str = "orchard"
-    pca_components: int = DEFAULT_PCA_COMPONENTS
-    image_size: int = 224
-    weights: str = "imagenet"
-    engine: str = "onnxruntime"
-    batch_size: int = 64
-    write_csv: bool = False
+    pca_components: int = setting_default("pca_components")
+    image_size: int = setting_default("image_size")
+    weights: str = setting_default("weights")
+    engine: str = setting_default("engine")
+    batch_size: int = setting_default("batch_size")
+    write_csv: bool = setting_default("write_csv")
     write_report: bool = True
     max_image_pixels: int = DEFAULT_MAX_PIXELS
     images_per_partition: int = 512
@@ -40,42 +45,58 @@ class JobConfig:
     verbose: bool = False
 
 
-# Settings a manifest's `job` block may set; the names are JobConfig's field names.
-MANIFEST_SETTINGS = ("pca_components", "image_size", "weights", "engine", "batch_size", "write_csv")
+def integer_or_text(text: str) -> int | str:
+    """`text` as an integer, else the text itself, which a schema wanting an integer refuses in its own words."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text}")
+def checked_by(schema: dict[str, Any]) -> Callable[[str], Any]:
+    """An argparse type for values ruled by `schema`: the text (an integer where the schema wants one), refused
+    with the schema's words when it breaks the schema."""
+
+    def value(text: str) -> Any:
+        parsed = integer_or_text(text) if schema.get("type") == "integer" else text
+        if problems := value_problems(schema, parsed):
+            raise argparse.ArgumentTypeError("; ".join(problems))
+        return parsed
+
     return value
 
 
 def argument_parser() -> argparse.ArgumentParser:
     """The command line of the feature job (the same locally and as an EMR step)."""
+    shared = setting_schemas()
     parser = argparse.ArgumentParser(
-        prog="orchard-features",
+        prog=PROG,
         description="MobileNetV2 features and their PCA for a folder, S3 prefix or manifest of images.",
     )
     parser.add_argument("input", help="folder or s3:// prefix of images, or a manifest (.json)")
     parser.add_argument("--output", required=True, help="folder or s3:// prefix for the results")
     parser.add_argument("--run-name", help="name recorded with the run (default: the manifest's name)")
-    parser.add_argument("--pca-components", "-k", type=_positive,
-                        help=f"PCA dimensions (default {DEFAULT_PCA_COMPONENTS})")
-    parser.add_argument("--image-size", type=_positive, help="model input size in pixels (default 224)")
+    parser.add_argument("--pca-components", "-k", type=checked_by(shared["pca_components"]),
+                        help=f"PCA dimensions (default {JobConfig.pca_components})")
+    parser.add_argument("--image-size", type=checked_by(shared["image_size"]),
+                        help=f"model input size in pixels (default {JobConfig.image_size})")
     parser.add_argument(
-        "--weights", help="imagenet (Keras download), none (random), or a weights file path or s3:// URI"
+        "--weights", type=checked_by(shared["weights"]),
+        help="imagenet (Keras download), none (random), or a weights file path or s3:// URI",
     )
-    parser.add_argument("--engine", choices=ENGINES, help="inference engine (default onnxruntime)")
-    parser.add_argument("--batch-size", type=_positive, help="images per inference batch (default 64)")
+    engines = "{" + ",".join(shared["engine"]["enum"]) + "}"  # as argparse shows choices
+    parser.add_argument("--engine", type=checked_by(shared["engine"]), metavar=engines,
+                        help=f"inference engine (default {JobConfig.engine})")
+    parser.add_argument("--batch-size", type=checked_by(shared["batch_size"]),
+                        help=f"images per inference batch (default {JobConfig.batch_size})")
     parser.add_argument("--csv", dest="write_csv", action="store_true", default=None, help="also write CSV copies")
     parser.add_argument(
         "--no-report", dest="write_report", action="store_false", default=None, help="skip the PNG/HTML report"
     )
-    parser.add_argument("--max-image-pixels", type=_positive, help="larger images are listed as failed")
-    parser.add_argument(
-        "--images-per-partition", type=_positive, help="at most this many images per Spark task (default 512)"
-    )
+    parser.add_argument("--max-image-pixels", type=checked_by(POSITIVE_INTEGER),
+                        help="larger images are listed as failed")
+    parser.add_argument("--images-per-partition", type=checked_by(POSITIVE_INTEGER),
+                        help=f"at most this many images per Spark task (default {JobConfig.images_per_partition})")
     parser.add_argument("--model-cache", help="local folder caching converted models")
     parser.add_argument(
         "--model-store", help="folder or s3:// prefix keeping converted models between runs and clusters"
@@ -101,8 +122,7 @@ def config_from_arguments(args: argparse.Namespace, read_text: Callable[[str], s
     from_manifest: dict[str, object] = {}
     if args.input.endswith(".json"):
         manifest = parse_manifest(read_text(args.input), args.input)
-        from_manifest = {name: manifest.job[name] for name in MANIFEST_SETTINGS if name in manifest.job}
-        from_manifest.update(inputs=manifest.inputs, selection=manifest.selection)
+        from_manifest = {**manifest.job, "inputs": manifest.inputs, "selection": manifest.selection}
         if manifest.name:
             from_manifest["run_name"] = manifest.name
     else:

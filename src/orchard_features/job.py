@@ -20,6 +20,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from orchard_contract.errors import OrchardError
 from orchard_contract.layout import FEATURE_DIMENSION, MODEL_INFO_FILE
 from orchard_contract.paths import has_scheme, label_from_path, split_from_path
 from orchard_contract.selection import select_images
@@ -36,7 +37,7 @@ CATALOG_SCHEMA = "path string, label string, split string"
 WARM_UP_PATH = "warm-up"
 
 
-class NoImagesError(ValueError):
+class NoImagesError(OrchardError, ValueError):
     """The inputs and selection leave no image to process."""
 
 

@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchard_contract.errors import OrchardError
 from orchard_features.quiet import quiet_tensorflow
 from orchard_features.versions import installed_version
 
@@ -26,7 +27,7 @@ _CALIBRATION_BATCH = 8
 _ARTIFACT_SUFFIX = {"onnxruntime": ".onnx", "tensorflow": ".keras"}
 
 
-class ModelError(Exception):
+class ModelError(OrchardError):
     """The model cannot be built with the weights asked for."""
 
 

@@ -29,6 +29,7 @@ from pyspark.sql import DataFrame, SparkSession
 from scipy import linalg
 from scipy.linalg import blas
 
+from orchard_contract.errors import OrchardError
 from orchard_contract.layout import FEATURE_DIMENSION
 
 BLOCK_ROWS = 2048  # rows per matrix product: BLAS-3 sized, at most ~20 MB of float64 at a time
@@ -36,7 +37,7 @@ FAN_IN = 8  # partial moments (13 MB each for 1,280 features) merged by one task
 MOMENTS_SCHEMA = "count long, mean binary, scatter binary"
 
 
-class PcaError(ValueError):
+class PcaError(OrchardError, ValueError):
     """PCA cannot be computed as asked."""
 
 

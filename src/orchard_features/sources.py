@@ -21,6 +21,7 @@ from functools import lru_cache
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from orchard_contract.errors import OrchardError
 from orchard_contract.paths import has_scheme, to_uri
 
 S3_SCHEMES = frozenset({"s3", "s3a", "s3n"})
@@ -34,7 +35,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-class InputError(ValueError):
+class InputError(OrchardError, ValueError):
     """An input that cannot be read, named in the message."""
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import Field
 
-from orchard_contract.manifest import parse_manifest, schema_problems
+from orchard_contract.manifest import invalid_manifest_message, parse_manifest, schema_problems
 from orchard_contract.paths import has_scheme, resolve_relative
 from orchard_pipeline.artifacts import JOB_ARCHIVE
 from orchard_pipeline.execution_names import readable_stem
@@ -54,7 +54,7 @@ class InvalidManifest(Exception):
         shown = [clipped(problem, MAX_PROBLEM_CHARS) for problem in problems[:MAX_PROBLEMS_LISTED]]
         if len(problems) > MAX_PROBLEMS_LISTED:
             shown.append(f"and {len(problems) - MAX_PROBLEMS_LISTED} more problems")
-        return cls(f"{location}: invalid manifest:\n  - " + "\n  - ".join(shown))
+        return cls(invalid_manifest_message(location, shown))
 
 
 class DeploymentSettings(FunctionSettings):
