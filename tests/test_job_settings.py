@@ -13,9 +13,10 @@ from orchard_features.config import JobConfig, parse_arguments
 
 # The command line's alone: where the outputs go and the models are kept is the deployment's (the prepare-run Lambda
 # passes --output and --model-store), a cache folder is the machine's, the run's name is the manifest's `name`; the
-# report, the pixel limit and the tasks' size are the job's operation, not what a run computes.
+# report, the pixel limit, the tasks' size and how much the libraries log are the job's operation, not what a run
+# computes.
 COMMAND_LINE_ONLY = {"output", "model_store", "model_cache", "run_name", "write_report", "max_image_pixels",
-                     "images_per_partition"}
+                     "images_per_partition", "verbose"}
 FROM_THE_MANIFEST_ONLY = {"inputs", "selection"}
 
 # (the flag as argparse names it, the setting, the flag's text, the same value in a manifest)
