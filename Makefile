@@ -19,7 +19,7 @@ ARGS ?=
 BENCH_ARGS ?= --images 4000
 BENCH_S3_ARGS ?= --images 2000
 
-.PHONY: demo test test-fast lint validate bench bench-s3 run java constraints clean
+.PHONY: demo test test-fast lint typecheck validate bench bench-s3 run java constraints clean
 
 # The whole workflow on this machine: the real state machine in moto, the real job in local Spark.
 demo: java $(INSTALLED)
@@ -37,6 +37,10 @@ lint: $(INSTALLED) $(CHECKOV_INSTALLED)
 	$(VENV)/bin/cfn-lint template.yaml
 	$(PY) tests/lint_iam.py
 	$(CHECKOV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
+
+# mypy with the boto3 stubs over src/ and lambdas/ (pyproject.toml's [tool.mypy]).
+typecheck: $(INSTALLED)
+	$(VENV)/bin/mypy
 
 # The AWS application as SAM sees it, offline: the template validated and linted, every function built.
 validate: $(TOOLS_INSTALLED)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools import Logger, Tracer
@@ -30,6 +30,9 @@ from orchard_pipeline.run_plan import (
     validated_manifest,
 )
 from orchard_pipeline.s3uri import NotAnS3Uri, split_s3_uri
+
+if TYPE_CHECKING:  # the stubs are a dev requirement, not in the layer
+    from mypy_boto3_s3.type_defs import GetObjectRequestTypeDef
 
 logger = Logger()
 tracer = Tracer()
@@ -79,9 +82,11 @@ def read_manifest(uri: str, version_id: str | None, inputs_bucket: str) -> Any:
     if bucket != inputs_bucket or not key:
         raise InvalidManifest(f"$.manifest_uri: {uri} is not an object of the inputs bucket "
                               f"{inputs_bucket!r}")
-    extra = {"VersionId": version_id} if version_id else {}
+    request: GetObjectRequestTypeDef = {"Bucket": bucket, "Key": key}
+    if version_id:
+        request["VersionId"] = version_id
     try:
-        response = s3.get_object(Bucket=bucket, Key=key, **extra)
+        response = s3.get_object(**request)
     except ClientError as error:
         if error.response["Error"]["Code"] in MISSING or error.response["ResponseMetadata"]["HTTPStatusCode"] == 404:
             version = f" (version {version_id})" if version_id else ""

@@ -7,6 +7,7 @@ ONNX Runtime needs no TensorFlow; the TensorFlow engine is kept selectable for c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Protocol
 
@@ -60,7 +61,9 @@ class TensorFlowEngine:
         return self._function(images).numpy()
 
 
-ENGINE_CLASSES = {"onnxruntime": OnnxRuntimeEngine, "tensorflow": TensorFlowEngine}
+ENGINE_CLASSES: dict[str, Callable[[str, int], Engine]] = {
+    "onnxruntime": OnnxRuntimeEngine, "tensorflow": TensorFlowEngine,
+}
 
 
 @lru_cache(maxsize=2)

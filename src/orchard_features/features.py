@@ -109,7 +109,8 @@ def extract_features(paths: DataFrame, settings: FeatureSettings, done: Accumula
             yield featurize_batch(images, engine, buffer)
             done.add(len(images))
 
-    featurize_udf = F.pandas_udf(featurize, FEATURE_RESULT_SCHEMA)
+    # pyspark's stubs have no overload for the UDF type inferred from the type hints (no functionType)
+    featurize_udf = F.pandas_udf(featurize, FEATURE_RESULT_SCHEMA)  # type: ignore[call-overload]
     return paths.withColumn("result", featurize_udf("path"))
 
 
@@ -128,4 +129,5 @@ def warm_up(paths: DataFrame) -> DataFrame:
 
         yield from batches
 
-    return paths.select(F.pandas_udf(load_libraries, "string")("path").alias("path"))
+    udf = F.pandas_udf(load_libraries, "string")  # type: ignore[call-overload]  # as in extract_features
+    return paths.select(udf("path").alias("path"))

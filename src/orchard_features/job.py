@@ -202,7 +202,8 @@ def write_outputs(spark: SparkSession, config: JobConfig, artifact: ModelArtifac
         writes += [pool.submit(write, config, results, featurized) for write in IMAGE_OUTPUTS]
         if config.write_report:
             writes.append(pool.submit(write_report_to_output, spark, config.output, info, projected))
-        for finished in [projected, *writes]:
+        projected.result()
+        for finished in writes:
             finished.result()
     return info
 

@@ -26,6 +26,7 @@ from pyspark.ml.feature import PCAModel, StandardScalerModel
 from pyspark.ml.functions import array_to_vector, vector_to_array
 from pyspark.ml.linalg import DenseMatrix, DenseVector
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from scipy import linalg
 from scipy.linalg import blas
 
@@ -129,7 +130,8 @@ def feature_moments(features: DataFrame, partials: int | None = None, fan_in: in
     while count > fan_in:
         count = ceil(count / fan_in)
         frame = frame.repartition(count).mapInPandas(merged_moments, MOMENTS_SCHEMA)
-    moments = merged(Moments.decode(row) for row in frame.toPandas().to_dict("records"))
+    collected: pd.DataFrame = frame.toPandas()
+    moments = merged(Moments.decode(row) for row in collected.to_dict("records"))
     if moments is None:
         raise PcaError("there are no features to fit the PCA on")
     return moments
@@ -193,6 +195,7 @@ def pipeline_model(spark: SparkSession, moments: Moments, components: np.ndarray
     into `centred`, then a `PCAModel` projecting `centred` onto `components` into `projection`."""
     context = spark.sparkContext
     jvm = context._jvm
+    assert jvm is not None, "the SparkContext has stopped"
     deviation = np.sqrt(np.diag(moments.scatter) / max(moments.count - 1, 1))  # recorded, not applied
     scaler = jvm.org.apache.spark.ml.feature.StandardScalerModel(
         jvm.org.apache.spark.ml.util.Identifiable.randomUID("stdScal"),
@@ -212,9 +215,9 @@ def pipeline_model(spark: SparkSession, moments: Moments, components: np.ndarray
 
 def project(features: DataFrame, model: PipelineModel) -> DataFrame:
     """Replace the `features` column with its k-dimensional projection, `pca`."""
-    vectors = features.withColumn("vector", array_to_vector("features")).drop("features")
+    vectors = features.withColumn("vector", array_to_vector(F.col("features"))).drop("features")
     projected = model.transform(vectors)
     return projected.select(
         *[name for name in features.columns if name != "features"],
-        vector_to_array("projection").alias("pca"),
+        vector_to_array(F.col("projection")).alias("pca"),
     )

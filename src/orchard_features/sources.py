@@ -84,7 +84,8 @@ def s3_client() -> Any:
 
 def list_local_folder(location: str) -> Folder:
     """The visible files and subfolders directly in a local folder."""
-    files, folders = [], []
+    files: list[str] = []
+    folders: list[str] = []
     with os.scandir(local_path(location)) as entries:
         for entry in entries:
             if is_hidden(entry.name):
@@ -106,7 +107,8 @@ def list_s3_folder(location: str) -> Folder:
     prefix = parts.path.lstrip("/")
     prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
     base = f"{parts.scheme}://{parts.netloc}/"
-    files, folders = [], []
+    files: list[str] = []
+    folders: list[str] = []
     pages = s3_client().get_paginator("list_objects_v2").paginate(Bucket=parts.netloc, Prefix=prefix, Delimiter="/")
     for page in pages:
         for common in page.get("CommonPrefixes", []):

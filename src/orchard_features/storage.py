@@ -22,6 +22,7 @@ from orchard_features.sources import InputError
 
 def _hadoop_path(spark: SparkSession, location: str):
     jvm = spark.sparkContext._jvm
+    assert jvm is not None, "the SparkContext has stopped"
     path = jvm.org.apache.hadoop.fs.Path(to_uri(location))
     return path, path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
 
@@ -39,8 +40,10 @@ def read_text(spark: SparkSession, location: str) -> str:
         raise InputError(f"file not found: {location}")
     stream = fs.open(path)
     try:
-        reader = spark.sparkContext._jvm.java.io.InputStreamReader(stream, "UTF-8")
-        return spark.sparkContext._jvm.org.apache.commons.io.IOUtils.toString(reader)
+        jvm = spark.sparkContext._jvm
+        assert jvm is not None, "the SparkContext has stopped"
+        reader = jvm.java.io.InputStreamReader(stream, "UTF-8")
+        return jvm.org.apache.commons.io.IOUtils.toString(reader)
     finally:
         stream.close()
 

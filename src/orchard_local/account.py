@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from typing import Final
 
-REGION = "eu-west-1"
+REGION: Final = "eu-west-1"  # Final: its literal type is an S3 LocationConstraint
 ACCOUNT = "123456789012"
 INPUTS_BUCKET = "orchard-inputs-local"
 OUTPUTS_BUCKET = "orchard-outputs-local"

@@ -66,7 +66,7 @@ def fill(arn: str, values: Mapping[str, str | list[str]]) -> list[str] | None:
     names = PLACEHOLDER.findall(arn)
     if not all(values.get(name) for name in names):
         return None
-    choices = [values[name] if isinstance(values[name], list) else [values[name]] for name in names]
+    choices = [value if isinstance(value, list) else [value] for value in (values[name] for name in names)]
     return [substitute(arn, dict(zip(names, combination, strict=True))) for combination in itertools.product(*choices)]
 
 

@@ -56,8 +56,9 @@ NAME_PROPERTIES: Final = {
     "AWS::SQS::Queue": "QueueName", "AWS::Logs::LogGroup": "LogGroupName", "AWS::Events::Rule": "Name",
     "AWS::Scheduler::Schedule": "Name", "AWS::Lambda::LayerVersion": "LayerName", "AWS::KMS::Alias": "AliasName",
 }
+PolicyKind = Literal["identity", "resource"]  # a policy attached to a principal, or to a resource
 # Where each type of resource holds policy documents: (property, or Policies for a role's inline ones; kind).
-POLICY_DOCUMENTS: Final = {
+POLICY_DOCUMENTS: Final[dict[str, list[tuple[str, PolicyKind]]]] = {
     "AWS::IAM::Role": [("AssumeRolePolicyDocument", "resource"), ("Policies", "identity")],
     "AWS::IAM::ManagedPolicy": [("PolicyDocument", "identity")],
     "AWS::IAM::Policy": [("PolicyDocument", "identity")],
@@ -127,9 +128,11 @@ def generated_name(logical_id: str, kind: str) -> str:
 
 def arn(prefix: str, resource_type: str, **values: str) -> str:
     """A resource's ARN in the Service Authorization Reference's format for its type."""
-    (filled,) = fill(arn_format(prefix, resource_type), {"Partition": "aws", "Region": REGION, "Account": ACCOUNT,
-                                                         **values})
-    return filled
+    filled = fill(arn_format(prefix, resource_type), {"Partition": "aws", "Region": REGION, "Account": ACCOUNT,
+                                                      **values})
+    assert filled is not None, f"a value of the {prefix}:{resource_type} ARN is missing from {values}"
+    (resource_arn,) = filled
+    return resource_arn
 
 
 class Stack(Mapping[str, Any]):
@@ -144,7 +147,9 @@ class Stack(Mapping[str, Any]):
         self.cross_stack_resources: dict[str, Any] = {}
         self.lazy_condition_map = LazyDict()
         for name, condition in template.get("Conditions", {}).items():
-            self.lazy_condition_map[name] = partial(parse_condition, condition, self, self.lazy_condition_map)
+            # moto annotates its ResourceMap; a Stack answers what its evaluator asks of one (see the docstring)
+            self.lazy_condition_map[name] = partial(parse_condition, condition, self,  # type: ignore[arg-type]
+                                                    self.lazy_condition_map)
         self._deployed: dict[str, Deployed] = {}
 
     def __getitem__(self, key: str) -> Any:
@@ -168,7 +173,7 @@ class Stack(Mapping[str, Any]):
 
     def render(self, value: Any) -> Any:
         """`value` with its intrinsic functions evaluated (AWS::NoValue dropped from lists as from objects)."""
-        rendered = clean_json(value, self)
+        rendered = clean_json(value, self)  # type: ignore[arg-type]  # a Stack for moto's ResourceMap, as above
         return without_no_value(rendered)
 
     def name_of(self, logical_id: str, resource: Mapping[str, Any]) -> str:
@@ -251,7 +256,7 @@ class Policy:
 
     resource: str  # logical id of the resource holding it
     name: str  # the property holding it, with the policy's name for a role's inline policies
-    kind: Literal["identity", "resource"]
+    kind: PolicyKind
     document: dict[str, Any]
 
 

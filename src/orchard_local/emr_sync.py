@@ -37,7 +37,7 @@ from typing import Any, Final
 
 import boto3
 import botocore.session
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ClientError
 from moto.emr.models import emr_backends
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
@@ -111,7 +111,7 @@ class EmrBehaviour:
         if not pending:
             return None
         code = pending.pop(0)
-        return AWSResponse("https://elasticmapreduce.amazonaws.com/", 400, {}, None), {
+        return AWSResponse("https://elasticmapreduce.amazonaws.com/", 400, HTTPHeaders(), None), {
             "Error": {"Code": code, "Message": f"{code} injected by the test"},
             "ResponseMetadata": {"HTTPStatusCode": 400}}
 
@@ -127,8 +127,11 @@ def modeled_errors() -> frozenset[str]:
     return frozenset(shape.name for shape in botocore.session.get_session().get_service_model("emr").error_shapes)
 
 
-def node_credentials(profile: str) -> boto3.Session:
+def _not_registered(profile: str) -> boto3.Session:
     raise RuntimeError("the EMR integration is not registered: use emr_integration()")
+
+
+node_credentials: NodeCredentials = _not_registered
 
 
 def _cluster(region: str, cluster_id: str) -> Any:
@@ -144,7 +147,8 @@ def _task_failed(env: Any, service: StateTaskServiceCallback, error: str,
         env=env,
         error_name=error_name,
         event_type=HistoryEventType.TaskFailed,
-        event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
+        # moto declares EventDetails total (every kind of details required); an event has one, as moto builds them
+        event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(  # type: ignore[typeddict-item]
             error=error, cause=to_json_str(cause),
             resource=service._get_sfn_resource(), resourceType=service._get_sfn_resource_type())),
     ))
@@ -157,7 +161,9 @@ class StateTaskServiceEmr(StateTaskServiceCallback):
         # Only .sync is used; WaitForTaskToken is listed because moto's callback code releases a
         # task-token endpoint unconditionally after a .sync task (moto 5.2.5: `callback_endpoint.interrupt_all()`
         # on None otherwise, which its own Glue integration also runs into).
-        super().__init__(supported_integration_patterns={ResourceCondition.Sync, ResourceCondition.WaitForTaskToken})
+        patterns = {ResourceCondition.Sync, ResourceCondition.WaitForTaskToken}
+        # moto types the set as of ResourceCondition, a str subclass whose own constants are plain str
+        super().__init__(supported_integration_patterns=patterns)  # type: ignore[arg-type]
 
     def _get_supported_parameters(self) -> set[str] | None:
         return SUPPORTED_PARAMETERS.get(self.resource.api_action.lower())
@@ -165,7 +171,8 @@ class StateTaskServiceEmr(StateTaskServiceCallback):
     def _client(self, resource_runtime_part: Any, state_credentials: Any) -> Any:
         client = boto_client_for(service="emr", region=resource_runtime_part.region,
                                  state_credentials=state_credentials)
-        client.meta.events.register("before-call.emr", behaviour.answer_with_fault)
+        # botocore-stubs type handlers as returning None; a before-call handler's response short-circuits the call
+        client.meta.events.register("before-call.emr", behaviour.answer_with_fault)  # type: ignore[arg-type]
         return client
 
     def _from_error(self, env: Any, ex: Exception) -> FailureEvent:

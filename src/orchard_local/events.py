@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote_plus
 
 from orchard_local.account import ACCOUNT, REGION
 
 
-def object_created_event(bucket: str, key: str, put_response: dict[str, Any], size: int) -> dict[str, Any]:
+def object_created_event(bucket: str, key: str, put_response: Mapping[str, Any], size: int) -> dict[str, Any]:
     """The EventBridge "Object Created" event S3 sends for a PutObject (its key URL-encoded, as S3 does)."""
     detail_object = {"key": quote_plus(key, safe="/"), "size": size, "etag": put_response["ETag"].strip('"')}
     if put_response.get("VersionId"):

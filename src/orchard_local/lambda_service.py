@@ -82,7 +82,8 @@ def service_error(env: Any, error: str, cause: str) -> FailureEventException:
         env=env,
         error_name=CustomErrorName(error),
         event_type=HistoryEventType.LambdaFunctionFailed,
-        event_details=EventDetails(
+        # moto declares EventDetails total (every kind of details required); an event has one, as moto builds them
+        event_details=EventDetails(  # type: ignore[typeddict-item]
             lambdaFunctionFailedEventDetails=LambdaFunctionFailedEventDetails(error=error, cause=cause)),
     ))
 

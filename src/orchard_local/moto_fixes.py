@@ -38,22 +38,24 @@ class ReraisedErrorName(ErrorName):
 def fail_states_reraise() -> Iterator[None]:
     """Let Fail states end executions with the error they were given, for the block."""
     original = state_fail.CustomErrorName
-    state_fail.CustomErrorName = ReraisedErrorName
+    # moto's module-level class, replaced for the block (a monkeypatch mypy rightly forbids on a class)
+    state_fail.CustomErrorName = ReraisedErrorName  # type: ignore[misc,assignment]
     try:
         yield
     finally:
-        state_fail.CustomErrorName = original
+        state_fail.CustomErrorName = original  # type: ignore[misc]  # the monkeypatch undone
 
 
 def validating_client_for(region: str, service: str, state_credentials: Any = None) -> BaseClient:
     """moto's `boto_client_for` (moto 5.2.5) with botocore's parameter validation on."""
-    endpoint = {} if botocore_stubber.enabled else {"endpoint_url": f"http://localhost:{moto_server_port()}"}
-    return boto3.client(
+    endpoint_url = None if botocore_stubber.enabled else f"http://localhost:{moto_server_port()}"
+    # boto3-stubs type client() per literal service name; the interpreter names the service at run time
+    return boto3.client(  # type: ignore[call-overload]
         aws_access_key_id="ak", aws_secret_access_key="sk", region_name=region, service_name=service,
         config=Config(parameter_validation=True, retries={"max_attempts": 0, "total_max_attempts": 1},
                       connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
                       read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS),
-        **endpoint)
+        endpoint_url=endpoint_url)
 
 
 @contextlib.contextmanager
@@ -69,9 +71,9 @@ def interpreter_clients(prepare: Callable[[BaseClient], None]) -> Iterator[None]
 
     users = [module for module in list(sys.modules.values()) if getattr(module, "boto_client_for", None) is original]
     for module in users:
-        module.boto_client_for = client_for
+        vars(module)["boto_client_for"] = client_for
     try:
         yield
     finally:
         for module in users:
-            module.boto_client_for = original
+            vars(module)["boto_client_for"] = original

@@ -16,10 +16,10 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
@@ -33,7 +33,10 @@ from orchard_local.lambda_service import LambdaService, handler_of, lambdas_in_p
 from orchard_local.moto_fixes import fail_states_reraise, interpreter_clients
 from orchard_local.principals import Call, Principals
 
-MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
+if TYPE_CHECKING:
+    from moto.core.config import DefaultConfig
+
+MOTO_CONFIG: DefaultConfig = {"stepfunctions": {"execute_state_machine": True}}
 BUCKETS = ("InputsBucket", "OutputsBucket", "LogsBucket", "ArtifactsBucket")
 FINISHED = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
@@ -220,7 +223,9 @@ def deployed(emr: EmrBehaviour | None = None) -> Iterator[LocalStack]:
     names = physical_names()
     queue_url = create_resources(names)
     principals = Principals()
-    publish = handler_of(t.function_directory(t.functions()["PublishArtifactsFunction"]), "app.publish_artifacts")
+    # a plain function of the module, called with keywords, not an (event, context) handler
+    publish: Callable[..., str] = handler_of(t.function_directory(t.functions()["PublishArtifactsFunction"]),
+                                             "app.publish_artifacts")
     principals[role_of("PublishArtifactsFunction")].watch_module(sys.modules[publish.__module__])
     names["PublishedArtifacts.ArtifactsUri"] = publish(bucket=names["ArtifactsBucket"], bundle=t.ROOT)
     saved_environment = dict(os.environ)

@@ -91,14 +91,14 @@ def function_directory(function: dict[str, Any]) -> Path:
 
 def environment_reads(module: Path) -> set[str]:
     """Environment variables a module reads: os.environ[...], os.environ.get(...), os.getenv(...)."""
-    names = set()
+    names: set[str] = set()
     for node in ast.walk(ast.parse(module.read_text())):
         target = None
         if isinstance(node, ast.Subscript) and ast.unparse(node.value) == "os.environ":
             target = node.slice
         elif isinstance(node, ast.Call) and ast.unparse(node.func) in ("os.environ.get", "os.getenv"):
             target = node.args[0]
-        if isinstance(target, ast.Constant):
+        if isinstance(target, ast.Constant) and isinstance(target.value, str):
             names.add(target.value)
     return names
 
@@ -109,7 +109,7 @@ def imported_shared_modules(module: Path) -> set[Path]:
     pending = [module]
     while pending:
         for node in ast.walk(ast.parse(pending.pop().read_text())):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(LAYER_PACKAGES):
+            if isinstance(node, ast.ImportFrom) and node.module is not None and node.module.startswith(LAYER_PACKAGES):
                 path = SOURCES / (node.module.replace(".", "/") + ".py")
                 if path not in found:
                     found.add(path)

@@ -64,6 +64,7 @@ def summary_lines(execution: Execution, report: Path, local_seconds: float) -> l
     summary = execution.output["summary"]
     counts, outputs = summary["counts"], execution.output["outputs"]
     table = load_price_table("eu-west-1")
+    assert table is not None, "orchard_pipeline ships the eu-west-1 prices"
     instances = execution.output["run"]["instances"]
     on_aws = run_cost(instances, AWS_STARTUP_MINUTES * 60 + summary["cluster"]["seconds"], table)
     cluster = " + ".join(f"{group['count']} x {group['type']}" for group in instances)

@@ -126,7 +126,7 @@ def validated_manifest(document: Any, source: str | None) -> dict[str, Any]:
         raise InvalidManifest.listing(location, problems)
     manifest = parse_manifest(json.dumps(document), location)
     selection = manifest.selection
-    select = {"seed": selection.seed}
+    select: dict[str, int | list[str]] = {"seed": selection.seed}
     if selection.classes:
         select["classes"] = list(selection.classes)
     if selection.max_per_class is not None:

@@ -156,4 +156,6 @@ def _seconds(start: datetime, end: datetime | None, now: datetime) -> float:
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return moment and moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
