@@ -61,11 +61,14 @@ def test_the_published_archive_runs_the_job_entry_point(tmp_path):
     assert not [name for name in names if name.endswith(".pyc")]
     assert {name.split("/")[0] for name in names} == {"orchard_features", "orchard_contract"}  # the job, nothing else
     (tmp_path / "orchard_job.zip").write_bytes(archive)
-    # Imported from the archive alone, as spark-submit --py-files does on the nodes.
-    code = "import orchard_contract.manifest as m; import orchard_features.cli; print(m.manifest_schema()['title'])"
+    # Imported from the archive alone, as spark-submit --py-files does on the nodes (not from an editable install).
+    code = ("import orchard_contract.manifest as m; import orchard_features.cli as c; "
+            "print(m.manifest_schema()['title'], m.__file__, c.__file__, sep='\\n')")
     result = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, 'orchard_job.zip'); {code}"],
                             cwd=tmp_path, capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "Orchard run manifest, version 1"
+    title, *modules = result.stdout.splitlines()
+    assert title == "Orchard run manifest, version 1"
+    assert modules == ["orchard_job.zip/orchard_contract/manifest.py", "orchard_job.zip/orchard_features/cli.py"]
 
 
 def test_version_changes_with_any_published_byte_and_only_then(tmp_path):

@@ -1,0 +1,1 @@
+"""What the feature job and the Lambdas share, without Spark: the manifest, paths, selection, output layout."""
