@@ -6,11 +6,12 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.utilities.parser import BaseModel, Field, event_parser
+from aws_lambda_powertools.utilities.parser import BaseModel, event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from orchard_pipeline import outputs, outputs_s3
+from orchard_pipeline.plan_model import RunPlan
 from orchard_pipeline.s3uri import child_uri
 
 logger = Logger()
@@ -18,16 +19,8 @@ tracer = Tracer()
 s3 = boto3.client("s3", config=Config(max_pool_connections=outputs_s3.FOOTER_READERS))
 
 
-class Run(BaseModel):
-    """The part of `$.run` (Prepare run's result) this check reads."""
-
-    run_id: str
-    output_uri: str = Field(pattern=r"^s3://[^/]+/")
-    pca_components: int | None = Field(default=None, ge=1)  # None: the job's default k
-
-
 class CheckOutputsEvent(BaseModel):
-    run: Run
+    run: RunPlan
 
 
 @tracer.capture_method
