@@ -8,11 +8,13 @@ import re
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 from statelint.linter import Linter
 
 from orchard_local import deployed as aws_deployed
 from orchard_local import template as t
 from orchard_pipeline.costs import load_price_table
+from orchard_pipeline.plan_model import RunPlan
 from orchard_pipeline.settings import FunctionSettings, environment_variables
 
 REGION, ACCOUNT = "eu-west-1", "123456789012"
@@ -78,6 +80,18 @@ def test_every_environment_variable_a_function_reads_is_set_by_the_template(name
     globally_set = t.template()["Globals"]["Function"]["Environment"]["Variables"]
     set_here = function["Properties"].get("Environment", {}).get("Variables", {})
     assert read - set(globally_set) - set(set_here) - LAMBDA_RUNTIME_VARIABLES == set()
+
+
+def test_each_field_of_the_run_plan_the_definition_reads_is_declared():
+    """`$.run.<field>...` in the definition: each a field of RunPlan (through its nested models), as Prepare run
+    returns it."""
+    read = set(re.findall(r'"\$\.run\.([A-Za-z_.]+)"', t.DEFINITION.read_text()))
+    assert {"run_id", "cluster.Name", "step", "step_timeout_seconds"} <= read
+    for path in read:
+        model: Any = RunPlan
+        for name in path.split("."):
+            assert isinstance(model, type) and issubclass(model, BaseModel) and name in model.model_fields, path
+            model = model.model_fields[name].annotation
 
 
 def test_the_state_machine_role_invokes_exactly_the_functions_the_definition_calls():

@@ -12,7 +12,9 @@ from sklearn.decomposition import PCA as SklearnPCA
 from helpers import keras_features, relative_error
 from orchard_contract.layout import MODEL_INFO_FILE
 from orchard_contract.manifest import Selection
+from orchard_contract.output_tables import PARQUET_OUTPUTS
 from orchard_contract.paths import label_from_path
+from orchard_contract.run_documents import MODEL_INFO_DOCUMENT, SUCCESS_MARKER_DOCUMENT
 from orchard_features import job, storage
 from orchard_features.pca import PcaError
 from orchard_features.progress import Progress
@@ -60,10 +62,12 @@ def test_odd_images_are_converted_and_featurized(spark, finished, sample):
 
 def test_outputs_have_the_promised_shapes(spark, finished):
     config, summary = finished
+    for output in PARQUET_OUTPUTS:  # the columns declared, in order, of the types declared
+        written = storage.read_parquet(spark, config.output, output.folder)
+        assert [(field.name, field.dataType.simpleString()) for field in written.schema] == [
+            (column.name, column.type) for column in output.columns], output.folder
     features = storage.read_parquet(spark, config.output, "features")
     projected = storage.read_parquet(spark, config.output, "pca")
-    assert features.columns == ["path", "label", "features"]
-    assert projected.columns == ["path", "label", "pca"]
     assert features.count() == projected.count() == summary.counts["images_featurized"]
     assert {len(row.features) for row in features.collect()} == {1280}
     assert {len(row.pca) for row in projected.collect()} == {config.pca_components}
@@ -92,6 +96,7 @@ def test_weights_given_as_a_uri_are_copied_to_the_cache(spark, tmp_path, keras_m
 def test_model_info_records_the_run(finished):
     config, summary = finished
     info = read_info(config.output)
+    assert MODEL_INFO_DOCUMENT.problems(info) == []
     assert info["counts"] == summary.counts
     assert info["model"]["weights_are_random"] is True
     assert "NOT ImageNet" in info["model"]["weights_description"]
@@ -106,6 +111,7 @@ def test_success_marker_report_and_csv_copies_are_written(finished):
     config, _ = finished
     output = Path(config.output)
     marker = json.loads((output / storage.SUCCESS_MARKER).read_text())
+    assert SUCCESS_MARKER_DOCUMENT.problems(marker) == []
     assert marker["run_name"] == "test"
     for name in ("index.html", "explained_variance.png", "pca_scatter.png"):
         assert (output / "report" / name).stat().st_size > 0

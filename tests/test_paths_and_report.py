@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from itertools import accumulate
 from pathlib import Path
 
 import pytest
 
+from job_outputs import JobOutputs
 from orchard_contract.paths import label_from_path, split_from_path
+from orchard_contract.run_documents import MODEL_INFO_DOCUMENT
 from orchard_features.closing_summary import format_summary
 from orchard_features.report import render_page, variance_bands, write_report
 
@@ -17,19 +20,20 @@ def test_label_and_split_come_from_the_folders():
 
 
 def info(random_weights: bool = True) -> dict:
+    """A run's model_info.json (the fake outputs'): 10 images, 1 failed, 15 components, weights random or not."""
     explained = [0.3, 0.2, 0.1] + [0.01] * 12
-    cumulative = [sum(explained[: i + 1]) for i in range(len(explained))]
-    return {
-        "run": {"name": "t"},
-        "counts": {"images_read": 10, "images_featurized": 9, "images_failed": 1, "classes": 2},
-        "model": {"name": "MobileNetV2", "image_size": 224, "engine": "onnxruntime",
-                  "weights_are_random": random_weights, "weights_description": "random: NOT ImageNet"
-                  if random_weights else "imagenet"},
-        "pca": {"k": 15, "explained_variance": explained, "cumulative_explained_variance": cumulative,
-                "total_explained_variance": cumulative[-1]},
-        "throughput": {"images_per_minute_featurizing": 600.0},
-        "timings_seconds": {"features": 1.0, "total": 3.0},
-    }
+    cumulative = list(accumulate(explained))
+    document = JobOutputs(read=10, failed=1).model_info()
+    document["pca"] = {"k": 15, "explained_variance": explained, "cumulative_explained_variance": cumulative,
+                       "total_explained_variance": cumulative[-1]}
+    document["model"] |= {"weights_are_random": random_weights,
+                          "weights_description": "random: NOT ImageNet" if random_weights else "imagenet"}
+    return document
+
+
+def test_the_documents_shown_follow_the_schema():
+    assert MODEL_INFO_DOCUMENT.problems(info(random_weights=True)) == []
+    assert MODEL_INFO_DOCUMENT.problems(info(random_weights=False)) == []
 
 
 def test_variance_bands_sum_by_ten():

@@ -6,11 +6,12 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.utilities.parser import BaseModel, Field, event_parser
+from aws_lambda_powertools.utilities.parser import BaseModel, event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from orchard_pipeline import outputs, outputs_s3
+from orchard_pipeline.plan_model import RunPlan
 from orchard_pipeline.s3uri import child_uri
 
 logger = Logger()
@@ -18,16 +19,8 @@ tracer = Tracer()
 s3 = boto3.client("s3", config=Config(max_pool_connections=outputs_s3.FOOTER_READERS))
 
 
-class Run(BaseModel):
-    """The part of `$.run` (Prepare run's result) this check reads."""
-
-    run_id: str
-    output_uri: str = Field(pattern=r"^s3://[^/]+/")
-    pca_components: int | None = Field(default=None, ge=1)  # None: the job's default k
-
-
 class CheckOutputsEvent(BaseModel):
-    run: Run
+    run: RunPlan
 
 
 @tracer.capture_method
@@ -36,7 +29,7 @@ def check_outputs(*, output_uri: str, pca_components: int | None) -> dict[str, A
     marker = outputs_s3.read_json(s3, child_uri(output_uri, outputs.SUCCESS_MARKER))
     model_info = outputs_s3.read_json(s3, child_uri(output_uri, outputs.MODEL_INFO_KEY))
     outputs.require_documents(marker, model_info, output_uri)
-    part_files = outputs_s3.read_part_files(s3, output_uri, list(outputs.OUTPUT_COLUMNS))
+    part_files = outputs_s3.read_part_files(s3, output_uri, outputs.PARQUET_FOLDERS)
     logger.info("Part files read", extra={folder: len(files) for folder, files in part_files.items()})
     return outputs.summarize(marker=marker, model_info=model_info, part_files=part_files,
                              pca_components=pca_components, output_uri=output_uri)

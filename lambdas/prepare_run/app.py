@@ -142,7 +142,7 @@ def check_inputs(manifest: dict[str, Any], location: str, inputs_bucket: str, ti
 @tracer.capture_method
 def prepare_run(*, execution_input: Any, execution_arn: str, started_at: datetime, deployment: DeploymentSettings,
                 time_left_ms: Callable[[], int]) -> dict[str, Any]:
-    """Validate and check the manifest, store the resolved copy next to the outputs, return the plan."""
+    """Validate and check the manifest, store the resolved copy next to the outputs, return the plan (`$.run`)."""
     source, document = manifest_source(execution_input, deployment.inputs_bucket)
     try:
         manifest = validated_manifest(document, source)
@@ -150,11 +150,11 @@ def prepare_run(*, execution_input: Any, execution_arn: str, started_at: datetim
         raise InvalidManifest(f"{source or INLINE_SOURCE}: invalid manifest: nested too deeply") from None
     check_inputs(manifest, source or INLINE_SOURCE, deployment.inputs_bucket, time_left_ms)
     plan = plan_run(manifest, source, execution_arn, started_at, deployment)
-    bucket, key = split_s3_uri(plan["manifest_uri"])
+    bucket, key = split_s3_uri(plan.manifest_uri)
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest, indent=2).encode(),
                   ContentType="application/json")
-    logger.info("Run planned", run_id=plan["run_id"], source=plan["source"], inputs=manifest["inputs"])
-    return plan
+    logger.info("Run planned", run_id=plan.run_id, source=plan.source, inputs=manifest["inputs"])
+    return plan.model_dump(mode="json")
 
 
 @logger.inject_lambda_context

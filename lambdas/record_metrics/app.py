@@ -10,9 +10,10 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel
 
 from orchard_pipeline.costs import load_price_table
+from orchard_pipeline.plan_model import RunPlan
 from orchard_pipeline.run_record import ClusterTimeline, StepTimeline, build_summary, metric_values
 from orchard_pipeline.s3uri import split_s3_uri
 
@@ -22,24 +23,6 @@ metrics = Metrics()
 emr = boto3.client("emr")
 s3 = boto3.client("s3")
 REGION = emr.meta.region_name  # the cluster's region, which picks the price table
-
-
-class InstanceGroup(BaseModel):
-    role: str
-    type: str
-    count: int = Field(ge=0)
-    market: Literal["ON_DEMAND", "SPOT"]
-
-
-class RunPlan(BaseModel):
-    """The part of `$.run` (Prepare run) read here."""
-
-    run_id: str
-    name: str
-    output_uri: str
-    summary_uri: str
-    log_uri: str
-    instances: list[InstanceGroup]
 
 
 class ClusterRef(BaseModel):

@@ -5,21 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import resources
 from typing import Any
 
-from jsonschema import Draft202012Validator, validators
-
 from orchard_contract.errors import OrchardError
+from orchard_contract.json_schemas import StrictValidator, document_problems, load_schema
 from orchard_contract.paths import resolve_relative
 
 SCHEMA_RESOURCE = "manifest-v1.schema.json"
 DEFAULT_SEED = 42
-# JSON Schema counts 5.0 as an integer; Python keeps it a float, which slicing, range() and Spark's integer settings
-# refuse. A manifest's integers are written as integers.
-ManifestValidator = validators.extend(Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine(
-    "integer", lambda _checker, instance: isinstance(instance, int) and not isinstance(instance, bool)))
 
 
 class ManifestError(OrchardError, ValueError):
@@ -50,26 +43,19 @@ class Manifest:
     job: dict[str, Any] = field(default_factory=dict)
 
 
-@lru_cache(maxsize=1)
 def manifest_schema() -> dict[str, Any]:
     """The manifest JSON schema shipped with the package."""
-    text = resources.files("orchard_contract.schemas").joinpath(SCHEMA_RESOURCE).read_text()
-    return json.loads(text)
+    return load_schema(SCHEMA_RESOURCE)
 
 
 def schema_problems(document: Any) -> list[str]:
     """Every way `document` breaks the schema, each naming the field, in document order."""
-    validator = ManifestValidator(manifest_schema())
-    problems = []
-    for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path))):
-        where = error.json_path if error.path else "manifest"
-        problems.append(f"{where}: {error.message}")
-    return problems
+    return document_problems(document, SCHEMA_RESOURCE, root="manifest")
 
 
 def value_problems(schema: dict[str, Any], value: Any) -> list[str]:
     """Every way `value` breaks `schema` (a part of the manifest schema, say), worded as in `schema_problems`."""
-    return [error.message for error in ManifestValidator(schema).iter_errors(value)]
+    return [error.message for error in StrictValidator(schema).iter_errors(value)]
 
 
 def invalid_manifest_message(location: str, problems: Sequence[str]) -> str:

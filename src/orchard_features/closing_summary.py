@@ -1,4 +1,5 @@
-"""The readable run summary printed at the end of a run."""
+"""The readable run summary printed at the end of a run, from its record (model_info.json: its schema is
+orchard_contract/schemas/model-info-v1.schema.json)."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,14 +20,17 @@ from pyspark import Accumulator
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from orchard_contract.output_tables import FEATURES, HEIGHT, MODE, PATH, WIDTH, Column, ddl
 from orchard_features.engines import Engine, load_engine
 from orchard_features.images import DecodedImage, ImageError, decode_image, preprocess
 from orchard_features.sources import UnreadableFile, prefetched, read_bytes, reading_pool
 
 DECODES_AT_ONCE = 2  # per Python worker, whose task has a core or two: more would only share them
 _DECODING = threading.BoundedSemaphore(DECODES_AT_ONCE)
-FEATURE_RESULT_SCHEMA = "features array<float>, error string, width int, height int, mode string"
-RESULT_COLUMNS = ["features", "error", "width", "height", "mode"]
+ERROR = Column("error", "string")  # why the image failed, null when it did not (`reason` in errors/)
+# The UDF's result: the output columns computed from the image file, and the error.
+RESULT_COLUMNS = (FEATURES, ERROR, WIDTH, HEIGHT, MODE)
+FEATURE_RESULT_SCHEMA = ddl(RESULT_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -66,19 +70,23 @@ def featurize_batch(images: Sequence[DecodedImage | ImageError], engine: Engine,
 
     One engine call per batch, on the images that decoded, preprocessed into `buffer` when given.
     """
-    rows = [
-        {"features": None, "error": str(image), "width": None, "height": None, "mode": None}
-        if isinstance(image, ImageError)
-        else {"features": None, "error": None, "width": image.width, "height": image.height, "mode": image.mode}
-        for image in images
-    ]
+    rows = [result_row(image) for image in images]
     decoded = [image for image in images if not isinstance(image, ImageError)]
     if decoded:
         features = engine.predict(preprocess([image.pixels for image in decoded], buffer))
-        decoded_rows = (row for row in rows if row["error"] is None)
+        decoded_rows = (row for row in rows if row[ERROR.name] is None)
         for row, vector in zip(decoded_rows, features, strict=True):
-            row["features"] = vector
-    return pd.DataFrame(rows, columns=RESULT_COLUMNS).astype({"width": "Int32", "height": "Int32"})
+            row[FEATURES.name] = vector
+    integers = {column.name: "Int32" for column in RESULT_COLUMNS if column.type == "int"}  # nullable
+    return pd.DataFrame(rows, columns=[column.name for column in RESULT_COLUMNS]).astype(integers)
+
+
+def result_row(image: DecodedImage | ImageError) -> dict[str, Any]:
+    """An image's row of the result, its features still to come: what the file was, or why it failed."""
+    row = dict.fromkeys(column.name for column in RESULT_COLUMNS)
+    if isinstance(image, ImageError):
+        return row | {ERROR.name: str(image)}
+    return row | {WIDTH.name: image.width, HEIGHT.name: image.height, MODE.name: image.mode}
 
 
 def _task_cores() -> int:
@@ -89,7 +97,8 @@ def _task_cores() -> int:
 
 
 def extract_features(paths: DataFrame, settings: FeatureSettings, done: Accumulator) -> DataFrame:
-    """Add a `result` struct (features, error, width, height, mode) computed from the file at `path`.
+    """Add a `result` struct of RESULT_COLUMNS (features, error, width, height, mode) computed from the file at
+    `path`.
 
     `done` counts the images processed, for progress reports.
     """
@@ -111,7 +120,7 @@ def extract_features(paths: DataFrame, settings: FeatureSettings, done: Accumula
 
     # pyspark's stubs have no overload for the UDF type inferred from the type hints (no functionType)
     featurize_udf = F.pandas_udf(featurize, FEATURE_RESULT_SCHEMA)  # type: ignore[call-overload]
-    return paths.withColumn("result", featurize_udf("path"))
+    return paths.withColumn("result", featurize_udf(PATH.name))
 
 
 def warm_up(paths: DataFrame) -> DataFrame:
@@ -130,4 +139,4 @@ def warm_up(paths: DataFrame) -> DataFrame:
         yield from batches
 
     udf = F.pandas_udf(load_libraries, "string")  # type: ignore[call-overload]  # as in extract_features
-    return paths.select(udf("path").alias("path"))
+    return paths.select(udf(PATH.name).alias(PATH.name))

@@ -21,19 +21,36 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from orchard_contract.errors import OrchardError
-from orchard_contract.layout import FEATURE_DIMENSION, MODEL_INFO_FILE
+from orchard_contract.layout import FEATURE_DIMENSION
+from orchard_contract.output_tables import (
+    ERRORS_OUTPUT,
+    FAILED,
+    FEATURES,
+    FEATURES_OUTPUT,
+    FEATURIZED,
+    LABEL,
+    METADATA_OUTPUT,
+    PATH,
+    PCA,
+    PCA_OUTPUT,
+    REASON,
+    SPLIT,
+    STATUS,
+    ddl,
+)
 from orchard_contract.paths import has_scheme, label_from_path, split_from_path
+from orchard_contract.run_documents import MODEL_INFO_DOCUMENT, SUCCESS_MARKER_DOCUMENT
 from orchard_contract.selection import select_images
 from orchard_features import sources, storage
 from orchard_features.config import JobConfig
-from orchard_features.features import FeatureSettings, extract_features, warm_up
+from orchard_features.features import ERROR, FeatureSettings, extract_features, warm_up
 from orchard_features.model import MODEL_NAME, ModelArtifact, cached_model_path, prepare_model
 from orchard_features.pca import PcaResult, check_components, fit_pca, project
 from orchard_features.progress import Progress
 from orchard_features.report import write_report
 from orchard_features.versions import library_versions
 
-CATALOG_SCHEMA = "path string, label string, split string"
+CATALOG_SCHEMA = ddl((PATH, LABEL, SPLIT))
 WARM_UP_PATH = "warm-up"
 
 
@@ -43,7 +60,7 @@ class NoImagesError(OrchardError, ValueError):
 
 @dataclass(frozen=True)
 class RunSummary:
-    """The figures of a finished run, as recorded in `model_info/model_info.json`."""
+    """The figures of a finished run, as recorded in `model_info/model_info.json` (MODEL_INFO_DOCUMENT)."""
 
     info: dict[str, Any]
 
@@ -153,8 +170,8 @@ def run(spark: SparkSession, config: JobConfig, progress: Progress | None = None
     finally:
         results.unpersist()
     info["timings_seconds"].update(progress.seconds, total=round(time.perf_counter() - started, 3))
-    storage.write_json(spark, config.output, "model_info/" + MODEL_INFO_FILE, info)
-    storage.write_json(spark, config.output, storage.SUCCESS_MARKER, success_marker(info))
+    storage.write_document(spark, config.output, MODEL_INFO_DOCUMENT, info)
+    storage.write_document(spark, config.output, SUCCESS_MARKER_DOCUMENT, success_marker(info))
     return RunSummary(info=info)
 
 
@@ -173,11 +190,11 @@ def featurize(spark: SparkSession, config: JobConfig, selected: list[str], artif
         done = spark.sparkContext.accumulator(0)
         read = (
             extract_features(catalog, settings, done)
-            .select("path", "label", "split", "result.*")
+            .select(*catalog.columns, "result.*")
             .persist(StorageLevel.MEMORY_AND_DISK)
         )
         with progress.counting(done, len(selected), "  featurizing"), progress.timed("feature_stage"):
-            featurized = read.where(F.col("error").isNull()).count()
+            featurized = read.where(F.col(ERROR.name).isNull()).count()
     return read, featurized
 
 
@@ -192,7 +209,7 @@ def write_outputs(spark: SparkSession, config: JobConfig, artifact: ModelArtifac
     waits for them.
     """
     storage.clear_outputs(spark, config.output)
-    featurized = results.where(F.col("error").isNull()).select("path", "label", "features")
+    featurized = results.where(F.col(ERROR.name).isNull()).select(*FEATURES_OUTPUT.names)
     with progress.phase("pca", "  fitting PCA"):
         pca = fit_pca(featurized, config.pca_components)
     info = model_info(config, artifact, counts, pca, started_at, progress.seconds)
@@ -210,23 +227,22 @@ def write_outputs(spark: SparkSession, config: JobConfig, artifact: ModelArtifac
 
 def write_features(config: JobConfig, results: DataFrame, featurized: DataFrame) -> None:
     """`features/` (and its CSV copy): path, label and the 1,280 features of every featurized image."""
-    storage.write_parquet(featurized, config.output, "features", dictionary=False)
+    storage.write_parquet(featurized, config.output, FEATURES_OUTPUT.folder, dictionary=False)
     if config.write_csv:
-        storage.write_csv(featurized, config.output, "features_csv", "features", FEATURE_DIMENSION)
+        storage.write_csv(featurized, config.output, "features_csv", FEATURES.name, FEATURE_DIMENSION)
 
 
 def write_metadata(config: JobConfig, results: DataFrame, featurized: DataFrame) -> None:
     """`metadata/`: every image read, its size and mode, featurized or failed."""
-    status = F.when(F.col("error").isNull(), "featurized").otherwise("failed").alias("status")
-    storage.write_parquet(
-        results.select("path", "label", "split", "width", "height", "mode", status), config.output, "metadata"
-    )
+    status = F.when(F.col(ERROR.name).isNull(), FEATURIZED).otherwise(FAILED)
+    metadata = results.withColumn(STATUS.name, status).select(*METADATA_OUTPUT.names)
+    storage.write_parquet(metadata, config.output, METADATA_OUTPUT.folder)
 
 
 def write_errors(config: JobConfig, results: DataFrame, featurized: DataFrame) -> None:
     """`errors/`: every image that failed, and why."""
-    failed = results.where(F.col("error").isNotNull()).select("path", "label", F.col("error").alias("reason"))
-    storage.write_parquet(failed, config.output, "errors")
+    failed = results.where(F.col(ERROR.name).isNotNull()).withColumnRenamed(ERROR.name, REASON.name)
+    storage.write_parquet(failed.select(*ERRORS_OUTPUT.names), config.output, ERRORS_OUTPUT.folder)
 
 
 IMAGE_OUTPUTS = (write_features, write_metadata, write_errors)
@@ -241,10 +257,10 @@ def save_pca_model(config: JobConfig, pca: PcaResult) -> None:
 def write_projections(spark: SparkSession, config: JobConfig, featurized: DataFrame,
                       pca: PcaResult) -> list[tuple[str, float, float]]:
     """`pca/` (and its CSV copy); returns a sample of (label, PC1, PC2) read back, for the report."""
-    projected = project(featurized, pca.model)
-    storage.write_parquet(projected, config.output, "pca", dictionary=False)
+    projected = project(featurized, pca.model).select(*PCA_OUTPUT.names)
+    storage.write_parquet(projected, config.output, PCA_OUTPUT.folder, dictionary=False)
     if config.write_csv:
-        storage.write_csv(projected, config.output, "pca_csv", "pca", config.pca_components)
+        storage.write_csv(projected, config.output, "pca_csv", PCA.name, config.pca_components)
     return pca_sample(spark, config.output)
 
 
@@ -254,6 +270,7 @@ def model_info(config: JobConfig, artifact: ModelArtifact, counts: dict[str, int
     feature_seconds = timings.get("features", 0.0)
     per_minute = round(60 * counts["images_read"] / feature_seconds, 1) if feature_seconds else None
     return {
+        "model_info_version": MODEL_INFO_DOCUMENT.version,
         "run": {
             "name": config.run_name,
             "started_at": started_at.isoformat(timespec="seconds"),
@@ -296,8 +313,8 @@ def model_info(config: JobConfig, artifact: ModelArtifact, counts: dict[str, int
 
 def pca_sample(spark: SparkSession, output: str, limit: int = 20_000) -> list[tuple[str, float, float]]:
     """(label, PC1, PC2) of up to `limit` images, read back from `pca/`, for the scatter plot."""
-    projected = storage.read_parquet(spark, output, "pca")
-    first_two = projected.select("label", F.col("pca")[0], F.element_at("pca", 2)).limit(limit).collect()
+    projected = storage.read_parquet(spark, output, PCA_OUTPUT.folder)
+    first_two = projected.select(LABEL.name, F.col(PCA.name)[0], F.element_at(PCA.name, 2)).limit(limit).collect()
     return [(label, float(first), float(second or 0.0)) for label, first, second in first_two]
 
 
@@ -313,6 +330,7 @@ def write_report_to_output(spark: SparkSession, output: str, info: dict[str, Any
 def success_marker(info: dict[str, Any]) -> dict[str, Any]:
     """The success marker's content: enough to tell which run finished, and when."""
     return {
+        "marker_version": SUCCESS_MARKER_DOCUMENT.version,
         "run_name": info["run"]["name"],
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "counts": info["counts"],

@@ -1,4 +1,7 @@
-"""The run's report: explained-variance curve, 2-D PCA scatter by class, and an HTML page."""
+"""The run's report: explained-variance curve, 2-D PCA scatter by class, and an HTML page.
+
+The figures come from the run's record, `info` (model_info.json: orchard_contract/schemas/model-info-v1.schema.json).
+"""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 
 from orchard_contract.layout import OUTPUT_FOLDERS, SUCCESS_MARKER
 from orchard_contract.paths import join, to_uri
+from orchard_contract.run_documents import RunDocument
 from orchard_features.sources import InputError
 
 
@@ -124,9 +125,11 @@ def write_csv(frame: DataFrame, output: str, name: str, array_column: str, width
     frame.select(*others, *spread).write.mode("overwrite").option("header", "true").csv(output_location(output, name))
 
 
-def write_json(spark: SparkSession, output: str, name: str, document: dict[str, Any]) -> None:
-    """Write a JSON document under the output prefix."""
-    write_text(spark, output_location(output, name), json.dumps(document, indent=2, sort_keys=False) + "\n")
+def write_document(spark: SparkSession, output: str, kind: RunDocument, document: dict[str, Any]) -> None:
+    """Write one of the run's JSON documents at its key under the output prefix, once checked against its schema:
+    one that breaks it is a bug of the job's, raised as InvalidDocument naming the document and each field."""
+    kind.check(document)
+    write_text(spark, output_location(output, kind.key), json.dumps(document, indent=2, sort_keys=False) + "\n")
 
 
 def read_parquet(spark: SparkSession, output: str, name: str) -> DataFrame:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from typing import Final
 
+from orchard_pipeline.plan_model import ClusterRequest, InstanceGroup, RunPlan
+from orchard_pipeline.run_plan import STEP_NAME, cluster_instances
+
 REGION: Final = "eu-west-1"  # Final: its literal type is an S3 LocationConstraint
 ACCOUNT = "123456789012"
 INPUTS_BUCKET = "orchard-inputs-local"
@@ -41,22 +44,24 @@ os.environ.update(LAMBDA_ENVIRONMENT)
 
 
 def example_run(run_id: str, pca_components: int) -> dict:
-    """A run plan (`$.run`) as Prepare run makes it for the MINI manifest, core nodes on Spot."""
+    """A run plan (`$.run`) as Prepare run makes it for the MINI manifest, core nodes on Spot; its EMR requests cut
+    short (no configuration, bootstrap action or step arguments)."""
     output_uri = f"s3://{OUTPUTS_BUCKET}/runs/{run_id}/"
-    return {
-        "run_id": run_id,
-        "name": "mini",
-        "source": f"s3://{INPUTS_BUCKET}/manifests/mini.json",
-        "manifest_uri": f"{output_uri}manifest.json",
-        "output_uri": output_uri,
-        "summary_uri": f"{output_uri}run_summary.json",
-        "log_uri": f"s3://{LOGS_BUCKET}/emr/{run_id}/",
-        "pca_components": pca_components,
-        "instances": [
-            {"role": "primary", "type": "m5.xlarge", "count": 1, "market": "ON_DEMAND"},
-            {"role": "core", "type": "c6i.2xlarge", "count": 2, "market": "SPOT"},
-        ],
-        "cluster": {"Name": f"orchard-{run_id}"},
-        "step": {"Name": "Extract features and PCA"},
-        "step_timeout_seconds": 10800,
-    }
+    log_uri = f"s3://{LOGS_BUCKET}/emr/{run_id}/"
+    groups = [InstanceGroup(role="primary", type="m5.xlarge", count=1, market="ON_DEMAND"),
+              InstanceGroup(role="core", type="c6i.2xlarge", count=2, market="SPOT")]
+    return RunPlan(
+        run_id=run_id,
+        name="mini",
+        source=f"s3://{INPUTS_BUCKET}/manifests/mini.json",
+        manifest_uri=f"{output_uri}manifest.json",
+        output_uri=output_uri,
+        summary_uri=f"{output_uri}run_summary.json",
+        log_uri=log_uri,
+        pca_components=pca_components,
+        instances=groups,
+        cluster=ClusterRequest(Name=f"orchard-{run_id}", LogUri=log_uri, Instances=cluster_instances(groups, ""),
+                               Configurations=[], BootstrapActions=[], IdleTimeoutSeconds=900),
+        step={"Name": STEP_NAME},
+        step_timeout_seconds=10800,
+    ).model_dump(mode="json")

@@ -30,6 +30,7 @@ from orchard_local.job_demo import imagenet_available, lay_out_sample
 from orchard_local.spark_step import SparkStep, download_prefix, upload_folder
 from orchard_local.stack import FINISHED, MOTO_CONFIG, Execution, LocalStack, StateRun, deployed
 from orchard_pipeline.costs import load_price_table, run_cost
+from orchard_pipeline.plan_model import RunPlan
 
 # What a real cluster bills before the step can start: provisioning and the bootstrap action
 # (typically 5-8 minutes, plus the bootstrap's 1-2): an assumption, said where it is used.
@@ -65,9 +66,10 @@ def summary_lines(execution: Execution, report: Path, local_seconds: float) -> l
     counts, outputs = summary["counts"], execution.output["outputs"]
     table = load_price_table("eu-west-1")
     assert table is not None, "orchard_pipeline ships the eu-west-1 prices"
-    instances = execution.output["run"]["instances"]
-    on_aws = run_cost(instances, AWS_STARTUP_MINUTES * 60 + summary["cluster"]["seconds"], table)
-    cluster = " + ".join(f"{group['count']} x {group['type']}" for group in instances)
+    groups = RunPlan.model_validate(execution.output["run"]).instances
+    seconds_on_aws = AWS_STARTUP_MINUTES * 60 + summary["cluster"]["seconds"]
+    on_aws = run_cost([group.model_dump() for group in groups], seconds_on_aws, table)
+    cluster = " + ".join(f"{group.count} x {group.type}" for group in groups)
     return [
         f"Run {summary['run_id']}: {summary['status']} in {local_seconds:.0f} s",
         f"  images      read {counts['images_read']}, featurized {counts['images_featurized']}, "

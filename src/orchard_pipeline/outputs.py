@@ -3,7 +3,8 @@
 The check-outputs Lambda reads the success marker, `model_info/model_info.json` and the
 footers of the Parquet part files (see `outputs_s3`), and hands them here. Each way the
 outputs can be wrong raises its own error, whose class name is the error the state machine
-sees. The names of what the job writes come from `orchard_contract.layout`, which the job itself uses.
+sees. What the job writes is declared in orchard_contract, which the job itself uses: the two
+documents' schemas (`run_documents`), the Parquet outputs' columns (`output_tables`).
 """
 
 from __future__ import annotations
@@ -13,25 +14,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orchard_contract.layout import FEATURE_DIMENSION, MODEL_INFO_FILE, SUCCESS_MARKER
+from orchard_contract.layout import FEATURE_DIMENSION
+from orchard_contract.output_tables import FEATURES, FEATURES_OUTPUT, PARQUET_OUTPUTS, PCA, PCA_OUTPUT, Column
+from orchard_contract.run_documents import MODEL_INFO_DOCUMENT, SUCCESS_MARKER_DOCUMENT, RunDocument
 
-MODEL_INFO_KEY = f"model_info/{MODEL_INFO_FILE}"
+MODEL_INFO_KEY = MODEL_INFO_DOCUMENT.key
+SUCCESS_MARKER = SUCCESS_MARKER_DOCUMENT.key
+PARQUET_FOLDERS = [output.folder for output in PARQUET_OUTPUTS]
 LIST = "LIST"  # a column's type in PartFile when it is a Parquet list (a group annotated LIST)
 VARIANCE_TOLERANCE = 1e-6
-
-# The Parquet outputs: the columns the job writes in each, and the count their rows must equal.
-OUTPUT_COLUMNS: dict[str, tuple[str, ...]] = {
-    "features": ("path", "label", "features"),
-    "pca": ("path", "label", "pca"),
-    "metadata": ("path", "label", "split", "width", "height", "mode", "status"),
-    "errors": ("path", "label", "reason"),
-}
-ROWS_COUNTED_AS = {
-    "features": "images_featurized",
-    "pca": "images_featurized",
-    "metadata": "images_read",
-    "errors": "images_failed",
-}
 
 
 class SuccessMarkerMissing(Exception):
@@ -43,7 +34,8 @@ class ModelInfoMissing(Exception):
 
 
 class OutputDocumentInvalid(Exception):
-    """The marker or model_info.json is not JSON, or lacks a field, or has one of the wrong type."""
+    """The marker or model_info.json is not JSON, or does not follow its schema (a field missing, of the wrong type,
+    or unexpected)."""
 
 
 class OutputSchemaUnexpected(Exception):
@@ -80,41 +72,46 @@ def require_documents(marker: Any, model_info: Any, output_uri: str) -> None:
         raise ModelInfoMissing(f"no {MODEL_INFO_KEY} under {output_uri}, although {SUCCESS_MARKER} is there")
 
 
+def check_document(kind: RunDocument, document: Any) -> None:
+    """Raise OutputDocumentInvalid, naming every field at fault, unless `document` follows its schema."""
+    if problems := kind.problems(document):
+        raise OutputDocumentInvalid(kind.invalid(problems))
+
+
 def summarize(*, marker: Any, model_info: Any, part_files: Mapping[str, Sequence[PartFile]],
               pca_components: int | None, output_uri: str) -> dict[str, Any]:
     """The run's figures for the state machine (`$.outputs`), once every check has passed.
 
-    `part_files` maps each folder of OUTPUT_COLUMNS to its part files; `pca_components` is
+    `part_files` maps each folder of PARQUET_OUTPUTS to its part files; `pca_components` is
     the k the run asked for, None when the manifest left it to the job's default (then the
     k recorded in model_info is the one every vector is checked against).
     """
     require_documents(marker, model_info, output_uri)
+    check_document(SUCCESS_MARKER_DOCUMENT, marker)
+    check_document(MODEL_INFO_DOCUMENT, model_info)
+    counts, model = model_info["counts"], model_info["model"]
     if pca_components is None:
-        pca_components = _field(model_info, MODEL_INFO_KEY, "pca.k", int)
-    read = _field(model_info, MODEL_INFO_KEY, "counts.images_read", int)
-    featurized = _field(model_info, MODEL_INFO_KEY, "counts.images_featurized", int)
-    failed = _field(model_info, MODEL_INFO_KEY, "counts.images_failed", int)
+        pca_components = model_info["pca"]["k"]
+    read, featurized, failed = counts["images_read"], counts["images_featurized"], counts["images_failed"]
     check_counts(read=read, featurized=featurized, failed=failed)
-    counts = model_info["counts"]
     check_marker_counts(marker, counts)
     check_model_dimensions(model_info, pca_components)
-    total = check_explained_variance(model_info, pca_components)
-    for folder, columns in OUTPUT_COLUMNS.items():
-        vector = folder if folder in ("features", "pca") else None
-        check_columns(part_files[folder], columns, vector=vector)
-    for folder, key in ROWS_COUNTED_AS.items():
-        check_rows(folder, part_files[folder], counts[key], key)
-    check_vector_lengths(part_files["features"], "features", FEATURE_DIMENSION, "the MobileNetV2 feature size")
-    check_vector_lengths(part_files["pca"], "pca", pca_components, "the run's pca_components")
+    total = check_explained_variance(model_info["pca"], pca_components)
+    for output in PARQUET_OUTPUTS:
+        check_columns(part_files[output.folder], output.columns)
+        check_rows(output.folder, part_files[output.folder], counts[output.rows_count], output.rows_count)
+    check_vector_lengths(part_files[FEATURES_OUTPUT.folder], FEATURES.name, FEATURE_DIMENSION,
+                         "the MobileNetV2 feature size")
+    check_vector_lengths(part_files[PCA_OUTPUT.folder], PCA.name, pca_components, "the run's pca_components")
     return {
         "images_read": read,
         "featurized": featurized,
         "failed": failed,
         "pca_components": pca_components,
         "explained_variance_total": total,
-        "feature_seconds": _field(model_info, MODEL_INFO_KEY, "timings_seconds.features", (int, float)),
-        "weights": _field(model_info, MODEL_INFO_KEY, "model.weights", str),
-        "weights_are_random": _field(model_info, MODEL_INFO_KEY, "model.weights_are_random", bool),
+        "feature_seconds": model_info["timings_seconds"]["features"],
+        "weights": model["weights"],
+        "weights_are_random": model["weights_are_random"],
     }
 
 
@@ -129,29 +126,29 @@ def check_counts(*, read: int, featurized: int, failed: int) -> None:
         )
 
 
-def check_marker_counts(marker: Any, counts: Mapping[str, Any]) -> None:
+def check_marker_counts(marker: Mapping[str, Any], counts: Mapping[str, Any]) -> None:
     """The marker records the same counts as model_info.json (both are written at the end of one run)."""
-    recorded = _field(marker, SUCCESS_MARKER, "counts", dict)
+    recorded = marker["counts"]
     if recorded != dict(counts):
         raise CountsDoNotAddUp(f"{SUCCESS_MARKER} counts {recorded} differ from {MODEL_INFO_KEY} counts {dict(counts)}")
 
 
-def check_model_dimensions(model_info: Any, pca_components: int) -> None:
+def check_model_dimensions(model_info: Mapping[str, Any], pca_components: int) -> None:
     """model_info records the MobileNetV2 feature size and the k the run asked for."""
-    dimension = _field(model_info, MODEL_INFO_KEY, "model.feature_dimension", int)
+    dimension = model_info["model"]["feature_dimension"]
     if dimension != FEATURE_DIMENSION:
         raise WrongDimensions(f"{MODEL_INFO_KEY} model.feature_dimension is {dimension}, expected {FEATURE_DIMENSION}")
-    k = _field(model_info, MODEL_INFO_KEY, "pca.k", int)
+    k = model_info["pca"]["k"]
     if k != pca_components:
         raise WrongDimensions(f"{MODEL_INFO_KEY} pca.k is {k}, but the run asked for pca_components={pca_components}")
 
 
-def check_explained_variance(model_info: Any, k: int) -> float:
-    """Raise unless the shares are k finite values in [0, 1], non-increasing, summing to at most 1,
+def check_explained_variance(pca: Mapping[str, Any], k: int) -> float:
+    """Raise unless model_info's `pca` shares are k finite values in [0, 1], non-increasing, summing to at most 1,
     with the recorded cumulative shares and total matching their sum. Returns the total."""
-    shares = _numbers(model_info, "pca.explained_variance")
-    cumulative = _numbers(model_info, "pca.cumulative_explained_variance")
-    total = _field(model_info, MODEL_INFO_KEY, "pca.total_explained_variance", (int, float))
+    shares = [float(share) for share in pca["explained_variance"]]
+    cumulative = [float(share) for share in pca["cumulative_explained_variance"]]
+    total = pca["total_explained_variance"]
     tolerance = VARIANCE_TOLERANCE
     for name, values in (("explained_variance", shares), ("cumulative_explained_variance", cumulative)):
         if len(values) != k:
@@ -177,16 +174,17 @@ def check_explained_variance(model_info: Any, k: int) -> float:
     return float(total)
 
 
-def check_columns(files: Sequence[PartFile], columns: Sequence[str], vector: str | None) -> None:
-    """Every part file has the job's columns; the vector column (if any) is a list."""
+def check_columns(files: Sequence[PartFile], columns: Sequence[Column]) -> None:
+    """Every part file has the job's columns; each array column is a list."""
     for part in files:
-        missing = [column for column in columns if column not in part.columns]
+        missing = [column.name for column in columns if column.name not in part.columns]
         if missing:
             raise OutputSchemaUnexpected(
                 f"{part.name} lacks column(s) {', '.join(missing)}; it has {', '.join(part.columns) or 'none'}"
             )
-        if vector is not None and not _is_list(part.columns[vector]):
-            raise OutputSchemaUnexpected(f"{part.name} column {vector} is {part.columns[vector]}, expected a list")
+        for vector in (column.name for column in columns if column.is_array):
+            if part.columns[vector] != LIST:
+                raise OutputSchemaUnexpected(f"{part.name} column {vector} is {part.columns[vector]}, expected a list")
 
 
 def check_rows(folder: str, files: Sequence[PartFile], expected: int, count: str) -> None:
@@ -214,27 +212,3 @@ def check_vector_lengths(files: Sequence[PartFile], column: str, dimension: int,
                 f"expected {dimension} per row ({meaning})"
             )
 
-
-def _is_list(parquet_type: str) -> bool:
-    return parquet_type == LIST
-
-
-def _numbers(model_info: Any, path: str) -> list[float]:
-    values = _field(model_info, MODEL_INFO_KEY, path, list)
-    if not all(isinstance(value, int | float) and not isinstance(value, bool) for value in values):
-        raise OutputDocumentInvalid(f"{MODEL_INFO_KEY} {path} should hold numbers only, got {values!r}")
-    return [float(value) for value in values]
-
-
-def _field(document: Any, source: str, path: str, kind: type | tuple[type, ...]) -> Any:
-    """`document[a][b]...` for path "a.b...", checked to be of `kind` (a bool is no number)."""
-    value = document
-    for name in path.split("."):
-        if not isinstance(value, Mapping) or name not in value:
-            raise OutputDocumentInvalid(f"{source} has no {path}")
-        value = value[name]
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-        expected = " or ".join(k.__name__ for k in kinds)
-        raise OutputDocumentInvalid(f"{source} {path} should be {expected}, got {value!r}")
-    return value

@@ -13,6 +13,7 @@ from orchard_contract.manifest import invalid_manifest_message, parse_manifest, 
 from orchard_contract.paths import has_scheme, resolve_relative
 from orchard_pipeline.artifacts import JOB_ARCHIVE
 from orchard_pipeline.execution_names import readable_stem
+from orchard_pipeline.plan_model import ClusterRequest, InstanceGroup, RunPlan
 from orchard_pipeline.s3uri import NotAnS3Uri, child_uri, s3_uri, split_s3_uri
 from orchard_pipeline.settings import FunctionSettings
 
@@ -141,23 +142,23 @@ def validated_manifest(document: Any, source: str | None) -> dict[str, Any]:
     return resolved
 
 
-def instance_groups(deployment: DeploymentSettings, overrides: dict[str, Any]) -> list[dict[str, Any]]:
+def instance_groups(deployment: DeploymentSettings, overrides: dict[str, Any]) -> list[InstanceGroup]:
     """The primary and core groups, the manifest's allow-listed overrides applied to the deployment's."""
     return [
-        {"role": "primary", "type": overrides.get("primary_instance_type", deployment.primary_instance_type),
-         "count": 1, "market": "ON_DEMAND"},
-        {"role": "core", "type": overrides.get("core_instance_type", deployment.core_instance_type),
-         "count": overrides.get("core_instance_count", deployment.core_instance_count),
-         "market": overrides.get("core_market", deployment.core_market)},
+        InstanceGroup(role="primary", type=overrides.get("primary_instance_type", deployment.primary_instance_type),
+                      count=1, market="ON_DEMAND"),
+        InstanceGroup(role="core", type=overrides.get("core_instance_type", deployment.core_instance_type),
+                      count=overrides.get("core_instance_count", deployment.core_instance_count),
+                      market=overrides.get("core_market", deployment.core_market)),
     ]
 
 
-def cluster_instances(groups: list[dict[str, Any]], subnet_id: str) -> dict[str, Any]:
+def cluster_instances(groups: list[InstanceGroup], subnet_id: str) -> dict[str, Any]:
     """The `Instances` block of CreateCluster: kept alive between steps (the state machine ends it)."""
     instances: dict[str, Any] = {
         "InstanceGroups": [
-            {"Name": group["role"].capitalize(), "InstanceRole": "MASTER" if group["role"] == "primary" else "CORE",
-             "InstanceType": group["type"], "InstanceCount": group["count"], "Market": group["market"]}
+            {"Name": group.role.capitalize(), "InstanceRole": "MASTER" if group.role == "primary" else "CORE",
+             "InstanceType": group.type, "InstanceCount": group.count, "Market": group.market}
             for group in groups
         ],
         "KeepJobFlowAliveWhenNoSteps": True,
@@ -226,7 +227,7 @@ def feature_step(artifacts_uri: str, manifest_uri: str, output_uri: str, model_s
 
 
 def plan_run(manifest: dict[str, Any], source: str | None, execution_arn: str, started_at: datetime,
-             deployment: DeploymentSettings) -> dict[str, Any]:
+             deployment: DeploymentSettings) -> RunPlan:
     """The run plan (`$.run` in the state machine) for a validated, resolved manifest."""
     name = run_name(manifest, source)
     run_id = run_id_for(name, execution_arn, started_at)
@@ -235,24 +236,24 @@ def plan_run(manifest: dict[str, Any], source: str | None, execution_arn: str, s
     manifest_uri = s3_uri(deployment.outputs_bucket, prefix + "manifest.json")
     groups = instance_groups(deployment, manifest.get("cluster", {}))
     log_uri = s3_uri(deployment.logs_bucket, f"emr/{run_id}/")
-    return {
-        "run_id": run_id,
-        "name": name,
-        "source": source or INLINE_SOURCE,
-        "manifest_uri": manifest_uri,
-        "output_uri": output_uri,
-        "summary_uri": s3_uri(deployment.outputs_bucket, prefix + "run_summary.json"),
-        "log_uri": log_uri,
-        "pca_components": manifest["job"].get("pca_components"),
-        "instances": groups,
-        "cluster": {
-            "Name": f"orchard-{run_id}",
-            "LogUri": log_uri,
-            "Instances": cluster_instances(groups, deployment.subnet_id),
-            "Configurations": spark_configurations(deployment.region),
-            "BootstrapActions": bootstrap_actions(deployment.artifacts_uri),
-            "IdleTimeoutSeconds": deployment.idle_timeout_minutes * 60,
-        },
-        "step": feature_step(deployment.artifacts_uri, manifest_uri, output_uri, deployment.model_store_uri),
-        "step_timeout_seconds": deployment.max_run_minutes * 60,
-    }
+    return RunPlan(
+        run_id=run_id,
+        name=name,
+        source=source or INLINE_SOURCE,
+        manifest_uri=manifest_uri,
+        output_uri=output_uri,
+        summary_uri=s3_uri(deployment.outputs_bucket, prefix + "run_summary.json"),
+        log_uri=log_uri,
+        pca_components=manifest["job"].get("pca_components"),
+        instances=groups,
+        cluster=ClusterRequest(
+            Name=f"orchard-{run_id}",
+            LogUri=log_uri,
+            Instances=cluster_instances(groups, deployment.subnet_id),
+            Configurations=spark_configurations(deployment.region),
+            BootstrapActions=bootstrap_actions(deployment.artifacts_uri),
+            IdleTimeoutSeconds=deployment.idle_timeout_minutes * 60,
+        ),
+        step=feature_step(deployment.artifacts_uri, manifest_uri, output_uri, deployment.model_store_uri),
+        step_timeout_seconds=deployment.max_run_minutes * 60,
+    )

@@ -20,6 +20,7 @@ import pytest
 from aws_lambda_powertools.utilities.parser import ValidationError
 
 from job_outputs import SHARES, WRITE_ID, JobOutputs, K, write_outputs
+from orchard_contract.run_documents import MODEL_INFO_DOCUMENT, SUCCESS_MARKER_DOCUMENT
 from orchard_local.account import OUTPUTS_BUCKET, example_run
 from orchard_pipeline import outputs
 from orchard_pipeline.outputs import (
@@ -37,6 +38,7 @@ RUN_ID = "mini-20261127T210501Z-1a2b3c4d"
 OUTPUT_URI = f"s3://{OUTPUTS_BUCKET}/runs/{RUN_ID}/"
 PREFIX = f"runs/{RUN_ID}/"
 RUN = example_run(RUN_ID, pca_components=K)
+MODEL_INFO_SCHEMA = "model_info/model_info.json does not follow model-info-v1.schema.json"
 SUMMARY = {
     "images_read": 12,
     "featurized": 10,
@@ -88,7 +90,7 @@ def test_whole_outputs_give_the_run_figures() -> None:
 def _counts(read: int, featurized: int, failed: int) -> dict[str, Any]:
     model_info = JobOutputs().model_info()
     model_info["counts"] |= {"images_read": read, "images_featurized": featurized, "images_failed": failed}
-    return {"model_info": model_info, "marker": {"counts": model_info["counts"]}}
+    return {"model_info": model_info, "marker": JobOutputs().marker() | {"counts": model_info["counts"]}}
 
 
 def _drop_file(folder: str) -> dict[str, Any]:
@@ -113,8 +115,8 @@ FAILURES: dict[str, tuple[Callable[[], dict[str, Any]], type[Exception], str]] =
     "read != featurized + failed": (lambda: _counts(13, 10, 2), CountsDoNotAddUp,
                                     "model_info/model_info.json counts 10 featurized + 2 failed = 12, but 13 read"),
     "negative count": (lambda: _counts(12, 14, -2), CountsDoNotAddUp, "model_info/model_info.json counts 12 read, 14 featurized, -2 failed"),
-    "marker counts differ": (lambda: {"marker": {"counts": {"images_read": 12}}}, CountsDoNotAddUp,
-                             "_SUCCESS counts {'images_read': 12} differ from model_info/model_info.json counts {'images_read': 12, 'images_featurized': 10, 'images_failed': 2, 'classes': 1}"),
+    "marker counts differ": (lambda: {"marker": with_field(JobOutputs().marker(), "counts.classes", 2)}, CountsDoNotAddUp,
+                             "_SUCCESS counts {'images_read': 12, 'images_featurized': 10, 'images_failed': 2, 'classes': 2} differ from model_info/model_info.json counts {'images_read': 12, 'images_featurized': 10, 'images_failed': 2, 'classes': 1}"),
     "features rows": (lambda: _drop_file("features"), CountsDoNotAddUp,
                       "features/ holds 5 rows in 1 part files, but model_info/model_info.json counts images_featurized=10"),
     "pca rows": (lambda: _replace_file("pca", rows=4, values={"path": 4, "label": 4, "pca": 20}), CountsDoNotAddUp,
@@ -156,12 +158,19 @@ FAILURES: dict[str, tuple[Callable[[], dict[str, Any]], type[Exception], str]] =
     "vector not a list": (lambda: _replace_file("pca", columns={"path": "string", "label": "string", "pca": "binary"}),
                           OutputSchemaUnexpected, f"{PCA_0} column pca is binary, expected a list"),
     "model_info field missing": (lambda: {"model_info": with_field(JobOutputs().model_info(), "counts.images_failed", ...)},
-                                 OutputDocumentInvalid, "model_info/model_info.json has no counts.images_failed"),
+                                 OutputDocumentInvalid, f"{MODEL_INFO_SCHEMA}:\n  - $.counts: 'images_failed' is a required property"),
     "model_info field type": (lambda: {"model_info": with_field(JobOutputs().model_info(), "pca.k", "5")},
-                              OutputDocumentInvalid, "model_info/model_info.json pca.k should be int, got '5'"),
+                              OutputDocumentInvalid, f"{MODEL_INFO_SCHEMA}:\n  - $.pca.k: '5' is not of type 'integer'"),
     "bool for a count": (lambda: {"model_info": with_field(JobOutputs().model_info(), "counts.images_read", True)},
-                         OutputDocumentInvalid, "model_info/model_info.json counts.images_read should be int, got True"),
-    "marker without counts": (lambda: {"marker": {"run_name": RUN_ID}}, OutputDocumentInvalid, "_SUCCESS has no counts"),
+                         OutputDocumentInvalid, f"{MODEL_INFO_SCHEMA}:\n  - $.counts.images_read: True is not of type 'integer'"),
+    "numbers only": (lambda: {"model_info": with_field(JobOutputs().model_info(), "pca.explained_variance", [0.5, "0.25"])},
+                     OutputDocumentInvalid, f"{MODEL_INFO_SCHEMA}:\n  - $.pca.explained_variance[1]: '0.25' is not of type 'number'"),
+    "model_info field unexpected": (lambda: {"model_info": with_field(JobOutputs().model_info(), "model.colour", "red")},
+                                    OutputDocumentInvalid, f"{MODEL_INFO_SCHEMA}:\n  - $.model: Additional properties are not allowed ('colour' was unexpected)"),
+    "marker without counts": (lambda: {"marker": with_field(JobOutputs().marker(), "counts", ...)}, OutputDocumentInvalid,
+                              "_SUCCESS does not follow success-marker-v1.schema.json:\n  - $: 'counts' is a required property"),
+    "marker counts of the wrong type": (lambda: {"marker": with_field(JobOutputs().marker(), "counts.classes", 1.0)}, OutputDocumentInvalid,
+                                        "_SUCCESS does not follow success-marker-v1.schema.json:\n  - $.counts.classes: 1.0 is not of type 'integer'"),
 }
 
 
@@ -187,7 +196,12 @@ def test_the_layout_is_the_jobs() -> None:
     assert outputs.SUCCESS_MARKER == storage.SUCCESS_MARKER
     assert outputs.MODEL_INFO_KEY == f"model_info/{MODEL_INFO_FILE}"
     assert outputs.FEATURE_DIMENSION == FEATURE_DIMENSION
-    assert set(outputs.OUTPUT_COLUMNS) <= set(storage.OUTPUT_FOLDERS)
+    assert set(outputs.PARQUET_FOLDERS) <= set(storage.OUTPUT_FOLDERS)
+
+
+def test_the_fake_documents_follow_their_schemas() -> None:
+    assert MODEL_INFO_DOCUMENT.problems(JobOutputs().model_info()) == []
+    assert SUCCESS_MARKER_DOCUMENT.problems(JobOutputs().marker()) == []
 
 
 @pytest.mark.parametrize(
@@ -218,7 +232,7 @@ def test_footers_read_from_s3_are_the_part_files(s3) -> None:
     job = JobOutputs(read=30, failed=3, files=3)
     write_outputs(s3, job)
 
-    assert read_part_files(s3, OUTPUT_URI, list(outputs.OUTPUT_COLUMNS)) == job.part_files()
+    assert read_part_files(s3, OUTPUT_URI, outputs.PARQUET_FOLDERS) == job.part_files()
 
 
 def test_whole_outputs_pass(s3, app, lambda_context) -> None:

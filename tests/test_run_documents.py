@@ -1,0 +1,59 @@
+"""The documents and columns the job and the Lambdas share: one schema each, checked on both sides; one column list."""
+
+from __future__ import annotations
+
+import pytest
+
+from job_outputs import JobOutputs
+from orchard_contract.json_schemas import load_schema
+from orchard_contract.output_tables import PARQUET_OUTPUTS, ddl
+from orchard_contract.run_documents import MODEL_INFO_DOCUMENT, SUCCESS_MARKER_DOCUMENT, InvalidDocument, RunDocument
+
+
+@pytest.mark.parametrize("kind", [MODEL_INFO_DOCUMENT, SUCCESS_MARKER_DOCUMENT], ids=lambda kind: kind.name)
+def test_each_document_names_its_schema_and_writes_its_version(kind: RunDocument) -> None:
+    schema = load_schema(kind.schema)
+    version_field = {"model-info": "model_info_version", "success-marker": "marker_version"}[kind.name]
+
+    assert schema["$id"].endswith("/" + kind.schema)
+    assert schema["properties"][version_field]["const"] == kind.version
+    assert version_field in schema["required"]
+
+
+def test_a_document_that_breaks_its_schema_is_refused_naming_it_and_each_field() -> None:
+    marker = JobOutputs().marker() | {"finished": "now"}
+    marker["counts"] = {**marker["counts"], "images_failed": "2"}
+
+    with pytest.raises(InvalidDocument) as raised:
+        SUCCESS_MARKER_DOCUMENT.check(marker)
+
+    assert str(raised.value) == (
+        "_SUCCESS does not follow success-marker-v1.schema.json:\n"
+        "  - $: Additional properties are not allowed ('finished' was unexpected)\n"
+        "  - $.counts.images_failed: '2' is not of type 'integer'"
+    )
+
+
+def test_the_job_writes_no_document_that_breaks_its_schema() -> None:
+    from orchard_features import storage
+
+    info = JobOutputs().model_info()
+    del info["model"]["engine"]
+
+    with pytest.raises(InvalidDocument, match=r"(?s)^model_info/model_info.json does not follow .*\$.model: 'engine' is a required"):
+        storage.write_document(None, "/nowhere", MODEL_INFO_DOCUMENT, info)  # refused before any file is touched
+
+
+def test_the_udf_returns_the_output_columns_it_computes() -> None:
+    from orchard_features.features import FEATURE_RESULT_SCHEMA
+
+    assert FEATURE_RESULT_SCHEMA == "features array<float>, error string, width int, height int, mode string"
+
+
+def test_the_parquet_outputs_as_spark_schemas() -> None:
+    assert {output.folder: ddl(output.columns) for output in PARQUET_OUTPUTS} == {
+        "features": "path string, label string, features array<float>",
+        "pca": "path string, label string, pca array<double>",
+        "metadata": "path string, label string, split string, width int, height int, mode string, status string",
+        "errors": "path string, label string, reason string",
+    }
