@@ -62,12 +62,17 @@ def lay_out_sample(work: Path, manifest: str, progress: Progress) -> tuple[Datas
     return sample, copy
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def demo_arguments(description: str, argv: list[str] | None) -> argparse.Namespace:
+    """The demos' command line: the manifest to run, the work folder, --verbose."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--manifest", default="manifests/mini.json", help="manifest to run (default MINI)")
-    parser.add_argument("--work-dir", default="build/demo", help="where the sample and the results go")
+    parser.add_argument("--work-dir", default="build/demo", help="where the sample, the results and the logs go")
     add_verbose_flag(parser)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = demo_arguments(__doc__.splitlines()[0], argv)
     work = Path(args.work_dir).resolve()
     progress = Progress()
 

@@ -8,7 +8,6 @@ terminated. Printed: each state as the Step Functions console lists it, then the
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import shutil
@@ -22,11 +21,11 @@ import boto3
 from moto import mock_aws
 
 from orchard_features.cli import spark_session
-from orchard_features.config import DEFAULT_MODEL_CACHE, add_verbose_flag
+from orchard_features.config import DEFAULT_MODEL_CACHE
 from orchard_features.progress import Progress
 from orchard_local.account import REGION
 from orchard_local.emr_sync import EmrBehaviour
-from orchard_local.job_demo import imagenet_available, lay_out_sample
+from orchard_local.job_demo import demo_arguments, imagenet_available, lay_out_sample
 from orchard_local.spark_step import SparkStep, download_prefix, upload_folder
 from orchard_local.stack import FINISHED, MOTO_CONFIG, Execution, LocalStack, StateRun, deployed
 from orchard_pipeline.costs import load_price_table, run_cost
@@ -89,11 +88,7 @@ def summary_lines(execution: Execution, report: Path, local_seconds: float) -> l
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--manifest", default="manifests/mini.json", help="manifest to upload (default MINI)")
-    parser.add_argument("--work-dir", default="build/demo", help="where the sample, the S3 mirror and logs go")
-    add_verbose_flag(parser)
-    args = parser.parse_args(argv)
+    args = demo_arguments(__doc__.splitlines()[0], argv)
     work = Path(args.work_dir).resolve()
     console, progress = sys.stderr, Progress()
     shutil.rmtree(work / "s3", ignore_errors=True)
