@@ -7,6 +7,7 @@ its `$id` and the other's share a base, under which each schema is found by its 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -50,3 +51,8 @@ def document_problems(document: Any, name: str, root: str) -> list[str]:
     JSON path (`root` when it is the whole document)."""
     errors = sorted(schema_validator(name).iter_errors(document), key=lambda e: list(map(str, e.path)))
     return [f"{error.json_path if error.path else root}: {error.message}" for error in errors]
+
+
+def problems_message(heading: str, problems: Sequence[str]) -> str:
+    """`heading`, then each of `problems` on a line of its own."""
+    return f"{heading}:\n  - " + "\n  - ".join(problems)

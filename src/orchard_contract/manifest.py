@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchard_contract.errors import OrchardError
-from orchard_contract.json_schemas import StrictValidator, document_problems, load_schema
+from orchard_contract.json_schemas import StrictValidator, document_problems, load_schema, problems_message
 from orchard_contract.paths import resolve_relative
 
 SCHEMA_RESOURCE = "manifest-v1.schema.json"
@@ -60,7 +60,7 @@ def value_problems(schema: dict[str, Any], value: Any) -> list[str]:
 
 def invalid_manifest_message(location: str, problems: Sequence[str]) -> str:
     """The message for the manifest at `location` and its `problems`, each on a line of its own."""
-    return f"{location}: invalid manifest:\n  - " + "\n  - ".join(problems)
+    return problems_message(f"{location}: invalid manifest", problems)
 
 
 def parse_manifest(text: str, location: str) -> Manifest:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from orchard_contract.json_schemas import document_problems
+from orchard_contract.json_schemas import document_problems, problems_message
 from orchard_contract.layout import MODEL_INFO_FILE, SUCCESS_MARKER
 
 
@@ -35,7 +35,7 @@ class RunDocument:
 
     def invalid(self, problems: list[str]) -> str:
         """The message saying that this document has `problems`."""
-        return f"{self.key} does not follow {self.schema}:\n  - " + "\n  - ".join(problems)
+        return problems_message(f"{self.key} does not follow {self.schema}", problems)
 
     def check(self, document: Any) -> None:
         """Raise InvalidDocument unless `document` follows the schema."""

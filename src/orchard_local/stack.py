@@ -205,14 +205,13 @@ def create_resources(names: dict[str, str]) -> str:
     return queue_url
 
 
-def load_handlers(names: dict[str, str], principals: Principals | None = None) -> dict[str, Any]:
+def load_handlers(names: dict[str, str], principals: Principals) -> dict[str, Any]:
     """Each function's handler by ARN, its module loaded afresh, as a new deployment does; its
-    module-level clients' calls recorded as its role's, when `principals` are given."""
+    module-level clients' calls recorded as its role's."""
     handlers = {}
     for logical, function in t.functions().items():
         handler = handler_of(t.function_directory(function), function["Properties"]["Handler"])
-        if principals is not None:
-            principals[role_of(logical)].watch_module(sys.modules[handler.__module__])
+        principals[role_of(logical)].watch_module(sys.modules[handler.__module__])
         handlers[names[f"{logical}.Arn"]] = handler
     return handlers
 
