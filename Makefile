@@ -8,7 +8,7 @@ export SAM_CLI_TELEMETRY := 0
 TOOLS_INSTALLED := $(TOOLS)/.installed
 CHECKOV := .venv-checkov
 CHECKOV_INSTALLED := $(CHECKOV)/.installed
-REQUIREMENTS := requirements/job.txt requirements/model.txt requirements/local.txt requirements/dev.txt \
+REQUIREMENTS := spark/requirements.txt spark/requirements-model.txt requirements/local.txt requirements/dev.txt \
 	requirements/translator.txt lambdas/shared/requirements.txt lambdas/check_outputs/requirements.txt lambdas/publish_artifacts/requirements.txt
 
 # `make run`: the feature job alone, in local Spark, on a generated sample (MINI);
@@ -33,12 +33,13 @@ test-fast: $(INSTALLED)
 	$(PY) -m pytest -m "not spark and not model and not workflow" -n auto --dist worksteal
 
 lint: $(INSTALLED) $(CHECKOV_INSTALLED)
-	$(VENV)/bin/ruff check src lambdas tests benchmarks
+	$(VENV)/bin/ruff check spark lambdas local tests benchmarks
+	cd lambdas && ../$(VENV)/bin/lint-imports --config ../pyproject.toml --no-cache --no-logo  # from lambdas/: its handlers
 	$(VENV)/bin/cfn-lint template.yaml
-	$(PY) tests/lint_iam.py
+	$(PY) -m orchard_local.lint_iam
 	$(CHECKOV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
-# mypy with the boto3 stubs over src/ and lambdas/ (pyproject.toml's [tool.mypy]).
+# mypy with the boto3 stubs over spark/, lambdas/ and local/ (pyproject.toml's [tool.mypy]).
 typecheck: $(INSTALLED)
 	$(VENV)/bin/mypy
 
@@ -46,7 +47,7 @@ typecheck: $(INSTALLED)
 validate: $(TOOLS_INSTALLED)
 	$(TOOLS)/bin/sam validate --lint --region eu-west-1
 	$(TOOLS)/bin/sam build
-	$(TOOLS)/bin/python tests/lambda_sizes.py .aws-sam/build
+	$(TOOLS)/bin/python local/orchard_local/lambda_sizes.py .aws-sam/build
 
 bench: java $(INSTALLED)
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_s3.py --images 2000
 
-S3 is moto's server on the loopback (benchmarks/local_s3.py), every request delayed by a WSGI
+S3 is moto's server on the loopback (orchard_local/local_s3.py), every request delayed by a WSGI
 middleware in front of it; the job is unchanged and finds the endpoint through
 `AWS_ENDPOINT_URL_S3`, set before the Spark session starts so that its Python workers inherit it.
 The images are generated and uploaded once, at 0 ms; one Spark session and one prepared model
@@ -31,12 +31,12 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from local_s3 import LocalS3, local_s3, process_environment, upload_folder
 from orchard_features.cli import spark_session
 from orchard_features.config import JobConfig
 from orchard_features.job import load_model, run
 from orchard_features.model import ModelArtifact
 from orchard_features.progress import Progress
+from orchard_local.local_s3 import LocalS3, local_s3, process_environment, upload_folder
 from orchard_local.sample_data import generate_dataset
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

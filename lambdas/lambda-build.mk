@@ -1,7 +1,7 @@
 # Shared by the Makefiles `sam build` runs for the functions and the layer built with `BuildMethod: makefile`
 # (SAM runs target build-<LogicalId> of the Makefile in the resource's CodeUri, with ARTIFACTS_DIR set:
 # https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/building-custom-runtimes.html).
-# They copy this repository's packages, which live under src/, into what Lambda receives.
+# They copy this repository's packages, each from the folder of what it deploys to, into what Lambda receives.
 REPOSITORY := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))..)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 # Wheels for Lambda's platform, whatever this machine is: "Creating a .zip deployment package with dependencies",
@@ -11,8 +11,10 @@ PIP_FOR_LAMBDA := $(PYTHON) -m pip install --quiet --disable-pip-version-check -
 	--implementation cp --python-version 3.11 --only-binary=:all: --upgrade --no-compile \
 	--constraint "$(REPOSITORY)/requirements/constraints.txt"
 
-# copy-packages DESTINATION PACKAGE...: the packages' sources (no bytecode) under DESTINATION.
-define copy-packages
+# copy-folders DESTINATION FOLDER...: each folder (a path in this repository) under DESTINATION by its last name,
+# its sources without bytecode.
+define copy-folders
 	mkdir -p "$(1)"
-	tar -C "$(REPOSITORY)/src" --exclude=__pycache__ --exclude='*.pyc' -cf - $(2) | tar -C "$(1)" -xf -
+	$(foreach folder,$(2),tar -C "$(REPOSITORY)/$(dir $(folder))" --exclude=__pycache__ --exclude='*.pyc' \
+		--exclude='*.egg-info' -cf - "$(notdir $(folder))" | tar -C "$(1)" -xf -;)
 endef

@@ -20,10 +20,10 @@ from orchard_features.config import JobConfig
 from orchard_features.model import ModelArtifact, prepare_model
 from orchard_local.sample_data import DatasetSummary, generate_dataset
 
-SPARK_SOURCES = Path(__file__).resolve().parents[1] / "src"
+SPARK_SOURCES = Path(__file__).resolve().parents[1] / "spark"
 
 if TYPE_CHECKING:
-    from local_s3 import LocalS3
+    from orchard_local.local_s3 import LocalS3
 
 # The slow fixtures, and the marker a test that uses one (directly or through another fixture) gets;
 # every test under tests/workflow/ (the state machine in moto) is marked `workflow`. `make test-fast`
@@ -65,10 +65,10 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> DatasetSummary:
 
 @pytest.fixture(scope="session")
 def local_s3_server() -> Iterator[LocalS3]:
-    """moto's S3 on the loopback (benchmarks/local_s3.py) for the whole session, at 0 ms until a test
+    """moto's S3 on the loopback (orchard_local/local_s3.py) for the whole session, at 0 ms until a test
     sets a latency. Its buckets live in moto's in-process backends, which `mock_aws` resets: a test
     uploads what it reads just before reading it."""
-    from local_s3 import local_s3
+    from orchard_local.local_s3 import local_s3
 
     with local_s3() as server:
         yield server
@@ -81,8 +81,8 @@ def spark(local_s3_server: LocalS3):
     read s3:// paths from the local S3. This process's own environment is restored at once: with
     an endpoint variable set, moto's in-process mocks in other tests would let their S3 calls go
     to that endpoint instead of catching them."""
-    from local_s3 import process_environment
     from orchard_features.cli import spark_session
+    from orchard_local.local_s3 import process_environment
 
     # Spark's Python workers import the job's functions by name: from this checkout's code, not
     # from wherever the package was installed (another worktree's, with an editable install).

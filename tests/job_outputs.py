@@ -38,9 +38,9 @@ from orchard_contract.output_tables import (
     ParquetOutput,
 )
 from orchard_contract.run_documents import MODEL_INFO_DOCUMENT, SUCCESS_MARKER_DOCUMENT
+from orchard_functions.outputs import LIST, PartFile
+from orchard_functions.s3uri import split_s3_uri
 from orchard_local.account import INPUTS_BUCKET, OUTPUTS_BUCKET
-from orchard_pipeline.outputs import LIST, PartFile
-from orchard_pipeline.s3uri import split_s3_uri
 
 OUTPUT_URI = f"s3://{OUTPUTS_BUCKET}/runs/mini-20261127T210501Z-1a2b3c4d/"
 K = 5

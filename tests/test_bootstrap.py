@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from orchard_contract.emr_step import PUBLISHED_FILES
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "bootstrap" / "install.sh"
-REQUIREMENTS = ROOT / "requirements"
 PREFIX = "s3://artifacts/code/0123abcd/requirements"
 ARGS = ["--requirements", f"{PREFIX}/job.txt", "--model-requirements", f"{PREFIX}/model.txt"]
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \[orchard-bootstrap\] ")
@@ -90,8 +91,13 @@ class Node:
         return (self.venv / "installed.txt").read_text().splitlines()
 
 
+def source(name: str) -> Path:
+    """Where the published requirements file `name` (job.txt, model.txt, constraints.txt) is in this repository."""
+    return ROOT / PUBLISHED_FILES[f"requirements/{name}"]
+
+
 def pins(name: str) -> list[str]:
-    return [line for line in (REQUIREMENTS / name).read_text().splitlines() if line and not line.startswith("#")]
+    return [line for line in source(name).read_text().splitlines() if line and not line.startswith("#")]
 
 
 @pytest.fixture
@@ -104,7 +110,7 @@ def node(tmp_path: Path) -> Node:
     published = tmp_path / "s3" / PREFIX.removeprefix("s3://")
     published.mkdir(parents=True)
     for name in ("job.txt", "model.txt", "constraints.txt"):
-        (published / name).write_text((REQUIREMENTS / name).read_text())
+        (published / name).write_text(source(name).read_text())
     return Node(tmp_path)
 
 

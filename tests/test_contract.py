@@ -11,11 +11,12 @@ import pytest
 from pydantic import BaseModel
 from statelint.linter import Linter
 
+from orchard_contract.emr_step import JOB_REQUIREMENTS, PUBLISHED_FILES
+from orchard_functions.costs import load_price_table
+from orchard_functions.plan_model import RunPlan
+from orchard_functions.settings import FunctionSettings, environment_variables
 from orchard_local import deployed as aws_deployed
 from orchard_local import template as t
-from orchard_pipeline.costs import load_price_table
-from orchard_pipeline.plan_model import RunPlan
-from orchard_pipeline.settings import FunctionSettings, environment_variables
 
 REGION, ACCOUNT = "eu-west-1", "123456789012"
 # What Lambda itself sets in every function's environment.
@@ -160,7 +161,7 @@ def pins(path: str) -> dict[str, str]:
 
 
 def test_packages_shared_by_the_job_and_the_lambdas_have_the_same_pins():
-    job = pins("requirements/job.txt")
+    job = pins(PUBLISHED_FILES[JOB_REQUIREMENTS])
     shared_somewhere = set()
     for path in sorted(t.LAMBDAS.glob("*/requirements.txt")):
         shared = set(pins(str(path.relative_to(t.ROOT)))) & set(job)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lambda_sizes import LIMIT_BYTES, function_sizes, oversized
+from orchard_local.lambda_sizes import LIMIT_BYTES, function_sizes, oversized
 
 MB = 2**20
 BUILT_TEMPLATE = """

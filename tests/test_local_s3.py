@@ -1,4 +1,4 @@
-"""The offline S3 rig (benchmarks/local_s3.py): latency injected per request, requests counted, uploads, quiet."""
+"""The offline S3 rig (orchard_local/local_s3.py): latency injected per request, requests counted, uploads, quiet."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from local_s3 import LocalS3, local_s3, process_environment, s3_operation, upload_folder
+from orchard_local.local_s3 import LocalS3, local_s3, process_environment, s3_operation, upload_folder
 
 BUCKET = "local-s3-rig"  # moto's backends are process-wide: a name no other test uses
 LATENCY = 0.2

@@ -9,7 +9,7 @@ import pytest
 
 from orchard_contract.manifest import ManifestError, parse_manifest
 from orchard_features.config import config_from_arguments, parse_arguments
-from orchard_pipeline.run_plan import InvalidManifest, validated_manifest
+from orchard_functions.run_plan import InvalidManifest, validated_manifest
 
 MANIFESTS = Path(__file__).resolve().parents[1] / "manifests"
 

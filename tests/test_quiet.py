@@ -17,7 +17,7 @@ from orchard_features.closing_summary import format_summary
 
 pytestmark = [pytest.mark.spark, pytest.mark.model]
 
-SOURCES = Path(__file__).resolve().parents[1] / "src"
+SOURCES = Path(__file__).resolve().parents[1] / "spark"
 # What the job prints on stderr (orchard_features/job.py through progress.py): phases, counts, progress.
 PROGRESS_LINE = re.compile(
     r"(  )?[A-Za-z][A-Za-z ]*(\.\.\.|: done in \d+\.\d s)"

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from helpers import relative_error
-from local_s3 import LocalS3, process_environment, upload_folder
 from orchard_features import job, sources, storage
 from orchard_features.progress import Progress
+from orchard_local.local_s3 import LocalS3, process_environment, upload_folder
 
 pytestmark = pytest.mark.spark
 

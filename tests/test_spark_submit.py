@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from helpers import TEST_IMAGE_SIZE
-from orchard_pipeline.artifacts import JOB_ARCHIVE, PUBLISHED_FILES, package_archive
+from orchard_contract.emr_step import ENTRY_POINT, JOB_ARCHIVE, PUBLISHED_FILES
+from orchard_functions.artifacts import package_archive
 
 pytestmark = pytest.mark.spark
 
@@ -31,7 +32,7 @@ def spark_submit(folder: Path, *job_arguments: str) -> subprocess.CompletedProce
         str(Path(sys.executable).parent / "spark-submit"),
         "--master", "local[2]",
         "--py-files", str(package),
-        str(ROOT / PUBLISHED_FILES["run_job.py"]),
+        str(ROOT / PUBLISHED_FILES[ENTRY_POINT]),
         *job_arguments,
     ]
     # The job must import from the zip, as on EMR, not from this checkout.

@@ -10,9 +10,9 @@ from aws_lambda_powertools.utilities.parser import BaseModel, event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
-from orchard_pipeline import outputs, outputs_s3
-from orchard_pipeline.plan_model import RunPlan
-from orchard_pipeline.s3uri import child_uri
+from orchard_contract.paths import join
+from orchard_functions import outputs, outputs_s3
+from orchard_functions.plan_model import RunPlan
 
 logger = Logger()
 tracer = Tracer()
@@ -26,8 +26,8 @@ class CheckOutputsEvent(BaseModel):
 @tracer.capture_method
 def check_outputs(*, output_uri: str, pca_components: int | None) -> dict[str, Any]:
     """The run's figures for `$.outputs`; raises one of `outputs`' errors when something is wrong."""
-    marker = outputs_s3.read_json(s3, child_uri(output_uri, outputs.SUCCESS_MARKER))
-    model_info = outputs_s3.read_json(s3, child_uri(output_uri, outputs.MODEL_INFO_KEY))
+    marker = outputs_s3.read_json(s3, join(output_uri, outputs.SUCCESS_MARKER))
+    model_info = outputs_s3.read_json(s3, join(output_uri, outputs.MODEL_INFO_KEY))
     outputs.require_documents(marker, model_info, output_uri)
     part_files = outputs_s3.read_part_files(s3, output_uri, outputs.PARQUET_FOLDERS)
     logger.info("Part files read", extra={folder: len(files) for folder, files in part_files.items()})

@@ -10,7 +10,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.parser import BaseModel, event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orchard_pipeline.clusters import active_clusters, clusters_of_execution
+from orchard_functions.clusters import active_clusters, clusters_of_execution
 
 logger = Logger()
 tracer = Tracer()

@@ -19,9 +19,9 @@ from botocore.exceptions import ClientError
 
 from orchard_contract.job_settings import setting_default
 from orchard_contract.manifest import parse_manifest
-from orchard_pipeline.documents import json_type, text_problems
-from orchard_pipeline.input_survey import survey_inputs, survey_problems
-from orchard_pipeline.run_plan import (
+from orchard_functions.documents import json_type, text_problems
+from orchard_functions.input_survey import survey_inputs, survey_problems
+from orchard_functions.run_plan import (
     INLINE_SOURCE,
     DeploymentSettings,
     InvalidManifest,
@@ -29,7 +29,7 @@ from orchard_pipeline.run_plan import (
     plan_run,
     validated_manifest,
 )
-from orchard_pipeline.s3uri import NotAnS3Uri, split_s3_uri
+from orchard_functions.s3uri import NotAnS3Uri, split_s3_uri
 
 if TYPE_CHECKING:  # the stubs are a dev requirement, not in the layer
     from mypy_boto3_s3.type_defs import GetObjectRequestTypeDef

@@ -13,8 +13,8 @@ import boto3
 from aws_lambda_powertools import Logger
 from crhelper import CfnResource
 
-from orchard_pipeline.artifacts import collect_artifacts, content_version
-from orchard_pipeline.s3uri import s3_uri
+from orchard_functions.artifacts import collect_artifacts, content_version
+from orchard_functions.s3uri import s3_uri
 
 logger = Logger()
 helper = CfnResource(json_logging=True, log_level="INFO", sleep_on_delete=0)

@@ -12,10 +12,10 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AwareDatetime, BaseModel
 
-from orchard_pipeline.costs import load_price_table
-from orchard_pipeline.plan_model import RunPlan
-from orchard_pipeline.run_record import ClusterTimeline, StepTimeline, build_summary, metric_values
-from orchard_pipeline.s3uri import split_s3_uri
+from orchard_functions.costs import load_price_table
+from orchard_functions.plan_model import RunPlan
+from orchard_functions.run_record import ClusterTimeline, StepTimeline, build_summary, metric_values
+from orchard_functions.s3uri import split_s3_uri
 
 logger = Logger()
 tracer = Tracer()

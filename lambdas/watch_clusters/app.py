@@ -14,8 +14,8 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orchard_pipeline.clusters import active_clusters, execution_of, overdue_clusters
-from orchard_pipeline.settings import FunctionSettings
+from orchard_functions.clusters import active_clusters, execution_of, overdue_clusters
+from orchard_functions.settings import FunctionSettings
 
 
 class Settings(FunctionSettings):

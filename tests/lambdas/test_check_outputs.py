@@ -21,9 +21,8 @@ from aws_lambda_powertools.utilities.parser import ValidationError
 
 from job_outputs import SHARES, WRITE_ID, JobOutputs, K, write_outputs
 from orchard_contract.run_documents import MODEL_INFO_DOCUMENT, SUCCESS_MARKER_DOCUMENT
-from orchard_local.account import OUTPUTS_BUCKET, example_run
-from orchard_pipeline import outputs
-from orchard_pipeline.outputs import (
+from orchard_functions import outputs
+from orchard_functions.outputs import (
     CountsDoNotAddUp,
     ImpossibleExplainedVariance,
     ModelInfoMissing,
@@ -32,7 +31,8 @@ from orchard_pipeline.outputs import (
     SuccessMarkerMissing,
     WrongDimensions,
 )
-from orchard_pipeline.outputs_s3 import FOOTER_READ_BYTES, is_part_file, read_part_files
+from orchard_functions.outputs_s3 import FOOTER_READ_BYTES, is_part_file, read_part_files
+from orchard_local.account import OUTPUTS_BUCKET, example_run
 
 RUN_ID = "mini-20261127T210501Z-1a2b3c4d"
 OUTPUT_URI = f"s3://{OUTPUTS_BUCKET}/runs/{RUN_ID}/"
@@ -278,7 +278,7 @@ def test_footers_only_are_read(s3, app, lambda_context) -> None:
 
 
 def test_a_footer_longer_than_the_first_read_takes_a_second_one(s3, monkeypatch) -> None:
-    from orchard_pipeline import outputs_s3
+    from orchard_functions import outputs_s3
 
     write_outputs(s3, JobOutputs(read=20, failed=0, files=1))
     key = f"{PREFIX}features/part-00000-{WRITE_ID}-c000.snappy.parquet"
@@ -290,7 +290,7 @@ def test_a_footer_longer_than_the_first_read_takes_a_second_one(s3, monkeypatch)
 
 
 def test_an_object_that_is_not_parquet_is_named(s3) -> None:
-    from orchard_pipeline import outputs_s3
+    from orchard_functions import outputs_s3
 
     s3.put_object(Bucket=OUTPUTS_BUCKET, Key="runs/x/features/part-00000.parquet", Body=b"{}" * 10)
 
@@ -377,7 +377,7 @@ def pyarrow_tables() -> dict[str, tuple[Any, dict[str, Any]]]:
 def test_a_footer_says_what_pyarrow_reads_in_it(s3, case) -> None:
     import pyarrow.parquet as pq
 
-    from orchard_pipeline import outputs_s3
+    from orchard_functions import outputs_s3
 
     table, options = pyarrow_tables()[case]
     buffer = io.BytesIO()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from aws_lambda_powertools.utilities.parser import ValidationError
 
+from orchard_functions.clusters import EXECUTION_TAG, clusters_of_execution
 from orchard_local.account import ACCOUNT, REGION, STATE_MACHINE_ARN
 from orchard_local.events import execution_status_change
-from orchard_pipeline.clusters import EXECUTION_TAG, clusters_of_execution
 
 EXECUTION_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:orchard-pipeline:mini-0123456789abcdef"
 OTHER_EXECUTION_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:orchard-pipeline:apples-fedcba9876543210"

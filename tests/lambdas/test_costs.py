@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from orchard_pipeline.costs import InstancePrice, PriceTable, load_price_table, run_cost, unknown_cost
+from orchard_functions.costs import InstancePrice, PriceTable, load_price_table, run_cost, unknown_cost
 
 TABLE = PriceTable(
     region="eu-west-1",

@@ -12,9 +12,9 @@ from pathlib import Path
 import boto3
 import pytest
 
+from orchard_functions.artifacts import collect_artifacts, content_version
 from orchard_local.account import ARTIFACTS_BUCKET
 from orchard_local.template import ROOT
-from orchard_pipeline.artifacts import collect_artifacts, content_version
 from publish_artifacts import app
 
 FUNCTION_MAKEFILE = ROOT / "lambdas" / "publish_artifacts" / "Makefile"
@@ -75,8 +75,8 @@ def test_version_changes_with_any_published_byte_and_only_then(tmp_path):
     bundle = tmp_path / "bundle"
     shutil.copytree(app.BUNDLE, bundle, symlinks=False, ignore=shutil.ignore_patterns("__pycache__"))
     before = content_version(collect_artifacts(bundle))
-    (bundle / "src" / "orchard_features" / "__pycache__").mkdir(exist_ok=True)
-    (bundle / "src" / "orchard_features" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"bytecode")
+    (bundle / "spark" / "orchard_features" / "__pycache__").mkdir(exist_ok=True)
+    (bundle / "spark" / "orchard_features" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"bytecode")
     (bundle / "requirements" / "dev.txt").write_text("not published\n")
     assert content_version(collect_artifacts(bundle)) == before
 

@@ -16,9 +16,9 @@ import pytest
 from moto.emr.models import emr_backends
 from pydantic import ValidationError
 
+from orchard_functions.costs import load_price_table
+from orchard_functions.run_record import ClusterTimeline, StepTimeline, build_summary, metric_values
 from orchard_local.account import ACCOUNT, OUTPUTS_BUCKET, REGION, example_run
-from orchard_pipeline.costs import load_price_table
-from orchard_pipeline.run_record import ClusterTimeline, StepTimeline, build_summary, metric_values
 
 EXECUTION_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:orchard-pipeline:run-1"
 STARTED = datetime(2026, 11, 27, 20, 58, tzinfo=UTC)

@@ -8,9 +8,9 @@ import re
 import boto3
 import pytest
 
+from orchard_functions.execution_names import execution_arn, execution_name, is_manifest_key, readable_stem
 from orchard_local.account import ACCOUNT, INPUTS_BUCKET, REGION, STATE_MACHINE_ARN
 from orchard_local.events import object_created_event
-from orchard_pipeline.execution_names import execution_arn, execution_name, is_manifest_key, readable_stem
 
 VALID_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 PASS_DEFINITION = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}

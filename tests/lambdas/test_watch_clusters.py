@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 
+from orchard_functions.clusters import EXECUTION_TAG, overdue_clusters
 from orchard_local.account import LAMBDA_ENVIRONMENT, REGION
-from orchard_pipeline.clusters import EXECUTION_TAG, overdue_clusters
 from watch_clusters import app
 
 NOW = datetime(2026, 11, 27, 22, 0, tzinfo=UTC)

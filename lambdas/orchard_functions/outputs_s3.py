@@ -17,8 +17,9 @@ from parquet import parquet_thrift
 from thriftpy2.protocol.compact import TCompactProtocolFactory
 from thriftpy2.utils import deserialize
 
-from orchard_pipeline.outputs import LIST, OutputDocumentInvalid, OutputSchemaUnexpected, PartFile
-from orchard_pipeline.s3uri import child_uri, split_s3_uri
+from orchard_contract.paths import join
+from orchard_functions.outputs import LIST, OutputDocumentInvalid, OutputSchemaUnexpected, PartFile
+from orchard_functions.s3uri import split_s3_uri
 
 FOOTER_READERS = 16  # parallel footer reads; the S3 client's connection pool should be as large
 FOOTER_READ_BYTES = 64 * 1024  # what one GET asks for: Spark's footers of these outputs are a few KiB
@@ -115,7 +116,7 @@ def read_footer(s3: Any, bucket: str, key: str, name: str) -> PartFile:
 def read_part_files(s3: Any, output_uri: str, folders: Sequence[str]) -> dict[str, list[PartFile]]:
     """The footers of every part file in each of `folders` under `output_uri`, read in parallel."""
     bucket, prefix = split_s3_uri(output_uri.rstrip("/") + "/")
-    found = [(folder, key) for folder in folders for key in list_part_files(s3, child_uri(output_uri, folder))]
+    found = [(folder, key) for folder in folders for key in list_part_files(s3, join(output_uri, folder))]
 
     def read(key: str) -> PartFile:
         return read_footer(s3, bucket, key, key.removeprefix(prefix))

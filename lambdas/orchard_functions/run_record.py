@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from orchard_pipeline.costs import PriceTable, run_cost, unknown_cost
+from orchard_functions.costs import PriceTable, run_cost, unknown_cost
 
 SUMMARY_VERSION = 1
 

@@ -1,7 +1,8 @@
 """The files an EMR run needs, as published by `sam deploy`: named by a hash of their content.
 
-A bundle is a folder laid out as this repository is (`lambdas/publish_artifacts/Makefile` copies these paths
-into the function's `payload/`): the repository itself is one.
+A bundle is a folder laid out as this repository is (`lambdas/publish_artifacts/Makefile` copies spark/, bootstrap/
+and the constraints into the function's `payload/`): the repository itself is one. Which files are published, and
+under what names, is the EMR step's definition (`orchard_contract.emr_step`).
 """
 
 from __future__ import annotations
@@ -11,18 +12,8 @@ import io
 import zipfile
 from pathlib import Path
 
-# What the cluster reads, relative to the artifacts prefix, and where it comes from in the bundle.
-PUBLISHED_FILES = {
-    "run_job.py": "src/run_job.py",
-    "bootstrap/install.sh": "bootstrap/install.sh",
-    "requirements/job.txt": "requirements/job.txt",
-    "requirements/model.txt": "requirements/model.txt",
-    "requirements/constraints.txt": "requirements/constraints.txt",
-}
-# The job and what it shares with the Lambdas: all the job's own code, and nothing else (no demo, no sample maker).
-JOB_PACKAGES = ("orchard_features", "orchard_contract")
-PACKAGES_FOLDER = "src"
-JOB_ARCHIVE = "orchard_job.zip"
+from orchard_contract.emr_step import JOB_ARCHIVE, JOB_PACKAGES, PACKAGES_FOLDER, PUBLISHED_FILES
+
 # A fixed timestamp, so the same sources always give the same archive bytes (and the same version).
 ZIP_TIMESTAMP = (2020, 1, 1, 0, 0, 0)
 

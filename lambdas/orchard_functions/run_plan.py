@@ -9,19 +9,15 @@ from typing import Any
 
 from pydantic import Field
 
+from orchard_contract.emr_step import bootstrap_actions, feature_step, spark_configurations
 from orchard_contract.manifest import invalid_manifest_message, parse_manifest, schema_problems
 from orchard_contract.paths import has_scheme, resolve_relative
-from orchard_pipeline.artifacts import JOB_ARCHIVE
-from orchard_pipeline.execution_names import readable_stem
-from orchard_pipeline.plan_model import ClusterRequest, InstanceGroup, RunPlan
-from orchard_pipeline.s3uri import NotAnS3Uri, child_uri, s3_uri, split_s3_uri
-from orchard_pipeline.settings import FunctionSettings
+from orchard_functions.execution_names import readable_stem
+from orchard_functions.plan_model import ClusterRequest, InstanceGroup, RunPlan
+from orchard_functions.s3uri import NotAnS3Uri, s3_uri, split_s3_uri
+from orchard_functions.settings import FunctionSettings
 
-# Where the bootstrap action puts the job's Python (3.11) on every node.
-NODE_VENV = "/opt/orchard/venv"
-NODE_PYTHON = f"{NODE_VENV}/bin/python"
 INLINE_SOURCE = "the execution input"
-STEP_NAME = "Extract features and PCA"
 MAX_NAME_LENGTH = 40  # the manifest schema's limit on names
 
 
@@ -169,63 +165,6 @@ def cluster_instances(groups: list[InstanceGroup], subnet_id: str) -> dict[str, 
     return instances
 
 
-def spark_configurations(region: str) -> list[dict[str, Any]]:
-    """Spark on the job's Python 3.11 environment, one executor per node with all its cores and memory.
-
-    The job reads the images with boto3, which takes its region from `AWS_DEFAULT_REGION` and nothing an EC2
-    node provides ("Configuration", https://boto3.amazonaws.com/v1/documentation/api/latest/guide/configuration.html):
-    the stack's region is set for the driver (the `spark-env` classification's `export`, "Configure Spark",
-    https://docs.aws.amazon.com/emr/latest/ReleaseGuide/emr-spark-configure.html; client mode) and the executors
-    (`spark.executorEnv.*`, https://spark.apache.org/docs/3.5.6/configuration.html#runtime-environment), so that
-    requests go to the regional endpoint, through the subnet's S3 gateway endpoint.
-    """
-    return [
-        {"Classification": "spark", "Properties": {"maximizeResourceAllocation": "true"}},
-        {"Classification": "spark-defaults", "Properties": {
-            "spark.pyspark.python": NODE_PYTHON,
-            "spark.pyspark.driver.python": NODE_PYTHON,
-            "spark.dynamicAllocation.enabled": "false",
-            "spark.python.worker.reuse": "true",
-            "spark.sql.execution.arrow.pyspark.enabled": "true",
-            "spark.executorEnv.AWS_DEFAULT_REGION": region,
-        }},
-        {"Classification": "spark-env", "Configurations": [
-            {"Classification": "export", "Properties": {"PYSPARK_PYTHON": NODE_PYTHON,
-                                                        "PYSPARK_DRIVER_PYTHON": NODE_PYTHON,
-                                                        "AWS_DEFAULT_REGION": region}},
-        ]},
-    ]
-
-
-def bootstrap_actions(artifacts_uri: str) -> list[dict[str, Any]]:
-    """The node set-up: the pinned packages (every dependency frozen) in a Python 3.11 environment."""
-    return [{
-        "Name": "Install the feature job's Python packages",
-        "ScriptBootstrapAction": {
-            "Path": child_uri(artifacts_uri, "bootstrap", "install.sh"),
-            "Args": ["--requirements", child_uri(artifacts_uri, "requirements", "job.txt"),
-                     "--model-requirements", child_uri(artifacts_uri, "requirements", "model.txt"),
-                     "--constraints", child_uri(artifacts_uri, "requirements", "constraints.txt"),
-                     "--venv", NODE_VENV],
-        },
-    }]
-
-
-def feature_step(artifacts_uri: str, manifest_uri: str, output_uri: str, model_store_uri: str) -> dict[str, Any]:
-    """The EMR step: spark-submit of the job, driver on the primary node (client mode)."""
-    return {
-        "Name": STEP_NAME,
-        "ActionOnFailure": "CONTINUE",
-        "HadoopJarStep": {
-            "Jar": "command-runner.jar",
-            "Args": ["spark-submit", "--deploy-mode", "client",
-                     "--py-files", child_uri(artifacts_uri, JOB_ARCHIVE),
-                     child_uri(artifacts_uri, "run_job.py"),
-                     manifest_uri, "--output", output_uri, "--model-store", model_store_uri],
-        },
-    }
-
-
 def plan_run(manifest: dict[str, Any], source: str | None, execution_arn: str, started_at: datetime,
              deployment: DeploymentSettings) -> RunPlan:
     """The run plan (`$.run` in the state machine) for a validated, resolved manifest."""
@@ -254,6 +193,7 @@ def plan_run(manifest: dict[str, Any], source: str | None, execution_arn: str, s
             BootstrapActions=bootstrap_actions(deployment.artifacts_uri),
             IdleTimeoutSeconds=deployment.idle_timeout_minutes * 60,
         ),
-        step=feature_step(deployment.artifacts_uri, manifest_uri, output_uri, deployment.model_store_uri),
+        step=feature_step(deployment.artifacts_uri,
+                          [manifest_uri, "--output", output_uri, "--model-store", deployment.model_store_uri]),
         step_timeout_seconds=deployment.max_run_minutes * 60,
     )

@@ -19,8 +19,8 @@ import boto3
 from orchard_features.config import config_from_arguments, parse_arguments
 from orchard_features.job import run
 from orchard_features.progress import Progress
+from orchard_functions.s3uri import split_s3_uri
 from orchard_local.emr_sync import StepResult
-from orchard_pipeline.s3uri import split_s3_uri
 
 SUBMIT_OPTIONS_WITH_VALUES = {"--deploy-mode", "--py-files", "--conf", "--master"}
 

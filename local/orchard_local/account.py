@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from typing import Final
 
-from orchard_pipeline.plan_model import ClusterRequest, InstanceGroup, RunPlan
-from orchard_pipeline.run_plan import STEP_NAME, cluster_instances
+from orchard_contract.emr_step import STEP_NAME
+from orchard_functions.plan_model import ClusterRequest, InstanceGroup, RunPlan
+from orchard_functions.run_plan import cluster_instances
 
 REGION: Final = "eu-west-1"  # Final: its literal type is an S3 LocationConstraint
 ACCOUNT = "123456789012"
@@ -17,7 +18,7 @@ LOGS_BUCKET = "orchard-logs-local"
 STATE_MACHINE_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:orchard-pipeline"
 
 # What template.yaml sets for the functions (tests/test_contract.py checks that each variable a
-# function reads is set there). The handlers read it when invoked (orchard_pipeline.settings).
+# function reads is set there). The handlers read it when invoked (orchard_functions.settings).
 LAMBDA_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",

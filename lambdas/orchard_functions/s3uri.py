@@ -19,7 +19,3 @@ def s3_uri(bucket: str, key: str = "") -> str:
     """`s3://bucket/key`."""
     return f"s3://{bucket}/{key}"
 
-
-def child_uri(prefix_uri: str, *names: str) -> str:
-    """A key under a prefix URI: child_uri('s3://b/runs/x/', 'model_info', 'a.json')."""
-    return prefix_uri.rstrip("/") + "/" + "/".join(name.strip("/") for name in names)

@@ -23,13 +23,13 @@ from moto import mock_aws
 from orchard_features.cli import spark_session
 from orchard_features.config import DEFAULT_MODEL_CACHE
 from orchard_features.progress import Progress
+from orchard_functions.costs import load_price_table, run_cost
+from orchard_functions.plan_model import RunPlan
 from orchard_local.account import REGION
 from orchard_local.emr_sync import EmrBehaviour
 from orchard_local.job_demo import demo_arguments, imagenet_available, lay_out_sample
 from orchard_local.spark_step import SparkStep, download_prefix, upload_folder
 from orchard_local.stack import FINISHED, MOTO_CONFIG, Execution, LocalStack, StateRun, deployed
-from orchard_pipeline.costs import load_price_table, run_cost
-from orchard_pipeline.plan_model import RunPlan
 
 # What a real cluster bills before the step can start: provisioning and the bootstrap action
 # (typically 5-8 minutes, plus the bootstrap's 1-2): an assumption, said where it is used.
@@ -64,7 +64,7 @@ def summary_lines(execution: Execution, report: Path, local_seconds: float) -> l
     summary = execution.output["summary"]
     counts, outputs = summary["counts"], execution.output["outputs"]
     table = load_price_table("eu-west-1")
-    assert table is not None, "orchard_pipeline ships the eu-west-1 prices"
+    assert table is not None, "orchard_functions ships the eu-west-1 prices"
     groups = RunPlan.model_validate(execution.output["run"]).instances
     seconds_on_aws = AWS_STARTUP_MINUTES * 60 + summary["cluster"]["seconds"]
     on_aws = run_cost([group.model_dump() for group in groups], seconds_on_aws, table)

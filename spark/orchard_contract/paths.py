@@ -36,8 +36,8 @@ def to_uri(location: str) -> str:
 
 
 def join(location: str, *names: str) -> str:
-    """`location`/`names`, for a local path or a URI."""
-    return "/".join([location.rstrip("/"), *names])
+    """`location`/`names`, for a local path or a URI: join('s3://b/runs/x/', 'model_info', 'a.json')."""
+    return "/".join([location.rstrip("/"), *(name.strip("/") for name in names)])
 
 
 def path_segments(uri: str) -> list[str]:

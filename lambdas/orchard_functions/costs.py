@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-PRICES_PACKAGE = "orchard_pipeline.prices"
+PRICES_PACKAGE = "orchard_functions.prices"
 BASIS = (
     "instance count x (EC2 on-demand + EMR) hourly list price x cluster hours (creation to end);"
     " EBS, S3 and data transfer not included"
@@ -27,7 +27,7 @@ class InstancePrice:
 
 @dataclass(frozen=True)
 class PriceTable:
-    """One region's prices, as shipped in orchard_pipeline/prices/<region>.json."""
+    """One region's prices, as shipped in orchard_functions/prices/<region>.json."""
 
     region: str
     currency: str

@@ -4,8 +4,8 @@ parliament (https://github.com/duo-labs/parliament) lints IAM policies against t
 actions, resource ARN formats and condition keys. It has no separate resource-policy mode (its issue 14,
 https://github.com/duo-labs/parliament/issues/14): a statement with a Principal is checked as a resource-policy
 statement. The policies are the identity policies of every role (the functions' generated ones included) and the
-resource policies (trust, bucket, queue, topic and key policies) of orchard_local.deployed.policies(). Suppressions, each
-narrow and with its reason, are in parliament.yaml beside this file, in parliament's override format.
+resource policies (trust, bucket, queue, topic and key policies) of orchard_local.deployed.policies(). Suppressions,
+each narrow and with its reason, are in parliament.yaml beside this file, in parliament's override format.
 """
 
 from __future__ import annotations
@@ -52,9 +52,11 @@ def suppressed(finding: Finding) -> bool:
     itself: parliament.misc.make_list turns the config's strings and lists into [] (they are no jsoncfg nodes)."""
     def matches(key: str, patterns: str | list[str]) -> bool:
         value = str(finding.location.get(key, ""))
-        return any(re.fullmatch(p, value, re.IGNORECASE) for p in ([patterns] if isinstance(patterns, str) else patterns))
+        candidates = [patterns] if isinstance(patterns, str) else patterns
+        return any(re.fullmatch(pattern, value, re.IGNORECASE) for pattern in candidates)
 
-    return any(all(matches(key, patterns) for key, patterns in ignored.items()) for ignored in finding.ignore_locations or [])
+    ignored_locations = finding.ignore_locations or []
+    return any(all(matches(key, patterns) for key, patterns in ignored.items()) for ignored in ignored_locations)
 
 
 def findings(policy: Policy) -> Iterator[Finding]:

@@ -15,8 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 DEFINITION = ROOT / "statemachine" / "pipeline.asl.json"
 LAMBDAS = ROOT / "lambdas"
-SOURCES = ROOT / "src"
-LAYER_PACKAGES = ("orchard_pipeline.", "orchard_contract.")  # lambdas/shared/Makefile puts them in the layer
+LAYER_PACKAGES_FILE = LAMBDAS / "shared" / "packages.txt"  # the folders lambdas/shared/Makefile puts in the layer
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
 
@@ -103,15 +102,27 @@ def environment_reads(module: Path) -> set[str]:
     return names
 
 
+@cache
+def layer_packages() -> dict[str, Path]:
+    """The repository's packages the shared layer ships, each name with its folder."""
+    folders = [ROOT / line for line in LAYER_PACKAGES_FILE.read_text().split()]
+    return {folder.name: folder for folder in folders}
+
+
 def imported_shared_modules(module: Path) -> set[Path]:
-    """The orchard_pipeline and orchard_contract modules `module` imports (the layer's), and theirs, transitively."""
+    """The layer's modules `module` imports (of the packages in packages.txt), and theirs, transitively:
+    `from orchard_functions.costs import x` and `from orchard_functions import costs` alike."""
+    packages = layer_packages()
     found: set[Path] = set()
     pending = [module]
     while pending:
         for node in ast.walk(ast.parse(pending.pop().read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module is not None and node.module.startswith(LAYER_PACKAGES):
-                path = SOURCES / (node.module.replace(".", "/") + ".py")
-                if path not in found:
+            if not isinstance(node, ast.ImportFrom) or not node.module or node.module.split(".")[0] not in packages:
+                continue
+            base = packages[node.module.split(".")[0]].parent / node.module.replace(".", "/")
+            candidates = [base.with_suffix(".py"), *(base / f"{alias.name}.py" for alias in node.names)]
+            for path in candidates:
+                if path.is_file() and path not in found:
                     found.add(path)
                     pending.append(path)
     return found
