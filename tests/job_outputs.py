@@ -18,26 +18,27 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from orchard_contract.layout import FEATURE_DIMENSION
-from orchard_contract.output_tables import (
+from orchard_contract.run_outputs import (
     FAILED,
+    FEATURE_DIMENSION,
     FEATURES,
     FEATURES_OUTPUT,
     FEATURIZED,
     HEIGHT,
     LABEL,
     MODE,
+    MODEL_INFO_DOCUMENT,
     PARQUET_OUTPUTS,
     PATH,
     PCA,
     REASON,
     SPLIT,
     STATUS,
+    SUCCESS_MARKER_DOCUMENT,
     WIDTH,
     Column,
     ParquetOutput,
 )
-from orchard_contract.run_documents import MODEL_INFO_DOCUMENT, SUCCESS_MARKER_DOCUMENT
 from orchard_functions.outputs import LIST, PartFile
 from orchard_functions.s3uri import split_s3_uri
 from orchard_local.account import INPUTS_BUCKET, OUTPUTS_BUCKET

@@ -10,11 +10,9 @@ import pytest
 from sklearn.decomposition import PCA as SklearnPCA
 
 from helpers import keras_features, relative_error
-from orchard_contract.layout import MODEL_INFO_FILE
-from orchard_contract.manifest import Selection
-from orchard_contract.output_tables import PARQUET_OUTPUTS
 from orchard_contract.paths import label_from_path
-from orchard_contract.run_documents import MODEL_INFO_DOCUMENT, SUCCESS_MARKER_DOCUMENT
+from orchard_contract.run_outputs import MODEL_INFO_DOCUMENT, MODEL_INFO_FILE, PARQUET_OUTPUTS, SUCCESS_MARKER_DOCUMENT
+from orchard_contract.selection import Selection
 from orchard_features import job, storage
 from orchard_features.pca import PcaError
 from orchard_features.progress import Progress

@@ -9,7 +9,7 @@ import pytest
 
 from job_outputs import JobOutputs
 from orchard_contract.paths import label_from_path, split_from_path
-from orchard_contract.run_documents import MODEL_INFO_DOCUMENT
+from orchard_contract.run_outputs import MODEL_INFO_DOCUMENT
 from orchard_features.closing_summary import format_summary
 from orchard_features.report import render_page, variance_bands, write_report
 

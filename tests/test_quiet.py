@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from helpers import TEST_IMAGE_SIZE
-from orchard_contract.layout import MODEL_INFO_FILE
+from orchard_contract.run_outputs import MODEL_INFO_FILE
 from orchard_features.closing_summary import format_summary
 
 pytestmark = [pytest.mark.spark, pytest.mark.model]

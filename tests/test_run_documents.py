@@ -6,8 +6,14 @@ import pytest
 
 from job_outputs import JobOutputs
 from orchard_contract.json_schemas import load_schema
-from orchard_contract.output_tables import PARQUET_OUTPUTS, ddl
-from orchard_contract.run_documents import MODEL_INFO_DOCUMENT, SUCCESS_MARKER_DOCUMENT, InvalidDocument, RunDocument
+from orchard_contract.run_outputs import (
+    MODEL_INFO_DOCUMENT,
+    PARQUET_OUTPUTS,
+    SUCCESS_MARKER_DOCUMENT,
+    OutputDocumentInvalid,
+    RunDocument,
+    ddl,
+)
 
 
 @pytest.mark.parametrize("kind", [MODEL_INFO_DOCUMENT, SUCCESS_MARKER_DOCUMENT], ids=lambda kind: kind.name)
@@ -24,7 +30,7 @@ def test_a_document_that_breaks_its_schema_is_refused_naming_it_and_each_field()
     marker = JobOutputs().marker() | {"finished": "now"}
     marker["counts"] = {**marker["counts"], "images_failed": "2"}
 
-    with pytest.raises(InvalidDocument) as raised:
+    with pytest.raises(OutputDocumentInvalid) as raised:
         SUCCESS_MARKER_DOCUMENT.check(marker)
 
     assert str(raised.value) == (
@@ -40,7 +46,7 @@ def test_the_job_writes_no_document_that_breaks_its_schema() -> None:
     info = JobOutputs().model_info()
     del info["model"]["engine"]
 
-    with pytest.raises(InvalidDocument, match=r"(?s)^model_info/model_info.json does not follow .*\$.model: 'engine' is a required"):
+    with pytest.raises(OutputDocumentInvalid, match=r"(?s)^model_info/model_info.json does not follow .*\$.model: 'engine' is a required"):
         storage.write_document(None, "/nowhere", MODEL_INFO_DOCUMENT, info)  # refused before any file is touched
 
 

@@ -8,9 +8,8 @@ from collections.abc import Iterable
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchard_contract.manifest import Selection
 from orchard_contract.paths import label_from_path
-from orchard_contract.selection import SelectionTally, select_images
+from orchard_contract.selection import Selection, SelectionTally, select_images
 
 CLASSES = ["Apple Braeburn", "Apple Golden 1", "Banana", "Kiwi"]
 

@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from orchard_contract.manifest import Selection
 from orchard_contract.paths import IMAGE_EXTENSIONS, has_image_extension
-from orchard_contract.selection import SelectionTally
+from orchard_contract.selection import Selection, SelectionTally
 from orchard_functions.s3uri import s3_uri, split_s3_uri
 
 # A ListObjectsV2 request returns at most 1,000 keys ("Amazon S3 API Reference: ListObjectsV2", MaxKeys,

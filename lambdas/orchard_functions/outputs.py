@@ -4,7 +4,8 @@ The check-outputs Lambda reads the success marker, `model_info/model_info.json` 
 footers of the Parquet part files (see `outputs_s3`), and hands them here. Each way the
 outputs can be wrong raises its own error, whose class name is the error the state machine
 sees. What the job writes is declared in orchard_contract, which the job itself uses: the two
-documents' schemas (`run_documents`), the Parquet outputs' columns (`output_tables`).
+documents' schemas and the Parquet outputs' columns (`run_outputs`); a document that breaks its schema raises
+the contract's `OutputDocumentInvalid`.
 """
 
 from __future__ import annotations
@@ -14,9 +15,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orchard_contract.layout import FEATURE_DIMENSION
-from orchard_contract.output_tables import FEATURES, FEATURES_OUTPUT, PARQUET_OUTPUTS, PCA, PCA_OUTPUT, Column
-from orchard_contract.run_documents import MODEL_INFO_DOCUMENT, SUCCESS_MARKER_DOCUMENT, RunDocument
+from orchard_contract.run_outputs import (
+    FEATURE_DIMENSION,
+    FEATURES,
+    FEATURES_OUTPUT,
+    MODEL_INFO_DOCUMENT,
+    PARQUET_OUTPUTS,
+    PCA,
+    PCA_OUTPUT,
+    SUCCESS_MARKER_DOCUMENT,
+    Column,
+)
 
 MODEL_INFO_KEY = MODEL_INFO_DOCUMENT.key
 SUCCESS_MARKER = SUCCESS_MARKER_DOCUMENT.key
@@ -31,11 +40,6 @@ class SuccessMarkerMissing(Exception):
 
 class ModelInfoMissing(Exception):
     """`model_info/model_info.json` is not under the output prefix."""
-
-
-class OutputDocumentInvalid(Exception):
-    """The marker or model_info.json is not JSON, or does not follow its schema (a field missing, of the wrong type,
-    or unexpected)."""
 
 
 class OutputSchemaUnexpected(Exception):
@@ -72,12 +76,6 @@ def require_documents(marker: Any, model_info: Any, output_uri: str) -> None:
         raise ModelInfoMissing(f"no {MODEL_INFO_KEY} under {output_uri}, although {SUCCESS_MARKER} is there")
 
 
-def check_document(kind: RunDocument, document: Any) -> None:
-    """Raise OutputDocumentInvalid, naming every field at fault, unless `document` follows its schema."""
-    if problems := kind.problems(document):
-        raise OutputDocumentInvalid(kind.invalid(problems))
-
-
 def summarize(*, marker: Any, model_info: Any, part_files: Mapping[str, Sequence[PartFile]],
               pca_components: int | None, output_uri: str) -> dict[str, Any]:
     """The run's figures for the state machine (`$.outputs`), once every check has passed.
@@ -87,8 +85,8 @@ def summarize(*, marker: Any, model_info: Any, part_files: Mapping[str, Sequence
     k recorded in model_info is the one every vector is checked against).
     """
     require_documents(marker, model_info, output_uri)
-    check_document(SUCCESS_MARKER_DOCUMENT, marker)
-    check_document(MODEL_INFO_DOCUMENT, model_info)
+    SUCCESS_MARKER_DOCUMENT.check(marker)
+    MODEL_INFO_DOCUMENT.check(model_info)
     counts, model = model_info["counts"], model_info["model"]
     if pca_components is None:
         pca_components = model_info["pca"]["k"]

@@ -18,7 +18,8 @@ from thriftpy2.protocol.compact import TCompactProtocolFactory
 from thriftpy2.utils import deserialize
 
 from orchard_contract.paths import join
-from orchard_functions.outputs import LIST, OutputDocumentInvalid, OutputSchemaUnexpected, PartFile
+from orchard_contract.run_outputs import OutputDocumentInvalid
+from orchard_functions.outputs import LIST, OutputSchemaUnexpected, PartFile
 from orchard_functions.s3uri import split_s3_uri
 
 FOOTER_READERS = 16  # parallel footer reads; the S3 client's connection pool should be as large

@@ -10,27 +10,13 @@ from typing import Any
 from orchard_contract.errors import OrchardError
 from orchard_contract.json_schemas import StrictValidator, document_problems, load_schema, problems_message
 from orchard_contract.paths import resolve_relative
+from orchard_contract.selection import DEFAULT_SEED, Selection
 
 SCHEMA_RESOURCE = "manifest-v1.schema.json"
-DEFAULT_SEED = 42
 
 
 class ManifestError(OrchardError, ValueError):
     """A manifest that cannot be used; the message names the file and every problem found."""
-
-
-@dataclass(frozen=True)
-class Selection:
-    """Which of the images found a run keeps."""
-
-    classes: tuple[str, ...] = ()
-    max_per_class: int | None = None
-    max_images: int | None = None
-    seed: int = DEFAULT_SEED
-
-    def keeps_everything(self) -> bool:
-        """Whether this selection keeps every image found."""
-        return not self.classes and self.max_per_class is None and self.max_images is None
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,23 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
-from orchard_contract.manifest import Selection
 from orchard_contract.paths import has_image_extension, label_from_path, path_segments
+
+DEFAULT_SEED = 42
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which of the images found a run keeps."""
+
+    classes: tuple[str, ...] = ()
+    max_per_class: int | None = None
+    max_images: int | None = None
+    seed: int = DEFAULT_SEED
+
+    def keeps_everything(self) -> bool:
+        """Whether this selection keeps every image found."""
+        return not self.classes and self.max_per_class is None and self.max_images is None
 
 
 def sample_key(seed: int, path: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchard_contract.layout import OUTPUT_FOLDERS
+from orchard_contract.run_outputs import OUTPUT_FOLDERS
 
 SHOWN_COMPONENTS = 5
 

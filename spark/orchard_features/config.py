@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchard_contract.job_settings import setting_default, setting_schemas
-from orchard_contract.manifest import Selection, parse_manifest, value_problems
+from orchard_contract.manifest import parse_manifest, value_problems
+from orchard_contract.selection import Selection
 from orchard_features.images import DEFAULT_MAX_PIXELS
 
 PROG = "orchard-features"

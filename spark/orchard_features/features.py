@@ -20,7 +20,7 @@ from pyspark import Accumulator
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from orchard_contract.output_tables import FEATURES, HEIGHT, MODE, PATH, WIDTH, Column, ddl
+from orchard_contract.run_outputs import FEATURES, HEIGHT, MODE, PATH, WIDTH, Column, ddl
 from orchard_features.engines import Engine, load_engine
 from orchard_features.images import DecodedImage, ImageError, decode_image, preprocess
 from orchard_features.sources import UnreadableFile, prefetched, read_bytes, reading_pool

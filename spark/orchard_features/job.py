@@ -21,25 +21,26 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from orchard_contract.errors import OrchardError
-from orchard_contract.layout import FEATURE_DIMENSION
-from orchard_contract.output_tables import (
+from orchard_contract.paths import has_scheme, label_from_path, split_from_path
+from orchard_contract.run_outputs import (
     ERRORS_OUTPUT,
     FAILED,
+    FEATURE_DIMENSION,
     FEATURES,
     FEATURES_OUTPUT,
     FEATURIZED,
     LABEL,
     METADATA_OUTPUT,
+    MODEL_INFO_DOCUMENT,
     PATH,
     PCA,
     PCA_OUTPUT,
     REASON,
     SPLIT,
     STATUS,
+    SUCCESS_MARKER_DOCUMENT,
     ddl,
 )
-from orchard_contract.paths import has_scheme, label_from_path, split_from_path
-from orchard_contract.run_documents import MODEL_INFO_DOCUMENT, SUCCESS_MARKER_DOCUMENT
 from orchard_contract.selection import select_images
 from orchard_features import sources, storage
 from orchard_features.config import JobConfig

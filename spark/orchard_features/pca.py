@@ -31,7 +31,7 @@ from scipy import linalg
 from scipy.linalg import blas
 
 from orchard_contract.errors import OrchardError
-from orchard_contract.layout import FEATURE_DIMENSION
+from orchard_contract.run_outputs import FEATURE_DIMENSION
 
 BLOCK_ROWS = 2048  # rows per matrix product: BLAS-3 sized, at most ~20 MB of float64 at a time
 FAN_IN = 8  # partial moments (13 MB each for 1,280 features) merged by one task or by the driver

@@ -15,9 +15,8 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from orchard_contract.layout import OUTPUT_FOLDERS, SUCCESS_MARKER
 from orchard_contract.paths import join, to_uri
-from orchard_contract.run_documents import RunDocument
+from orchard_contract.run_outputs import OUTPUT_FOLDERS, SUCCESS_MARKER, RunDocument
 from orchard_features.sources import InputError
 
 
@@ -127,7 +126,7 @@ def write_csv(frame: DataFrame, output: str, name: str, array_column: str, width
 
 def write_document(spark: SparkSession, output: str, kind: RunDocument, document: dict[str, Any]) -> None:
     """Write one of the run's JSON documents at its key under the output prefix, once checked against its schema:
-    one that breaks it is a bug of the job's, raised as InvalidDocument naming the document and each field."""
+    one that breaks it is a bug of the job's, raised as OutputDocumentInvalid naming the document and each field."""
     kind.check(document)
     write_text(spark, output_location(output, kind.key), json.dumps(document, indent=2, sort_keys=False) + "\n")
 

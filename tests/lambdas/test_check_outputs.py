@@ -20,13 +20,12 @@ import pytest
 from aws_lambda_powertools.utilities.parser import ValidationError
 
 from job_outputs import SHARES, WRITE_ID, JobOutputs, K, write_outputs
-from orchard_contract.run_documents import MODEL_INFO_DOCUMENT, SUCCESS_MARKER_DOCUMENT
+from orchard_contract.run_outputs import MODEL_INFO_DOCUMENT, SUCCESS_MARKER_DOCUMENT, OutputDocumentInvalid
 from orchard_functions import outputs
 from orchard_functions.outputs import (
     CountsDoNotAddUp,
     ImpossibleExplainedVariance,
     ModelInfoMissing,
-    OutputDocumentInvalid,
     OutputSchemaUnexpected,
     SuccessMarkerMissing,
     WrongDimensions,
@@ -190,7 +189,7 @@ def test_a_tiny_rounding_error_in_the_variance_passes() -> None:
 
 
 def test_the_layout_is_the_jobs() -> None:
-    from orchard_contract.layout import FEATURE_DIMENSION, MODEL_INFO_FILE
+    from orchard_contract.run_outputs import FEATURE_DIMENSION, MODEL_INFO_FILE
     from orchard_features import storage
 
     assert outputs.SUCCESS_MARKER == storage.SUCCESS_MARKER

@@ -9,9 +9,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchard_contract.manifest import Selection
 from orchard_contract.paths import has_image_extension
-from orchard_contract.selection import select_images
+from orchard_contract.selection import Selection, select_images
 from orchard_functions.input_survey import Survey, survey_inputs, survey_problems
 from orchard_functions.s3uri import s3_uri
 
