@@ -36,7 +36,7 @@ lint: $(INSTALLED) $(CHECKOV_INSTALLED)
 	$(VENV)/bin/ruff check src lambdas tests benchmarks
 	$(VENV)/bin/cfn-lint template.yaml
 	$(PY) tests/lint_iam.py
-	$(CHECKOV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
+	$(CHECKOV)/bin/checkov --config-file .checkov.yaml --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
 # mypy with the boto3 stubs over src/ and lambdas/ (pyproject.toml's [tool.mypy]).
 typecheck: $(INSTALLED)
