@@ -37,7 +37,7 @@ lint: $(INSTALLED) $(CHECKOV_INSTALLED)
 	cd lambdas && ../$(VENV)/bin/lint-imports --config ../pyproject.toml --no-cache --no-logo  # from lambdas/: its handlers
 	$(VENV)/bin/cfn-lint template.yaml
 	$(PY) -m orchard_local.lint_iam
-	$(CHECKOV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
+	$(CHECKOV)/bin/checkov --config-file .checkov.yaml --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
 # mypy with the boto3 stubs over spark/, lambdas/ and local/ (pyproject.toml's [tool.mypy]).
 typecheck: $(INSTALLED)
