@@ -8,7 +8,7 @@ from dataclasses import fields
 import pytest
 
 from orchard_contract.job_settings import setting_schemas
-from orchard_contract.manifest import ManifestError, parse_manifest
+from orchard_contract.manifest import InvalidManifest, parse_manifest
 from orchard_features.config import JobConfig, parse_arguments
 
 # The command line's alone: where the outputs go and the models are kept is the deployment's (the prepare-run Lambda
@@ -55,7 +55,7 @@ def test_a_bad_value_is_refused_in_the_same_words_by_flag_and_by_manifest(capsys
     with pytest.raises(SystemExit) as exited:
         parse_arguments(["images/", "--output", "out", flag.split("/")[0], text])
     by_flag = capsys.readouterr().err.splitlines()[-1]
-    with pytest.raises(ManifestError) as refused:
+    with pytest.raises(InvalidManifest) as refused:
         parse_manifest(json.dumps({"manifest_version": 1, "inputs": ["images/"], "job": {setting: value}}), "m.json")
     by_manifest = str(refused.value).splitlines()[-1]
 

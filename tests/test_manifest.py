@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from orchard_contract.manifest import ManifestError, parse_manifest
+from orchard_contract.errors import OrchardError
+from orchard_contract.manifest import InvalidManifest, parse_manifest
 from orchard_features.config import config_from_arguments, parse_arguments
-from orchard_functions.run_plan import InvalidManifest, validated_manifest
+from orchard_functions.run_plan import validated_manifest
 
 MANIFESTS = Path(__file__).resolve().parents[1] / "manifests"
 
@@ -54,7 +55,7 @@ def test_relative_inputs_resolve_against_the_manifest_folder():
     ],
 )
 def test_each_problem_is_named(document: dict, problem: str):
-    with pytest.raises(ManifestError) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(json.dumps(document), "s3://b/manifests/bad.json")
     assert "s3://b/manifests/bad.json" in str(caught.value)
     assert problem in str(caught.value)
@@ -62,14 +63,14 @@ def test_each_problem_is_named(document: dict, problem: str):
 
 def test_every_problem_is_reported_at_once():
     document = {"manifest_version": 3, "inputs": [], "select": {"seed": -1}}
-    with pytest.raises(ManifestError) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(json.dumps(document), "bad.json")
     assert str(caught.value).count("\n  - ") == 3
 
 
 def test_the_job_and_the_prepare_run_lambda_word_an_invalid_manifest_alike():
     document = {"manifest_version": 3, "inputs": ["s3://b/images/"], "job": {"engine": "torch"}}
-    with pytest.raises(ManifestError) as by_the_job:
+    with pytest.raises(InvalidManifest) as by_the_job:
         parse_manifest(json.dumps(document), "s3://b/manifests/bad.json")
     with pytest.raises(InvalidManifest) as by_the_lambda:
         validated_manifest(document, "s3://b/manifests/bad.json")
@@ -79,8 +80,20 @@ def test_the_job_and_the_prepare_run_lambda_word_an_invalid_manifest_alike():
         "  - $.manifest_version: 1 was expected")
 
 
+def test_the_job_lists_the_first_problems_each_short_as_the_state_machine_sees_them():
+    document = {"manifest_version": 1, "inputs": ["a/"], "description": "x" * 10_000,
+                "select": {"classes": list(range(30))}}
+    with pytest.raises(InvalidManifest) as caught:
+        parse_manifest(json.dumps(document), "big.json")
+    lines = str(caught.value).split("\n  - ")
+    assert lines[0] == "big.json: invalid manifest:"
+    assert "[... 9729 characters ...]" in lines[1] and lines[1].endswith("' is too long")
+    assert len(lines) == 1 + 20 + 1 and lines[-1] == "and 11 more problems"
+    assert isinstance(caught.value, OrchardError)  # the job's command line prints it as a usage error
+
+
 def test_invalid_json_names_the_file():
-    with pytest.raises(ManifestError, match="bad.json: not valid JSON"):
+    with pytest.raises(InvalidManifest, match="bad.json: not valid JSON"):
         parse_manifest("{", "bad.json")
 
 

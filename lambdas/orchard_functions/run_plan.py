@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import Field
 
 from orchard_contract.emr_step import bootstrap_actions, feature_step, spark_configurations
-from orchard_contract.manifest import invalid_manifest_message, parse_manifest, schema_problems
+from orchard_contract.manifest import InvalidManifest, parse_manifest, schema_problems
 from orchard_contract.paths import has_scheme, resolve_relative
 from orchard_functions.execution_names import readable_stem
 from orchard_functions.plan_model import ClusterRequest, InstanceGroup, RunPlan
@@ -19,39 +19,6 @@ from orchard_functions.settings import FunctionSettings
 
 INLINE_SOURCE = "the execution input"
 MAX_NAME_LENGTH = 40  # the manifest schema's limit on names
-
-
-# The error goes on in the execution's state, 256 KiB at most ("Step Functions service quotas",
-# https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html); beyond it States.DataLimitExceeded fails
-# the execution, uncaught by States.ALL ("Handling errors in Step Functions workflows",
-# https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html). A message quotes what it
-# rejects (a 1 MiB manifest may hold a long string), so it is kept short.
-MAX_PROBLEMS_LISTED = 20
-MAX_PROBLEM_CHARS = 300
-MAX_MESSAGE_CHARS = 8000
-
-
-def clipped(text: str, limit: int) -> str:
-    """`text`, its middle elided when longer than `limit`: the field named first and the reason given last stay."""
-    if len(text) <= limit:
-        return text
-    head = limit * 2 // 3
-    return f"{text[:head]} [... {len(text) - limit} characters ...] {text[head - limit:]}"
-
-
-class InvalidManifest(Exception):
-    """The manifest cannot be run; the message names the manifest and its problems (the first ones, each short)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(clipped(message, MAX_MESSAGE_CHARS))
-
-    @classmethod
-    def listing(cls, location: str, problems: list[str]) -> InvalidManifest:
-        """The error for the manifest at `location`, each problem on a line of its own (the first ones)."""
-        shown = [clipped(problem, MAX_PROBLEM_CHARS) for problem in problems[:MAX_PROBLEMS_LISTED]]
-        if len(problems) > MAX_PROBLEMS_LISTED:
-            shown.append(f"and {len(problems) - MAX_PROBLEMS_LISTED} more problems")
-        return cls(invalid_manifest_message(location, shown))
 
 
 class DeploymentSettings(FunctionSettings):

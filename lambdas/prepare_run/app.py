@@ -18,13 +18,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from orchard_contract.job_settings import setting_default
-from orchard_contract.manifest import parse_manifest
+from orchard_contract.manifest import InvalidManifest, parse_manifest
 from orchard_functions.documents import json_type, text_problems
 from orchard_functions.input_survey import survey_inputs, survey_problems
 from orchard_functions.run_plan import (
     INLINE_SOURCE,
     DeploymentSettings,
-    InvalidManifest,
     bucket_problems,
     plan_run,
     validated_manifest,

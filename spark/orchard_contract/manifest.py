@@ -15,8 +15,41 @@ from orchard_contract.selection import DEFAULT_SEED, Selection
 SCHEMA_RESOURCE = "manifest-v1.schema.json"
 
 
-class ManifestError(OrchardError, ValueError):
-    """A manifest that cannot be used; the message names the file and every problem found."""
+# A Lambda's error goes on in the Step Functions execution's state, 256 KiB at most ("Step Functions service quotas",
+# https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html); beyond it States.DataLimitExceeded fails
+# the execution, uncaught by States.ALL ("Handling errors in Step Functions workflows",
+# https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html). A message quotes what it
+# rejects (a 1 MiB manifest may hold a long string), so it is kept short.
+MAX_PROBLEMS_LISTED = 20
+MAX_PROBLEM_CHARS = 300
+MAX_MESSAGE_CHARS = 8000
+
+
+def clipped(text: str, limit: int) -> str:
+    """`text`, its middle elided when longer than `limit`: the field named first and the reason given last stay."""
+    if len(text) <= limit:
+        return text
+    head = limit * 2 // 3
+    return f"{text[:head]} [... {len(text) - limit} characters ...] {text[head - limit:]}"
+
+
+class InvalidManifest(OrchardError, ValueError):
+    """A manifest that cannot be run; the message names the manifest and its problems (the first ones, each short).
+
+    Raised alike by the job and by the prepare-run function, whose failure the state machine sees by this class's
+    name, `InvalidManifest`.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(clipped(message, MAX_MESSAGE_CHARS))
+
+    @classmethod
+    def listing(cls, location: str, problems: Sequence[str]) -> InvalidManifest:
+        """The error for the manifest at `location`, each problem on a line of its own (the first ones)."""
+        shown = [clipped(problem, MAX_PROBLEM_CHARS) for problem in problems[:MAX_PROBLEMS_LISTED]]
+        if len(problems) > MAX_PROBLEMS_LISTED:
+            shown.append(f"and {len(problems) - MAX_PROBLEMS_LISTED} more problems")
+        return cls(problems_message(f"{location}: invalid manifest", shown))
 
 
 @dataclass(frozen=True)
@@ -44,20 +77,15 @@ def value_problems(schema: dict[str, Any], value: Any) -> list[str]:
     return [error.message for error in StrictValidator(schema).iter_errors(value)]
 
 
-def invalid_manifest_message(location: str, problems: Sequence[str]) -> str:
-    """The message for the manifest at `location` and its `problems`, each on a line of its own."""
-    return problems_message(f"{location}: invalid manifest", problems)
-
-
 def parse_manifest(text: str, location: str) -> Manifest:
     """Parse and validate manifest `text` read from `location` (a path or URI)."""
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ManifestError(f"{location}: not valid JSON: {exc}") from None
+        raise InvalidManifest(f"{location}: not valid JSON: {exc}") from None
     problems = schema_problems(document)
     if problems:
-        raise ManifestError(invalid_manifest_message(location, problems))
+        raise InvalidManifest.listing(location, problems)
     select = document.get("select", {})
     return Manifest(
         inputs=tuple(resolve_relative(location, entry) for entry in document["inputs"]),
