@@ -17,8 +17,7 @@ from aws_lambda_powertools.utilities.parser import BaseModel, event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from orchard_contract.job_settings import setting_default
-from orchard_contract.manifest import InvalidManifest, parse_manifest
+from orchard_contract.manifest import InvalidManifest, job_setting_default, parse_manifest
 from orchard_functions.documents import json_type, text_problems
 from orchard_functions.input_survey import survey_inputs, survey_problems
 from orchard_functions.run_plan import (
@@ -124,7 +123,7 @@ def check_inputs(manifest: dict[str, Any], location: str, inputs_bucket: str, ti
     if problems:
         raise InvalidManifest.listing(location, problems)
     selection = parse_manifest(json.dumps(manifest), location).selection
-    needed = manifest["job"].get("pca_components", setting_default("pca_components"))
+    needed = manifest["job"].get("pca_components", job_setting_default("pca_components"))
     needed_field = "$.job.pca_components" + ("" if "pca_components" in manifest["job"] else " (the default)")
     survey = survey_inputs(s3, manifest["inputs"], selection, needed,
                            out_of_time=lambda: time_left_ms() < LISTING_RESERVE_MS)

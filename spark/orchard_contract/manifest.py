@@ -1,4 +1,4 @@
-"""Run manifests: loading, validating against the versioned JSON schema, resolving inputs."""
+"""Run manifests: the versioned JSON schema and the job settings it declares; loading, validating, resolving."""
 
 from __future__ import annotations
 
@@ -65,6 +65,19 @@ class Manifest:
 def manifest_schema() -> dict[str, Any]:
     """The manifest JSON schema shipped with the package."""
     return load_schema(SCHEMA_RESOURCE)
+
+
+# The feature job's settings that a manifest's `job` block and the command line share: each one's rules (type, limits,
+# choices) and default are declared once, in the manifest schema's `job` object. The manifest is checked against it
+# whole, the command line flag by flag, by the same validator and in its words.
+def job_setting_schemas() -> dict[str, dict[str, Any]]:
+    """Each shared setting's rules, by name (the job's settings' field names)."""
+    return manifest_schema()["properties"]["job"]["properties"]
+
+
+def job_setting_default(name: str) -> Any:
+    """The value of setting `name` when neither the command line nor the manifest gives one."""
+    return job_setting_schemas()[name]["default"]
 
 
 def schema_problems(document: Any) -> list[str]:
