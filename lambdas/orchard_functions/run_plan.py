@@ -7,38 +7,16 @@ import json
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field
-
 from orchard_contract.emr_step import bootstrap_actions, feature_step, spark_configurations
 from orchard_contract.manifest import InvalidManifest, parse_manifest, schema_problems
 from orchard_contract.paths import has_scheme, resolve_relative
 from orchard_functions.execution_names import readable_stem
 from orchard_functions.plan_model import ClusterRequest, InstanceGroup, RunPlan
 from orchard_functions.s3uri import NotAnS3Uri, s3_uri, split_s3_uri
-from orchard_functions.settings import FunctionSettings
+from orchard_functions.settings import DeploymentParameters
 
 INLINE_SOURCE = "the execution input"
 MAX_NAME_LENGTH = 40  # the manifest schema's limit on names
-
-
-class DeploymentSettings(FunctionSettings):
-    """The deployment's settings: template parameters, through the prepare-run function's environment."""
-
-    inputs_bucket: str
-    outputs_bucket: str
-    logs_bucket: str
-    artifacts_uri: str
-    model_store_uri: str
-    primary_instance_type: str
-    core_instance_type: str
-    core_instance_count: int
-    core_market: str
-    idle_timeout_minutes: int
-    max_run_minutes: int
-    # Set by Lambda in every function ("Defined runtime environment variables",
-    # https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime).
-    region: str = Field(validation_alias="AWS_REGION")
-    subnet_id: str = ""
 
 
 def run_id_for(name: str, execution_arn: str, started_at: datetime) -> str:
@@ -105,7 +83,7 @@ def validated_manifest(document: Any, source: str | None) -> dict[str, Any]:
     return resolved
 
 
-def instance_groups(deployment: DeploymentSettings, overrides: dict[str, Any]) -> list[InstanceGroup]:
+def instance_groups(deployment: DeploymentParameters, overrides: dict[str, Any]) -> list[InstanceGroup]:
     """The primary and core groups, the manifest's allow-listed overrides applied to the deployment's."""
     return [
         InstanceGroup(role="primary", type=overrides.get("primary_instance_type", deployment.primary_instance_type),
@@ -133,7 +111,7 @@ def cluster_instances(groups: list[InstanceGroup], subnet_id: str) -> dict[str, 
 
 
 def plan_run(manifest: dict[str, Any], source: str | None, execution_arn: str, started_at: datetime,
-             deployment: DeploymentSettings) -> RunPlan:
+             deployment: DeploymentParameters) -> RunPlan:
     """The run plan (`$.run` in the state machine) for a validated, resolved manifest."""
     name = run_name(manifest, source)
     run_id = run_id_for(name, execution_arn, started_at)

@@ -22,12 +22,12 @@ from orchard_functions.documents import json_type, text_problems
 from orchard_functions.input_survey import survey_inputs, survey_problems
 from orchard_functions.run_plan import (
     INLINE_SOURCE,
-    DeploymentSettings,
     bucket_problems,
     plan_run,
     validated_manifest,
 )
 from orchard_functions.s3uri import NotAnS3Uri, split_s3_uri
+from orchard_functions.settings import DeploymentParameters
 
 if TYPE_CHECKING:  # the stubs are a dev requirement, not in the layer
     from mypy_boto3_s3.type_defs import GetObjectRequestTypeDef
@@ -138,7 +138,7 @@ def check_inputs(manifest: dict[str, Any], location: str, inputs_bucket: str, ti
 
 
 @tracer.capture_method
-def prepare_run(*, execution_input: Any, execution_arn: str, started_at: datetime, deployment: DeploymentSettings,
+def prepare_run(*, execution_input: Any, execution_arn: str, started_at: datetime, deployment: DeploymentParameters,
                 time_left_ms: Callable[[], int]) -> dict[str, Any]:
     """Validate and check the manifest, store the resolved copy next to the outputs, return the plan (`$.run`)."""
     source, document = manifest_source(execution_input, deployment.inputs_bucket)
@@ -160,5 +160,5 @@ def prepare_run(*, execution_input: Any, execution_arn: str, started_at: datetim
 @event_parser(model=PrepareRunRequest)
 def handler(event: PrepareRunRequest, context: LambdaContext) -> dict[str, Any]:
     return prepare_run(execution_input=event.input, execution_arn=event.execution_arn,
-                       started_at=event.execution_started_at, deployment=DeploymentSettings.from_environ(),
+                       started_at=event.execution_started_at, deployment=DeploymentParameters.from_environ(),
                        time_left_ms=context.get_remaining_time_in_millis)
