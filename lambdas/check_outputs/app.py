@@ -31,7 +31,7 @@ def check_outputs(*, output_uri: str, pca_components: int | None) -> dict[str, A
     outputs.require_documents(marker, model_info, output_uri)
     part_files = outputs_s3.read_part_files(s3, output_uri, outputs.PARQUET_FOLDERS)
     logger.info("Part files read", extra={folder: len(files) for folder, files in part_files.items()})
-    return outputs.summarize(marker=marker, model_info=model_info, part_files=part_files,
+    return outputs.verified_figures(marker=marker, model_info=model_info, part_files=part_files,
                              pca_components=pca_components, output_uri=output_uri)
 
 

@@ -76,7 +76,7 @@ def require_documents(marker: Any, model_info: Any, output_uri: str) -> None:
         raise ModelInfoMissing(f"no {MODEL_INFO_KEY} under {output_uri}, although {SUCCESS_MARKER} is there")
 
 
-def summarize(*, marker: Any, model_info: Any, part_files: Mapping[str, Sequence[PartFile]],
+def verified_figures(*, marker: Any, model_info: Any, part_files: Mapping[str, Sequence[PartFile]],
               pca_components: int | None, output_uri: str) -> dict[str, Any]:
     """The run's figures for the state machine (`$.outputs`), once every check has passed.
 

@@ -1,4 +1,4 @@
-"""The run summary: what a run read, produced, took and cost, and the CloudWatch metrics it yields."""
+"""The run summary, `run_summary.json`: what a run read, produced, took and cost; the CloudWatch metrics of it."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class StepTimeline:
     ended_at: datetime | None
 
 
-def build_summary(
+def build_run_summary(
     *,
     status: str,
     execution_arn: str,

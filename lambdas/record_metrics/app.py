@@ -14,7 +14,7 @@ from pydantic import AwareDatetime, BaseModel
 
 from orchard_functions.costs import load_price_table
 from orchard_functions.plan_model import RunPlan
-from orchard_functions.run_record import ClusterTimeline, StepTimeline, build_summary, metric_values
+from orchard_functions.run_summary import ClusterTimeline, StepTimeline, build_run_summary, metric_values
 from orchard_functions.s3uri import split_s3_uri
 
 logger = Logger()
@@ -70,7 +70,7 @@ def record_run(
 ) -> dict[str, Any]:
     """Summarise the run from its state and EMR's timelines, emit its metrics, write the summary next to the outputs."""
     cluster_id = state.cluster.id if state.cluster else None
-    summary = build_summary(
+    summary = build_run_summary(
         status=status,
         execution_arn=execution_arn,
         execution_started_at=execution_started_at,
