@@ -51,17 +51,13 @@ def is_s3_uri(location: str) -> bool:
     return True
 
 
-def bucket_problems(inputs: list[str], readable_bucket: str) -> list[str]:
-    """Why resolved s3:// inputs cannot be read by the cluster, whose instance role reads one bucket of images."""
-    return [f"$.inputs[{index}]: {uri} is in bucket {split_s3_uri(uri)[0]!r}, which the cluster cannot read: "
-            f"put the images in the inputs bucket {readable_bucket!r}"
-            for index, uri in enumerate(inputs) if split_s3_uri(uri)[0] != readable_bucket]
-
-
 def validated_manifest(document: Any, source: str | None) -> dict[str, Any]:
     """The manifest with its inputs resolved to s3:// URIs and its defaults applied, or InvalidManifest."""
     location = source or INLINE_SOURCE
-    problems = schema_problems(document)
+    try:
+        problems = schema_problems(document)
+    except RecursionError:
+        raise InvalidManifest(f"{location}: invalid manifest: nested too deeply") from None
     if not problems:
         problems = input_problems(document["inputs"], source)
     if problems:

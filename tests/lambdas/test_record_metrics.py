@@ -17,7 +17,8 @@ from moto.emr.models import emr_backends
 from pydantic import ValidationError
 
 from orchard_functions.costs import load_price_table
-from orchard_functions.run_summary import ClusterTimeline, StepTimeline, build_run_summary, metric_values
+from orchard_functions.emr_timelines import ClusterTimeline, StepTimeline
+from orchard_functions.run_summary import build_run_summary, metric_values
 from orchard_local.account import ACCOUNT, OUTPUTS_BUCKET, REGION, example_run
 
 EXECUTION_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:orchard-pipeline:run-1"
