@@ -24,7 +24,7 @@ class CheckOutputsEvent(BaseModel):
 
 
 @tracer.capture_method
-def check_outputs(*, output_uri: str, pca_components: int | None) -> dict[str, Any]:
+def check_outputs(*, output_uri: str, pca_components: int) -> dict[str, Any]:
     """The run's figures for `$.outputs`; raises one of `outputs`' errors when something is wrong."""
     marker = outputs_s3.read_json(s3, join(output_uri, outputs.SUCCESS_MARKER))
     model_info = outputs_s3.read_json(s3, join(output_uri, outputs.MODEL_INFO_KEY))

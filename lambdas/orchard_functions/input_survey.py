@@ -15,9 +15,10 @@ from urllib.parse import quote
 
 from aws_lambda_powertools import Logger
 
-from orchard_contract.manifest import InvalidManifest, job_setting_default, parse_manifest
+from orchard_contract.manifest import InvalidManifest, parse_manifest
 from orchard_contract.paths import IMAGE_EXTENSIONS, has_image_extension
 from orchard_contract.selection import Selection, SelectionTally
+from orchard_functions.plan_model import RunPlan
 from orchard_functions.s3uri import s3_uri, split_s3_uri
 
 logger = Logger(child=True)  # the function's Logger's: its keys and its output
@@ -124,16 +125,18 @@ def bucket_problems(inputs: list[str], readable_bucket: str) -> list[str]:
             for index, uri in enumerate(inputs) if split_s3_uri(uri)[0] != readable_bucket]
 
 
-def check_inputs(*, s3: Any, manifest: dict[str, Any], location: str, inputs_bucket: str,
+def check_inputs(*, s3: Any, manifest: dict[str, Any], plan: RunPlan, k_is_default: bool, inputs_bucket: str,
                  time_left_ms: Callable[[], int]) -> None:
-    """Raise InvalidManifest when the inputs are unreadable by the cluster, empty, or cannot give the run enough
-    images; list them only as far as needed, and only while the function has time to spare."""
+    """Raise InvalidManifest when the inputs of the resolved `manifest` are unreadable by the cluster, empty, or
+    cannot give the run enough images for its k (`k_is_default`: the manifest left k to the default); list them
+    only as far as needed, and only while the function has time to spare."""
+    location = plan.source
     problems = bucket_problems(manifest["inputs"], inputs_bucket)
     if problems:
         raise InvalidManifest.listing(location, problems)
     selection = parse_manifest(json.dumps(manifest), location).selection
-    needed = manifest["job"].get("pca_components", job_setting_default("pca_components"))
-    needed_field = "$.job.pca_components" + ("" if "pca_components" in manifest["job"] else " (the default)")
+    needed = plan.pca_components
+    needed_field = "$.job.pca_components" + (" (the default)" if k_is_default else "")
     survey = survey_inputs(s3, manifest["inputs"], selection, needed,
                            out_of_time=lambda: time_left_ms() < LISTING_RESERVE_MS)
     logger.info("Inputs listed", extra={"pages": survey.pages, "complete": survey.complete,

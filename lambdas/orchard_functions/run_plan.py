@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from orchard_contract.emr_step import bootstrap_actions, feature_step, spark_configurations
-from orchard_contract.manifest import InvalidManifest, parse_manifest, schema_problems
+from orchard_contract.manifest import InvalidManifest, job_setting_schemas, parse_manifest, schema_problems
 from orchard_contract.paths import has_scheme, resolve_relative
 from orchard_functions.execution_names import readable_stem
 from orchard_functions.plan_model import ClusterRequest, InstanceGroup, RunPlan
@@ -52,7 +52,8 @@ def is_s3_uri(location: str) -> bool:
 
 
 def validated_manifest(document: Any, source: str | None) -> dict[str, Any]:
-    """The manifest with its inputs resolved to s3:// URIs and its defaults applied, or InvalidManifest."""
+    """The manifest the job reads, or InvalidManifest: its inputs resolved to s3:// URIs, the defaults of its
+    selection and of its job settings written out (resolved here, once: the plan, the checks and the job read them)."""
     location = source or INLINE_SOURCE
     try:
         problems = schema_problems(document)
@@ -71,7 +72,8 @@ def validated_manifest(document: Any, source: str | None) -> dict[str, Any]:
         select["max_per_class"] = selection.max_per_class
     if selection.max_images is not None:
         select["max_images"] = selection.max_images
-    resolved = {"manifest_version": 1, "inputs": list(manifest.inputs), "select": select, "job": manifest.job}
+    job = {name: schema["default"] for name, schema in job_setting_schemas().items() if "default" in schema}
+    resolved = {"manifest_version": 1, "inputs": list(manifest.inputs), "select": select, "job": job | manifest.job}
     if manifest.name:
         resolved["name"] = manifest.name
     if "cluster" in document:
@@ -124,7 +126,7 @@ def plan_run(manifest: dict[str, Any], source: str | None, execution_arn: str, s
         output_uri=output_uri,
         summary_uri=s3_uri(deployment.outputs_bucket, prefix + "run_summary.json"),
         log_uri=log_uri,
-        pca_components=manifest["job"].get("pca_components"),
+        pca_components=manifest["job"]["pca_components"],
         instances=groups,
         cluster=ClusterRequest(
             Name=f"orchard-{run_id}",

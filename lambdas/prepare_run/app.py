@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from orchard_functions.input_survey import check_inputs
 from orchard_functions.manifest_source import manifest_source
-from orchard_functions.run_plan import INLINE_SOURCE, plan_run, validated_manifest
+from orchard_functions.run_plan import plan_run, validated_manifest
 from orchard_functions.s3uri import split_s3_uri
 from orchard_functions.settings import DeploymentParameters
 
@@ -41,9 +41,9 @@ def prepare_run(*, execution_input: Any, execution_arn: str, started_at: datetim
     """Validate and check the manifest, store the resolved copy next to the outputs, return the plan (`$.run`)."""
     source, document = manifest_source(s3=s3, execution_input=execution_input, inputs_bucket=deployment.inputs_bucket)
     manifest = validated_manifest(document, source)
-    check_inputs(s3=s3, manifest=manifest, location=source or INLINE_SOURCE, inputs_bucket=deployment.inputs_bucket,
-                 time_left_ms=time_left_ms)
     plan = plan_run(manifest, source, execution_arn, started_at, deployment)
+    check_inputs(s3=s3, manifest=manifest, plan=plan, k_is_default="pca_components" not in document.get("job", {}),
+                 inputs_bucket=deployment.inputs_bucket, time_left_ms=time_left_ms)
     bucket, key = split_s3_uri(plan.manifest_uri)
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest, indent=2).encode(),
                   ContentType="application/json")

@@ -240,12 +240,12 @@ def test_whole_outputs_pass(s3, app, lambda_context) -> None:
     assert app.handler({"run": RUN}, lambda_context) == FIGURES
 
 
-def test_a_run_that_left_k_to_the_job_is_checked_against_the_recorded_k(s3, app, lambda_context) -> None:
+def test_a_run_plan_always_names_its_k(s3, app, lambda_context) -> None:
+    """Prepare run writes the default k into the plan when the manifest leaves it out: a plan without one is refused."""
     write_outputs(s3, JobOutputs())
 
-    assert app.handler({"run": RUN | {"pca_components": None}}, lambda_context) == FIGURES
-    with pytest.raises(ImpossibleExplainedVariance, match=f"expected k={K + 1}"):
-        figures(pca_components=None, model_info=with_field(JobOutputs().model_info(), "pca.k", K + 1))
+    with pytest.raises(ValidationError, match="pca_components"):
+        app.handler({"run": RUN | {"pca_components": None}}, lambda_context)
 
 
 def test_no_failed_image_and_an_empty_errors_folder_pass(s3, app, lambda_context) -> None:

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchard_contract.manifest import InvalidManifest
+from orchard_contract.manifest import InvalidManifest, job_setting_default, job_setting_schemas, schema_problems
 from orchard_functions.input_survey import LISTING_RESERVE_MS
 from orchard_local.account import ARTIFACTS_BUCKET, INPUTS_BUCKET, LOGS_BUCKET, OUTPUTS_BUCKET, REGION
 from orchard_local.lambda_service import FakeLambdaContext
@@ -84,7 +84,8 @@ def test_uploaded_manifest_is_resolved_stored_and_planned(aws, lambda_context):
     resolved = stored_json(plan["manifest_uri"])
     assert resolved["inputs"] == [f"s3://{INPUTS_BUCKET}/fruits-360/Training"]
     assert resolved["select"] == {"seed": 42, "classes": ["Apple*", "Banana"], "max_per_class": 60}
-    assert resolved["job"] == {"pca_components": 20}
+    assert resolved["job"] == {"pca_components": 20, "image_size": 224, "weights": "imagenet", "engine": "onnxruntime",
+                               "batch_size": 64, "write_csv": False}
     args = plan["step"]["HadoopJarStep"]["Args"]
     code = f"s3://{ARTIFACTS_BUCKET}/code/0123456789abcdef"
     assert args == ["spark-submit", "--deploy-mode", "client", "--py-files", f"{code}/orchard_job.zip",
@@ -92,6 +93,20 @@ def test_uploaded_manifest_is_resolved_stored_and_planned(aws, lambda_context):
                     "--model-store", f"s3://{ARTIFACTS_BUCKET}/models/"]
     assert plan["step"]["ActionOnFailure"] == "CONTINUE"
     assert plan["step_timeout_seconds"] == 180 * 60
+
+
+def test_the_job_settings_defaults_are_resolved_once_by_the_plan(aws, lambda_context):
+    """Each setting the manifest leaves out is written into the resolved manifest with the schema's default: the job
+    on EMR reads it there, and the plan's k, which the checks before and after the job use, is that one."""
+    put_keys("many/Training/Apple Braeburn/", job_setting_default("pca_components"))
+    plan = app.handler(event({**MINI, "inputs": [f"s3://{INPUTS_BUCKET}/many/"], "select": {},
+                              "job": {"engine": "tensorflow"}}), lambda_context)
+
+    resolved = stored_json(plan["manifest_uri"])
+    assert resolved["job"] == {name: schema["default"] for name, schema in job_setting_schemas().items()} | {
+        "engine": "tensorflow"}
+    assert plan["pca_components"] == resolved["job"]["pca_components"] == job_setting_default("pca_components")
+    assert schema_problems(resolved) == []
 
 
 def test_cluster_follows_the_deployment_and_the_allowed_overrides(aws, lambda_context):
