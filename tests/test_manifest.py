@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from orchard_contract.errors import OrchardError
-from orchard_contract.manifest import InvalidManifest, parse_manifest
+from orchard_contract.manifest import InvalidManifest, parse_manifest, run_name_for, schema_problems
 from orchard_features.config import config_from_arguments, parse_arguments
 from orchard_functions.run_plan import validated_manifest
 
@@ -122,3 +124,47 @@ def test_bad_flags_are_refused(capsys: pytest.CaptureFixture):
 def test_runs_are_quiet_unless_verbose():
     assert not config_from_arguments(parse_arguments(["in", "--output", "out"]), str).verbose
     assert config_from_arguments(parse_arguments(["in", "--output", "out", "--verbose"]), str).verbose
+
+
+# --- one run, one name: the rule the prepare-run function and the job share ------------------------------------
+
+
+@pytest.mark.parametrize(("name", "location", "expected"), [
+    ("mini", "s3://b/manifests/other.json", "mini"),  # the manifest's own name wins
+    (None, "s3://b/manifests/Apples only.json", "Apples-only"),
+    (None, "/data/manifests/Äpfel_2026.json", "Apfel_2026"),
+    (None, "manifests/sub/dir/full.json", "full"),
+    (None, "s3://b/manifests/" + "x" * 60 + ".json", "x" * 40),  # the schema's 40 characters
+    (None, "s3://b/manifests/_-日本語-_.json", "run"),
+    (None, None, "run"),  # given inline: no file to name it after
+])
+def test_a_run_is_named_by_its_manifest_else_its_file_else_run(name, location, expected):
+    assert run_name_for(name, location) == expected
+
+
+@given(file_name=st.text(max_size=80))
+def test_any_file_name_gives_a_name_the_schema_allows(file_name: str):
+    name = run_name_for(None, f"s3://b/manifests/{file_name}.json")
+    assert schema_problems({"manifest_version": 1, "name": name, "inputs": ["a/"]}) == []
+
+
+@pytest.mark.parametrize(("document", "expected"), [
+    ({"manifest_version": 1, "inputs": ["imgs/"]}, "Apples-only"),
+    ({"manifest_version": 1, "name": "m", "inputs": ["imgs/"]}, "m"),
+])
+def test_the_job_names_a_run_of_a_manifest_by_the_same_rule(document: dict, expected: str):
+    config = config_from_arguments(parse_arguments(["/data/manifests/Apples only.json", "--output", "out"]),
+                                   lambda path: json.dumps(document))
+    assert config.run_name == expected
+
+
+def test_the_name_the_prepare_run_function_writes_is_the_one_the_job_reads():
+    document = {"manifest_version": 1, "inputs": ["../fruits-360/Training/"]}
+    resolved = validated_manifest(document, "s3://b/manifests/Apples only.json")
+    stored_at = "s3://outputs/runs/Apples-only-20261127T210501Z-1a2b3c4d/manifest.json"
+    config = config_from_arguments(parse_arguments([stored_at, "--output", "out"]), lambda uri: json.dumps(resolved))
+    assert resolved["name"] == config.run_name == "Apples-only"
+
+
+def test_a_folder_input_has_the_fallback_name():
+    assert config_from_arguments(parse_arguments(["data/images", "--output", "out"]), str).run_name == "run"

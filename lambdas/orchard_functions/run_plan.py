@@ -8,28 +8,25 @@ from datetime import datetime
 from typing import Any
 
 from orchard_contract.emr_step import bootstrap_actions, feature_step, spark_configurations
-from orchard_contract.manifest import InvalidManifest, job_setting_schemas, parse_manifest, schema_problems
+from orchard_contract.manifest import (
+    InvalidManifest,
+    job_setting_schemas,
+    parse_manifest,
+    run_name_for,
+    schema_problems,
+)
 from orchard_contract.paths import has_scheme, resolve_relative
-from orchard_functions.execution_names import readable_stem
 from orchard_functions.plan_model import ClusterRequest, InstanceGroup, RunPlan
 from orchard_functions.s3uri import NotAnS3Uri, s3_uri, split_s3_uri
 from orchard_functions.settings import DeploymentParameters
 
 INLINE_SOURCE = "the execution input"
-MAX_NAME_LENGTH = 40  # the manifest schema's limit on names
 
 
 def run_id_for(name: str, execution_arn: str, started_at: datetime) -> str:
     """A readable id, unique per execution and stable across retries: name, start time, hash of the ARN."""
     digest = hashlib.sha256(execution_arn.encode()).hexdigest()[:8]
     return f"{name}-{started_at:%Y%m%dT%H%M%SZ}-{digest}"
-
-
-def run_name(document: dict[str, Any], source: str | None) -> str:
-    """The manifest's name, else its file name without extension (as the schema allows names), else 'run'."""
-    if document.get("name"):
-        return document["name"]
-    return readable_stem(source, max_length=MAX_NAME_LENGTH, fallback="run") if source else "run"
 
 
 def input_problems(inputs: list[str], source: str | None) -> list[str]:
@@ -52,8 +49,9 @@ def is_s3_uri(location: str) -> bool:
 
 
 def validated_manifest(document: Any, source: str | None) -> dict[str, Any]:
-    """The manifest the job reads, or InvalidManifest: its inputs resolved to s3:// URIs, the defaults of its
-    selection and of its job settings written out (resolved here, once: the plan, the checks and the job read them)."""
+    """The manifest the job reads, or InvalidManifest: its inputs resolved to s3:// URIs, the run's name, the
+    defaults of its selection and of its job settings written out (resolved here, once: the plan, the checks and
+    the job read them)."""
     location = source or INLINE_SOURCE
     try:
         problems = schema_problems(document)
@@ -73,9 +71,8 @@ def validated_manifest(document: Any, source: str | None) -> dict[str, Any]:
     if selection.max_images is not None:
         select["max_images"] = selection.max_images
     job = {name: schema["default"] for name, schema in job_setting_schemas().items() if "default" in schema}
-    resolved = {"manifest_version": 1, "inputs": list(manifest.inputs), "select": select, "job": job | manifest.job}
-    if manifest.name:
-        resolved["name"] = manifest.name
+    resolved = {"manifest_version": 1, "name": run_name_for(manifest.name, source),
+                "inputs": list(manifest.inputs), "select": select, "job": job | manifest.job}
     if "cluster" in document:
         resolved["cluster"] = document["cluster"]
     return resolved
@@ -111,7 +108,7 @@ def cluster_instances(groups: list[InstanceGroup], subnet_id: str) -> dict[str, 
 def plan_run(manifest: dict[str, Any], source: str | None, execution_arn: str, started_at: datetime,
              deployment: DeploymentParameters) -> RunPlan:
     """The run plan (`$.run` in the state machine) for a validated, resolved manifest."""
-    name = run_name(manifest, source)
+    name = manifest["name"]
     run_id = run_id_for(name, execution_arn, started_at)
     prefix = f"runs/{run_id}/"
     output_uri = s3_uri(deployment.outputs_bucket, prefix)

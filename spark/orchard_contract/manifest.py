@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import posixpath
+import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +16,11 @@ from orchard_contract.paths import resolve_relative
 from orchard_contract.selection import DEFAULT_SEED, Selection
 
 SCHEMA_RESOURCE = "manifest-v1.schema.json"
+MANIFEST_SUFFIX = ".json"
+RUN_NAME_MAX_LENGTH = 40  # the schema's pattern of names: [A-Za-z0-9][A-Za-z0-9_-]{0,39}
+FALLBACK_RUN_NAME = "run"
+
+_NOT_ALLOWED_IN_NAMES = re.compile(r"[^A-Za-z0-9_-]+")
 
 
 # A Lambda's error goes on in the Step Functions execution's state, 256 KiB at most ("Step Functions service quotas",
@@ -111,3 +119,23 @@ def parse_manifest(text: str, location: str) -> Manifest:
         name=document.get("name"),
         job=dict(document.get("job", {})),
     )
+
+
+def readable_stem(location: str, max_length: int, fallback: str) -> str:
+    """The file name of `location` (a key, path or URI) without `.json`, accents dropped, reduced to [A-Za-z0-9-_]
+    with neither `-` nor `_` at its ends, at most `max_length` long; `fallback` when nothing is left."""
+    name = posixpath.basename(location).removesuffix(MANIFEST_SUFFIX)
+    name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    stem = _NOT_ALLOWED_IN_NAMES.sub("-", name).strip("-_")[:max_length].rstrip("-_")
+    return stem or fallback
+
+
+def run_name_for(name: str | None, location: str | None) -> str:
+    """A run's one name: the manifest's `name`, else its file's name (at `location`) as the schema allows names,
+    else "run" (a manifest given inline, or a file name without a letter or digit).
+
+    The prepare-run function writes it into the manifest the job reads on EMR; the job applies it to a manifest of
+    its own."""
+    if name:
+        return name
+    return readable_stem(location, RUN_NAME_MAX_LENGTH, FALLBACK_RUN_NAME) if location else FALLBACK_RUN_NAME

@@ -14,7 +14,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orchard_contract.manifest import job_setting_default, job_setting_schemas, parse_manifest, value_problems
+from orchard_contract.manifest import (
+    FALLBACK_RUN_NAME,
+    job_setting_default,
+    job_setting_schemas,
+    parse_manifest,
+    run_name_for,
+    value_problems,
+)
 from orchard_contract.selection import Selection
 from orchard_features.images import DEFAULT_MAX_PIXELS
 
@@ -30,7 +37,7 @@ class JobConfig:
     inputs: tuple[str, ...]
     output: str
     selection: Selection = Selection()
-    run_name: str = "orchard"
+    run_name: str = FALLBACK_RUN_NAME
     pca_components: int = job_setting_default("pca_components")
     image_size: int = job_setting_default("image_size")
     weights: str = job_setting_default("weights")
@@ -123,8 +130,7 @@ def config_from_arguments(args: argparse.Namespace, read_text: Callable[[str], s
     if args.input.endswith(".json"):
         manifest = parse_manifest(read_text(args.input), args.input)
         from_manifest = {**manifest.job, "inputs": manifest.inputs, "selection": manifest.selection}
-        if manifest.name:
-            from_manifest["run_name"] = manifest.name
+        from_manifest["run_name"] = run_name_for(manifest.name, args.input)
     else:
         from_manifest["inputs"] = (args.input,)
     flags = {name: value for name, value in vars(args).items() if name != "input" and value is not None}

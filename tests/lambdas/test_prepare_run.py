@@ -160,7 +160,14 @@ def test_run_id_is_stable_for_an_execution_and_new_for_another(aws, lambda_conte
 def test_name_defaults_to_the_file_name(aws, lambda_context):
     upload({key: value for key, value in MINI.items() if key != "name"}, key="manifests/Apples only.json")
     plan = app.handler(event({"manifest_uri": f"s3://{INPUTS_BUCKET}/manifests/Apples only.json"}), lambda_context)
-    assert plan["name"] == "Apples-only"
+    assert plan["name"] == stored_json(plan["manifest_uri"])["name"] == "Apples-only"  # the job reads it there
+    assert plan["run_id"].startswith("Apples-only-")
+
+
+def test_an_unnamed_inline_manifest_is_a_run(aws, lambda_context):
+    plan = app.handler(event({key: value for key, value in MINI.items() if key != "name"} | {"inputs": [TRAINING]}),
+                       lambda_context)
+    assert plan["name"] == stored_json(plan["manifest_uri"])["name"] == "run"
 
 
 @pytest.mark.parametrize(("manifest", "problem"), [
