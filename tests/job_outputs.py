@@ -72,10 +72,7 @@ class JobOutputs:
     files: int = 2  # part files per Parquet folder
     feature_length: int = FEATURE_DIMENSION
     pca_length: int = K
-
-    @property
-    def run_name(self) -> str:
-        return self.output_uri.rstrip("/").rsplit("/", 1)[-1]
+    run_name: str = "mini"  # recorded in model_info.json and _SUCCESS
 
     @property
     def featurized(self) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orchard_contract.manifest import ManifestError
+from orchard_contract.manifest import InvalidManifest
 from orchard_features import cli, storage
 from orchard_features.job import NoImagesError
 from orchard_features.model import ModelError
@@ -47,7 +47,7 @@ def test_an_invalid_manifest_is_reported_in_one_message_with_status_2(fake_spark
 
 
 @pytest.mark.parametrize("error", [
-    ManifestError("m.json: not valid JSON: Expecting value: line 1 column 1 (char 0)"),
+    InvalidManifest("m.json: not valid JSON: Expecting value: line 1 column 1 (char 0)"),
     InputError("input not found: /no/such/folder"),
     NoImagesError("no image selected: 4 files found under /data, none kept by the selection"),
     PcaError("pca_components=30 is more than the 20 images featurized"),

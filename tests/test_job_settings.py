@@ -7,8 +7,7 @@ from dataclasses import fields
 
 import pytest
 
-from orchard_contract.job_settings import setting_schemas
-from orchard_contract.manifest import ManifestError, parse_manifest
+from orchard_contract.manifest import InvalidManifest, job_setting_schemas, parse_manifest
 from orchard_features.config import JobConfig, parse_arguments
 
 # The command line's alone: where the outputs go and the models are kept is the deployment's (the prepare-run Lambda
@@ -36,17 +35,17 @@ def command_line_settings() -> set[str]:
 
 
 def test_every_manifest_setting_is_a_flag_and_every_flag_a_manifest_setting_or_the_command_lines_alone():
-    assert command_line_settings() - COMMAND_LINE_ONLY == set(setting_schemas())
+    assert command_line_settings() - COMMAND_LINE_ONLY == set(job_setting_schemas())
 
 
 def test_every_setting_is_a_field_of_the_config_and_a_shared_one_defaults_to_the_schemas_default():
     assert {field.name for field in fields(JobConfig)} == command_line_settings() | FROM_THE_MANIFEST_ONLY
-    assert {name: getattr(JobConfig, name) for name in setting_schemas()} == {
-        name: schema["default"] for name, schema in setting_schemas().items()}
+    assert {name: getattr(JobConfig, name) for name in job_setting_schemas()} == {
+        name: schema["default"] for name, schema in job_setting_schemas().items()}
 
 
 def test_every_shared_setting_that_can_be_wrong_has_a_bad_value_below():
-    wrongable = {name for name, schema in setting_schemas().items() if schema.get("type") != "boolean"}
+    wrongable = {name for name, schema in job_setting_schemas().items() if schema.get("type") != "boolean"}
     assert {setting for _, setting, _, _ in BAD_VALUES} == wrongable
 
 
@@ -55,7 +54,7 @@ def test_a_bad_value_is_refused_in_the_same_words_by_flag_and_by_manifest(capsys
     with pytest.raises(SystemExit) as exited:
         parse_arguments(["images/", "--output", "out", flag.split("/")[0], text])
     by_flag = capsys.readouterr().err.splitlines()[-1]
-    with pytest.raises(ManifestError) as refused:
+    with pytest.raises(InvalidManifest) as refused:
         parse_manifest(json.dumps({"manifest_version": 1, "inputs": ["images/"], "job": {setting: value}}), "m.json")
     by_manifest = str(refused.value).splitlines()[-1]
 

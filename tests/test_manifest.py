@@ -6,10 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from orchard_contract.manifest import ManifestError, parse_manifest
+from orchard_contract.errors import OrchardError
+from orchard_contract.manifest import InvalidManifest, parse_manifest, run_name_for, schema_problems
 from orchard_features.config import config_from_arguments, parse_arguments
-from orchard_functions.run_plan import InvalidManifest, validated_manifest
+from orchard_functions.run_plan import validated_manifest
 
 MANIFESTS = Path(__file__).resolve().parents[1] / "manifests"
 
@@ -54,7 +57,7 @@ def test_relative_inputs_resolve_against_the_manifest_folder():
     ],
 )
 def test_each_problem_is_named(document: dict, problem: str):
-    with pytest.raises(ManifestError) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(json.dumps(document), "s3://b/manifests/bad.json")
     assert "s3://b/manifests/bad.json" in str(caught.value)
     assert problem in str(caught.value)
@@ -62,14 +65,14 @@ def test_each_problem_is_named(document: dict, problem: str):
 
 def test_every_problem_is_reported_at_once():
     document = {"manifest_version": 3, "inputs": [], "select": {"seed": -1}}
-    with pytest.raises(ManifestError) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(json.dumps(document), "bad.json")
     assert str(caught.value).count("\n  - ") == 3
 
 
 def test_the_job_and_the_prepare_run_lambda_word_an_invalid_manifest_alike():
     document = {"manifest_version": 3, "inputs": ["s3://b/images/"], "job": {"engine": "torch"}}
-    with pytest.raises(ManifestError) as by_the_job:
+    with pytest.raises(InvalidManifest) as by_the_job:
         parse_manifest(json.dumps(document), "s3://b/manifests/bad.json")
     with pytest.raises(InvalidManifest) as by_the_lambda:
         validated_manifest(document, "s3://b/manifests/bad.json")
@@ -79,8 +82,20 @@ def test_the_job_and_the_prepare_run_lambda_word_an_invalid_manifest_alike():
         "  - $.manifest_version: 1 was expected")
 
 
+def test_the_job_lists_the_first_problems_each_short_as_the_state_machine_sees_them():
+    document = {"manifest_version": 1, "inputs": ["a/"], "description": "x" * 10_000,
+                "select": {"classes": list(range(30))}}
+    with pytest.raises(InvalidManifest) as caught:
+        parse_manifest(json.dumps(document), "big.json")
+    lines = str(caught.value).split("\n  - ")
+    assert lines[0] == "big.json: invalid manifest:"
+    assert "[... 9729 characters ...]" in lines[1] and lines[1].endswith("' is too long")
+    assert len(lines) == 1 + 20 + 1 and lines[-1] == "and 11 more problems"
+    assert isinstance(caught.value, OrchardError)  # the job's command line prints it as a usage error
+
+
 def test_invalid_json_names_the_file():
-    with pytest.raises(ManifestError, match="bad.json: not valid JSON"):
+    with pytest.raises(InvalidManifest, match="bad.json: not valid JSON"):
         parse_manifest("{", "bad.json")
 
 
@@ -109,3 +124,47 @@ def test_bad_flags_are_refused(capsys: pytest.CaptureFixture):
 def test_runs_are_quiet_unless_verbose():
     assert not config_from_arguments(parse_arguments(["in", "--output", "out"]), str).verbose
     assert config_from_arguments(parse_arguments(["in", "--output", "out", "--verbose"]), str).verbose
+
+
+# --- one run, one name: the rule the prepare-run function and the job share ------------------------------------
+
+
+@pytest.mark.parametrize(("name", "location", "expected"), [
+    ("mini", "s3://b/manifests/other.json", "mini"),  # the manifest's own name wins
+    (None, "s3://b/manifests/Apples only.json", "Apples-only"),
+    (None, "/data/manifests/Äpfel_2026.json", "Apfel_2026"),
+    (None, "manifests/sub/dir/full.json", "full"),
+    (None, "s3://b/manifests/" + "x" * 60 + ".json", "x" * 40),  # the schema's 40 characters
+    (None, "s3://b/manifests/_-日本語-_.json", "run"),
+    (None, None, "run"),  # given inline: no file to name it after
+])
+def test_a_run_is_named_by_its_manifest_else_its_file_else_run(name, location, expected):
+    assert run_name_for(name, location) == expected
+
+
+@given(file_name=st.text(max_size=80))
+def test_any_file_name_gives_a_name_the_schema_allows(file_name: str):
+    name = run_name_for(None, f"s3://b/manifests/{file_name}.json")
+    assert schema_problems({"manifest_version": 1, "name": name, "inputs": ["a/"]}) == []
+
+
+@pytest.mark.parametrize(("document", "expected"), [
+    ({"manifest_version": 1, "inputs": ["imgs/"]}, "Apples-only"),
+    ({"manifest_version": 1, "name": "m", "inputs": ["imgs/"]}, "m"),
+])
+def test_the_job_names_a_run_of_a_manifest_by_the_same_rule(document: dict, expected: str):
+    config = config_from_arguments(parse_arguments(["/data/manifests/Apples only.json", "--output", "out"]),
+                                   lambda path: json.dumps(document))
+    assert config.run_name == expected
+
+
+def test_the_name_the_prepare_run_function_writes_is_the_one_the_job_reads():
+    document = {"manifest_version": 1, "inputs": ["../fruits-360/Training/"]}
+    resolved = validated_manifest(document, "s3://b/manifests/Apples only.json")
+    stored_at = "s3://outputs/runs/Apples-only-20261127T210501Z-1a2b3c4d/manifest.json"
+    config = config_from_arguments(parse_arguments([stored_at, "--output", "out"]), lambda uri: json.dumps(resolved))
+    assert resolved["name"] == config.run_name == "Apples-only"
+
+
+def test_a_folder_input_has_the_fallback_name():
+    assert config_from_arguments(parse_arguments(["data/images", "--output", "out"]), str).run_name == "run"

@@ -24,14 +24,14 @@ class CheckOutputsEvent(BaseModel):
 
 
 @tracer.capture_method
-def check_outputs(*, output_uri: str, pca_components: int | None) -> dict[str, Any]:
+def check_outputs(*, output_uri: str, pca_components: int) -> dict[str, Any]:
     """The run's figures for `$.outputs`; raises one of `outputs`' errors when something is wrong."""
     marker = outputs_s3.read_json(s3, join(output_uri, outputs.SUCCESS_MARKER))
     model_info = outputs_s3.read_json(s3, join(output_uri, outputs.MODEL_INFO_KEY))
     outputs.require_documents(marker, model_info, output_uri)
     part_files = outputs_s3.read_part_files(s3, output_uri, outputs.PARQUET_FOLDERS)
     logger.info("Part files read", extra={folder: len(files) for folder, files in part_files.items()})
-    return outputs.summarize(marker=marker, model_info=model_info, part_files=part_files,
+    return outputs.verified_figures(marker=marker, model_info=model_info, part_files=part_files,
                              pca_components=pca_components, output_uri=output_uri)
 
 

@@ -7,18 +7,26 @@ of keys must not time the function out. What is left unknown is left to the job'
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from aws_lambda_powertools import Logger
+
+from orchard_contract.manifest import InvalidManifest, parse_manifest
 from orchard_contract.paths import IMAGE_EXTENSIONS, has_image_extension
 from orchard_contract.selection import Selection, SelectionTally
+from orchard_functions.plan_model import RunPlan
 from orchard_functions.s3uri import s3_uri, split_s3_uri
+
+logger = Logger(child=True)  # the function's Logger's: its keys and its output
 
 # A ListObjectsV2 request returns at most 1,000 keys ("Amazon S3 API Reference: ListObjectsV2", MaxKeys,
 # https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html): the budget is 100,000 keys.
 MAX_LISTING_PAGES = 100
+LISTING_RESERVE_MS = 10_000  # the inputs are listed no later than this before the function's timeout
 
 
 @dataclass
@@ -108,3 +116,34 @@ def survey_problems(survey: Survey, needed: int, needed_field: str) -> list[str]
             problems.append(f"{needed_field}: {needed} components need at least {needed} images, but the selection "
                             f"keeps {kept} of those under the inputs")
     return problems
+
+
+def bucket_problems(inputs: list[str], readable_bucket: str) -> list[str]:
+    """Why resolved s3:// inputs cannot be read by the cluster, whose instance role reads one bucket of images."""
+    return [f"$.inputs[{index}]: {uri} is in bucket {split_s3_uri(uri)[0]!r}, which the cluster cannot read: "
+            f"put the images in the inputs bucket {readable_bucket!r}"
+            for index, uri in enumerate(inputs) if split_s3_uri(uri)[0] != readable_bucket]
+
+
+def check_inputs(*, s3: Any, manifest: dict[str, Any], plan: RunPlan, k_is_default: bool, inputs_bucket: str,
+                 time_left_ms: Callable[[], int]) -> None:
+    """Raise InvalidManifest when the inputs of the resolved `manifest` are unreadable by the cluster, empty, or
+    cannot give the run enough images for its k (`k_is_default`: the manifest left k to the default); list them
+    only as far as needed, and only while the function has time to spare."""
+    location = plan.source
+    problems = bucket_problems(manifest["inputs"], inputs_bucket)
+    if problems:
+        raise InvalidManifest.listing(location, problems)
+    selection = parse_manifest(json.dumps(manifest), location).selection
+    needed = plan.pca_components
+    needed_field = "$.job.pca_components" + (" (the default)" if k_is_default else "")
+    survey = survey_inputs(s3, manifest["inputs"], selection, needed,
+                           out_of_time=lambda: time_left_ms() < LISTING_RESERVE_MS)
+    logger.info("Inputs listed", extra={"pages": survey.pages, "complete": survey.complete,
+                                        "images_kept_so_far": survey.tally.yield_count()})
+    if survey.cut:
+        logger.warning("Listing stopped by its page budget or the clock before the verdict was known: "
+                       "the job's own checks apply")
+    problems = survey_problems(survey, needed, needed_field)
+    if problems:
+        raise InvalidManifest.listing(location, problems)

@@ -76,20 +76,17 @@ def require_documents(marker: Any, model_info: Any, output_uri: str) -> None:
         raise ModelInfoMissing(f"no {MODEL_INFO_KEY} under {output_uri}, although {SUCCESS_MARKER} is there")
 
 
-def summarize(*, marker: Any, model_info: Any, part_files: Mapping[str, Sequence[PartFile]],
-              pca_components: int | None, output_uri: str) -> dict[str, Any]:
+def verified_figures(*, marker: Any, model_info: Any, part_files: Mapping[str, Sequence[PartFile]],
+                     pca_components: int, output_uri: str) -> dict[str, Any]:
     """The run's figures for the state machine (`$.outputs`), once every check has passed.
 
     `part_files` maps each folder of PARQUET_OUTPUTS to its part files; `pca_components` is
-    the k the run asked for, None when the manifest left it to the job's default (then the
-    k recorded in model_info is the one every vector is checked against).
+    the k the run asked for (the run plan's: the manifest's, or the default the plan wrote out).
     """
     require_documents(marker, model_info, output_uri)
     SUCCESS_MARKER_DOCUMENT.check(marker)
     MODEL_INFO_DOCUMENT.check(model_info)
     counts, model = model_info["counts"], model_info["model"]
-    if pca_components is None:
-        pca_components = model_info["pca"]["k"]
     read, featurized, failed = counts["images_read"], counts["images_featurized"], counts["images_failed"]
     check_counts(read=read, featurized=featurized, failed=failed)
     check_marker_counts(marker, counts)

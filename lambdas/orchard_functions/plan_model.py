@@ -39,7 +39,7 @@ class RunPlan(BaseModel):
     output_uri: str = Field(pattern=r"^s3://[^/]+/")
     summary_uri: str
     log_uri: str
-    pca_components: int | None = Field(ge=1)  # None: the job's default k
+    pca_components: int = Field(ge=1)  # the manifest's, or the default written into the resolved manifest
     instances: list[InstanceGroup]
     cluster: ClusterRequest
     step: dict[str, Any]  # EMR's AddJobFlowSteps step, passed whole by "Run the feature job"

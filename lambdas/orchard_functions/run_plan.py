@@ -7,84 +7,26 @@ import json
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field
-
 from orchard_contract.emr_step import bootstrap_actions, feature_step, spark_configurations
-from orchard_contract.manifest import invalid_manifest_message, parse_manifest, schema_problems
+from orchard_contract.manifest import (
+    InvalidManifest,
+    job_setting_schemas,
+    parse_manifest,
+    run_name_for,
+    schema_problems,
+)
 from orchard_contract.paths import has_scheme, resolve_relative
-from orchard_functions.execution_names import readable_stem
 from orchard_functions.plan_model import ClusterRequest, InstanceGroup, RunPlan
 from orchard_functions.s3uri import NotAnS3Uri, s3_uri, split_s3_uri
-from orchard_functions.settings import FunctionSettings
+from orchard_functions.settings import DeploymentParameters
 
 INLINE_SOURCE = "the execution input"
-MAX_NAME_LENGTH = 40  # the manifest schema's limit on names
-
-
-# The error goes on in the execution's state, 256 KiB at most ("Step Functions service quotas",
-# https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html); beyond it States.DataLimitExceeded fails
-# the execution, uncaught by States.ALL ("Handling errors in Step Functions workflows",
-# https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html). A message quotes what it
-# rejects (a 1 MiB manifest may hold a long string), so it is kept short.
-MAX_PROBLEMS_LISTED = 20
-MAX_PROBLEM_CHARS = 300
-MAX_MESSAGE_CHARS = 8000
-
-
-def clipped(text: str, limit: int) -> str:
-    """`text`, its middle elided when longer than `limit`: the field named first and the reason given last stay."""
-    if len(text) <= limit:
-        return text
-    head = limit * 2 // 3
-    return f"{text[:head]} [... {len(text) - limit} characters ...] {text[head - limit:]}"
-
-
-class InvalidManifest(Exception):
-    """The manifest cannot be run; the message names the manifest and its problems (the first ones, each short)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(clipped(message, MAX_MESSAGE_CHARS))
-
-    @classmethod
-    def listing(cls, location: str, problems: list[str]) -> InvalidManifest:
-        """The error for the manifest at `location`, each problem on a line of its own (the first ones)."""
-        shown = [clipped(problem, MAX_PROBLEM_CHARS) for problem in problems[:MAX_PROBLEMS_LISTED]]
-        if len(problems) > MAX_PROBLEMS_LISTED:
-            shown.append(f"and {len(problems) - MAX_PROBLEMS_LISTED} more problems")
-        return cls(invalid_manifest_message(location, shown))
-
-
-class DeploymentSettings(FunctionSettings):
-    """The deployment's settings: template parameters, through the prepare-run function's environment."""
-
-    inputs_bucket: str
-    outputs_bucket: str
-    logs_bucket: str
-    artifacts_uri: str
-    model_store_uri: str
-    primary_instance_type: str
-    core_instance_type: str
-    core_instance_count: int
-    core_market: str
-    idle_timeout_minutes: int
-    max_run_minutes: int
-    # Set by Lambda in every function ("Defined runtime environment variables",
-    # https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime).
-    region: str = Field(validation_alias="AWS_REGION")
-    subnet_id: str = ""
 
 
 def run_id_for(name: str, execution_arn: str, started_at: datetime) -> str:
     """A readable id, unique per execution and stable across retries: name, start time, hash of the ARN."""
     digest = hashlib.sha256(execution_arn.encode()).hexdigest()[:8]
     return f"{name}-{started_at:%Y%m%dT%H%M%SZ}-{digest}"
-
-
-def run_name(document: dict[str, Any], source: str | None) -> str:
-    """The manifest's name, else its file name without extension (as the schema allows names), else 'run'."""
-    if document.get("name"):
-        return document["name"]
-    return readable_stem(source, max_length=MAX_NAME_LENGTH, fallback="run") if source else "run"
 
 
 def input_problems(inputs: list[str], source: str | None) -> list[str]:
@@ -106,17 +48,15 @@ def is_s3_uri(location: str) -> bool:
     return True
 
 
-def bucket_problems(inputs: list[str], readable_bucket: str) -> list[str]:
-    """Why resolved s3:// inputs cannot be read by the cluster, whose instance role reads one bucket of images."""
-    return [f"$.inputs[{index}]: {uri} is in bucket {split_s3_uri(uri)[0]!r}, which the cluster cannot read: "
-            f"put the images in the inputs bucket {readable_bucket!r}"
-            for index, uri in enumerate(inputs) if split_s3_uri(uri)[0] != readable_bucket]
-
-
 def validated_manifest(document: Any, source: str | None) -> dict[str, Any]:
-    """The manifest with its inputs resolved to s3:// URIs and its defaults applied, or InvalidManifest."""
+    """The manifest the job reads, or InvalidManifest: its inputs resolved to s3:// URIs, the run's name, the
+    defaults of its selection and of its job settings written out (resolved here, once: the plan, the checks and
+    the job read them)."""
     location = source or INLINE_SOURCE
-    problems = schema_problems(document)
+    try:
+        problems = schema_problems(document)
+    except RecursionError:
+        raise InvalidManifest(f"{location}: invalid manifest: nested too deeply") from None
     if not problems:
         problems = input_problems(document["inputs"], source)
     if problems:
@@ -130,15 +70,15 @@ def validated_manifest(document: Any, source: str | None) -> dict[str, Any]:
         select["max_per_class"] = selection.max_per_class
     if selection.max_images is not None:
         select["max_images"] = selection.max_images
-    resolved = {"manifest_version": 1, "inputs": list(manifest.inputs), "select": select, "job": manifest.job}
-    if manifest.name:
-        resolved["name"] = manifest.name
+    job = {name: schema["default"] for name, schema in job_setting_schemas().items() if "default" in schema}
+    resolved = {"manifest_version": 1, "name": run_name_for(manifest.name, source),
+                "inputs": list(manifest.inputs), "select": select, "job": job | manifest.job}
     if "cluster" in document:
         resolved["cluster"] = document["cluster"]
     return resolved
 
 
-def instance_groups(deployment: DeploymentSettings, overrides: dict[str, Any]) -> list[InstanceGroup]:
+def instance_groups(deployment: DeploymentParameters, overrides: dict[str, Any]) -> list[InstanceGroup]:
     """The primary and core groups, the manifest's allow-listed overrides applied to the deployment's."""
     return [
         InstanceGroup(role="primary", type=overrides.get("primary_instance_type", deployment.primary_instance_type),
@@ -166,9 +106,9 @@ def cluster_instances(groups: list[InstanceGroup], subnet_id: str) -> dict[str, 
 
 
 def plan_run(manifest: dict[str, Any], source: str | None, execution_arn: str, started_at: datetime,
-             deployment: DeploymentSettings) -> RunPlan:
+             deployment: DeploymentParameters) -> RunPlan:
     """The run plan (`$.run` in the state machine) for a validated, resolved manifest."""
-    name = run_name(manifest, source)
+    name = manifest["name"]
     run_id = run_id_for(name, execution_arn, started_at)
     prefix = f"runs/{run_id}/"
     output_uri = s3_uri(deployment.outputs_bucket, prefix)
@@ -183,7 +123,7 @@ def plan_run(manifest: dict[str, Any], source: str | None, execution_arn: str, s
         output_uri=output_uri,
         summary_uri=s3_uri(deployment.outputs_bucket, prefix + "run_summary.json"),
         log_uri=log_uri,
-        pca_components=manifest["job"].get("pca_components"),
+        pca_components=manifest["job"]["pca_components"],
         instances=groups,
         cluster=ClusterRequest(
             Name=f"orchard-{run_id}",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Self
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,6 +21,26 @@ class FunctionSettings(BaseSettings):
     def from_environ(cls) -> Self:
         """The settings as the function's environment gives them now."""
         return cls()
+
+
+class DeploymentParameters(FunctionSettings):
+    """The deployment's template parameters, through the prepare-run function's environment."""
+
+    inputs_bucket: str
+    outputs_bucket: str
+    logs_bucket: str
+    artifacts_uri: str
+    model_store_uri: str
+    primary_instance_type: str
+    core_instance_type: str
+    core_instance_count: int
+    core_market: str
+    idle_timeout_minutes: int
+    max_run_minutes: int
+    # Set by Lambda in every function ("Defined runtime environment variables",
+    # https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime).
+    region: str = Field(validation_alias="AWS_REGION")
+    subnet_id: str = ""
 
 
 def environment_variables(settings: type[FunctionSettings]) -> set[str]:

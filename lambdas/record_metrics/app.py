@@ -13,8 +13,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AwareDatetime, BaseModel
 
 from orchard_functions.costs import load_price_table
+from orchard_functions.emr_timelines import cluster_timeline, step_timeline
 from orchard_functions.plan_model import RunPlan
-from orchard_functions.run_record import ClusterTimeline, StepTimeline, build_summary, metric_values
+from orchard_functions.run_summary import build_run_summary, metric_values
 from orchard_functions.s3uri import split_s3_uri
 
 logger = Logger()
@@ -70,15 +71,15 @@ def record_run(
 ) -> dict[str, Any]:
     """Summarise the run from its state and EMR's timelines, emit its metrics, write the summary next to the outputs."""
     cluster_id = state.cluster.id if state.cluster else None
-    summary = build_summary(
+    summary = build_run_summary(
         status=status,
         execution_arn=execution_arn,
         execution_started_at=execution_started_at,
         run=state.run.model_dump() if state.run else None,
         outputs=state.outputs.model_dump() if state.outputs else None,
         error=state.error.model_dump() if state.error else None,
-        cluster=cluster_timeline(cluster_id) if cluster_id else None,
-        step=step_timeline(cluster_id) if cluster_id else None,
+        cluster=cluster_timeline(emr, cluster_id) if cluster_id else None,
+        step=step_timeline(emr, cluster_id) if cluster_id else None,
         prices=load_price_table(REGION),
         region=REGION,
         now=datetime.now(UTC),
@@ -93,33 +94,6 @@ def record_run(
         logger.info("Run summary written", extra={"summary_uri": state.run.summary_uri})
     logger.info("Run recorded", extra={"status": status, "cost": summary["cost"]["estimated_usd"]})
     return summary
-
-
-def cluster_timeline(cluster_id: str) -> ClusterTimeline:
-    """The cluster's state, creation and end times (end None while it runs)."""
-    status = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]
-    timeline = status["Timeline"]
-    return ClusterTimeline(
-        id=cluster_id,
-        state=status["State"],
-        created_at=timeline["CreationDateTime"],
-        ended_at=timeline.get("EndDateTime"),
-    )
-
-
-def step_timeline(cluster_id: str) -> StepTimeline | None:
-    """The cluster's step (the run adds one: the first added if there are more), or None if it has none."""
-    steps = emr.list_steps(ClusterId=cluster_id)["Steps"]
-    if not steps:
-        return None
-    step = min(steps, key=lambda s: s["Status"]["Timeline"]["CreationDateTime"])
-    timeline = step["Status"]["Timeline"]
-    return StepTimeline(
-        id=step["Id"],
-        state=step["Status"]["State"],
-        started_at=timeline.get("StartDateTime"),
-        ended_at=timeline.get("EndDateTime"),
-    )
 
 
 @logger.inject_lambda_context

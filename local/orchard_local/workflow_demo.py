@@ -59,7 +59,7 @@ def watch(stack: LocalStack, execution_arn: str, console: Any) -> Execution:
         time.sleep(0.5)
 
 
-def summary_lines(execution: Execution, report: Path, local_seconds: float) -> list[str]:
+def demo_closing_lines(execution: Execution, report: Path, local_seconds: float) -> list[str]:
     """The run's figures, and what the same work would cost on AWS."""
     summary = execution.output["summary"]
     counts, outputs = summary["counts"], execution.output["outputs"]
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     output_uri = execution.output["summary"]["output_uri"]
     bucket, prefix = output_uri.removeprefix("s3://").split("/", 1)
     report = work / "s3" / bucket / prefix / "report" / "index.html"
-    print("\n".join(summary_lines(execution, report, time.monotonic() - started)))
+    print("\n".join(demo_closing_lines(execution, report, time.monotonic() - started)))
     return 0
 
 

@@ -1,7 +1,7 @@
 """The job's settings: command-line arguments (and a manifest's `job` block) into a frozen dataclass.
 
 Precedence, per setting: a command-line flag, then the manifest's `job` block, then the default. The settings both
-accept take their rules and defaults from the manifest schema (`orchard_contract.job_settings`), so a value either
+accept take their rules and defaults from the manifest schema (`orchard_contract.manifest`), so a value either
 refuses is refused by the other in the same words; the rest are the command line's alone, their defaults declared
 here, once.
 """
@@ -14,8 +14,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orchard_contract.job_settings import setting_default, setting_schemas
-from orchard_contract.manifest import parse_manifest, value_problems
+from orchard_contract.manifest import (
+    FALLBACK_RUN_NAME,
+    job_setting_default,
+    job_setting_schemas,
+    parse_manifest,
+    run_name_for,
+    value_problems,
+)
 from orchard_contract.selection import Selection
 from orchard_features.images import DEFAULT_MAX_PIXELS
 
@@ -31,13 +37,13 @@ class JobConfig:
     inputs: tuple[str, ...]
     output: str
     selection: Selection = Selection()
-    run_name: str = "orchard"
-    pca_components: int = setting_default("pca_components")
-    image_size: int = setting_default("image_size")
-    weights: str = setting_default("weights")
-    engine: str = setting_default("engine")
-    batch_size: int = setting_default("batch_size")
-    write_csv: bool = setting_default("write_csv")
+    run_name: str = FALLBACK_RUN_NAME
+    pca_components: int = job_setting_default("pca_components")
+    image_size: int = job_setting_default("image_size")
+    weights: str = job_setting_default("weights")
+    engine: str = job_setting_default("engine")
+    batch_size: int = job_setting_default("batch_size")
+    write_csv: bool = job_setting_default("write_csv")
     write_report: bool = True
     max_image_pixels: int = DEFAULT_MAX_PIXELS
     images_per_partition: int = 512
@@ -69,7 +75,7 @@ def checked_by(schema: dict[str, Any]) -> Callable[[str], Any]:
 
 def argument_parser() -> argparse.ArgumentParser:
     """The command line of the feature job (the same locally and as an EMR step)."""
-    shared = setting_schemas()
+    shared = job_setting_schemas()
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="MobileNetV2 features and their PCA for a folder, S3 prefix or manifest of images.",
@@ -124,8 +130,7 @@ def config_from_arguments(args: argparse.Namespace, read_text: Callable[[str], s
     if args.input.endswith(".json"):
         manifest = parse_manifest(read_text(args.input), args.input)
         from_manifest = {**manifest.job, "inputs": manifest.inputs, "selection": manifest.selection}
-        if manifest.name:
-            from_manifest["run_name"] = manifest.name
+        from_manifest["run_name"] = run_name_for(manifest.name, args.input)
     else:
         from_manifest["inputs"] = (args.input,)
     flags = {name: value for name, value in vars(args).items() if name != "input" and value is not None}

@@ -38,7 +38,7 @@ OUTPUT_URI = f"s3://{OUTPUTS_BUCKET}/runs/{RUN_ID}/"
 PREFIX = f"runs/{RUN_ID}/"
 RUN = example_run(RUN_ID, pca_components=K)
 MODEL_INFO_SCHEMA = "model_info/model_info.json does not follow model-info-v1.schema.json"
-SUMMARY = {
+FIGURES = {
     "images_read": 12,
     "featurized": 10,
     "failed": 2,
@@ -53,11 +53,11 @@ SUMMARY = {
 # --- the pure checks ---------------------------------------------------------------------------
 
 
-def summarize(job: JobOutputs | None = None, **overrides: Any) -> dict[str, Any]:
+def figures(job: JobOutputs | None = None, **overrides: Any) -> dict[str, Any]:
     job = job or JobOutputs()
     arguments = {"marker": job.marker(), "model_info": job.model_info(), "part_files": job.part_files(),
                  "pca_components": K, "output_uri": OUTPUT_URI} | overrides
-    return outputs.summarize(**arguments)
+    return outputs.verified_figures(**arguments)
 
 
 def with_field(document: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
@@ -83,7 +83,7 @@ def variance(shares: list[float], **fields: Any) -> dict[str, Any]:
 
 
 def test_whole_outputs_give_the_run_figures() -> None:
-    assert summarize() == SUMMARY
+    assert figures() == FIGURES
 
 
 def _counts(read: int, featurized: int, failed: int) -> dict[str, Any]:
@@ -178,14 +178,14 @@ def test_each_problem_has_its_error(case: str) -> None:
     overrides, error, message = FAILURES[case]
 
     with pytest.raises(error) as raised:
-        summarize(**overrides())
+        figures(**overrides())
 
     assert str(raised.value).startswith(message)
 
 
 def test_a_tiny_rounding_error_in_the_variance_passes() -> None:
     shares = [0.4, 0.2, 0.1, 0.05 + 1e-9, 0.05]  # not quite non-increasing, by less than the tolerance
-    assert summarize(model_info=variance(shares))["explained_variance_total"] == pytest.approx(0.8)
+    assert figures(model_info=variance(shares))["explained_variance_total"] == pytest.approx(0.8)
 
 
 def test_the_layout_is_the_jobs() -> None:
@@ -237,23 +237,23 @@ def test_footers_read_from_s3_are_the_part_files(s3) -> None:
 def test_whole_outputs_pass(s3, app, lambda_context) -> None:
     write_outputs(s3, JobOutputs())
 
-    assert app.handler({"run": RUN}, lambda_context) == SUMMARY
+    assert app.handler({"run": RUN}, lambda_context) == FIGURES
 
 
-def test_a_run_that_left_k_to_the_job_is_checked_against_the_recorded_k(s3, app, lambda_context) -> None:
+def test_a_run_plan_always_names_its_k(s3, app, lambda_context) -> None:
+    """Prepare run writes the default k into the plan when the manifest leaves it out: a plan without one is refused."""
     write_outputs(s3, JobOutputs())
 
-    assert app.handler({"run": RUN | {"pca_components": None}}, lambda_context) == SUMMARY
-    with pytest.raises(ImpossibleExplainedVariance, match=f"expected k={K + 1}"):
-        summarize(pca_components=None, model_info=with_field(JobOutputs().model_info(), "pca.k", K + 1))
+    with pytest.raises(ValidationError, match="pca_components"):
+        app.handler({"run": RUN | {"pca_components": None}}, lambda_context)
 
 
 def test_no_failed_image_and_an_empty_errors_folder_pass(s3, app, lambda_context) -> None:
     write_outputs(s3, JobOutputs(read=10, failed=0))  # errors/ holds one part file with no row group
 
-    summary = app.handler({"run": RUN}, lambda_context)
+    checked = app.handler({"run": RUN}, lambda_context)
 
-    assert (summary["images_read"], summary["featurized"], summary["failed"]) == (10, 10, 0)
+    assert (checked["images_read"], checked["featurized"], checked["failed"]) == (10, 10, 0)
 
 
 def test_footers_only_are_read(s3, app, lambda_context) -> None:

@@ -13,6 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from orchard_contract.manifest import InvalidManifest, job_setting_default, job_setting_schemas, schema_problems
+from orchard_functions.input_survey import LISTING_RESERVE_MS
 from orchard_local.account import ARTIFACTS_BUCKET, INPUTS_BUCKET, LOGS_BUCKET, OUTPUTS_BUCKET, REGION
 from orchard_local.lambda_service import FakeLambdaContext
 from prepare_run import app
@@ -82,7 +84,8 @@ def test_uploaded_manifest_is_resolved_stored_and_planned(aws, lambda_context):
     resolved = stored_json(plan["manifest_uri"])
     assert resolved["inputs"] == [f"s3://{INPUTS_BUCKET}/fruits-360/Training"]
     assert resolved["select"] == {"seed": 42, "classes": ["Apple*", "Banana"], "max_per_class": 60}
-    assert resolved["job"] == {"pca_components": 20}
+    assert resolved["job"] == {"pca_components": 20, "image_size": 224, "weights": "imagenet", "engine": "onnxruntime",
+                               "batch_size": 64, "write_csv": False}
     args = plan["step"]["HadoopJarStep"]["Args"]
     code = f"s3://{ARTIFACTS_BUCKET}/code/0123456789abcdef"
     assert args == ["spark-submit", "--deploy-mode", "client", "--py-files", f"{code}/orchard_job.zip",
@@ -90,6 +93,20 @@ def test_uploaded_manifest_is_resolved_stored_and_planned(aws, lambda_context):
                     "--model-store", f"s3://{ARTIFACTS_BUCKET}/models/"]
     assert plan["step"]["ActionOnFailure"] == "CONTINUE"
     assert plan["step_timeout_seconds"] == 180 * 60
+
+
+def test_the_job_settings_defaults_are_resolved_once_by_the_plan(aws, lambda_context):
+    """Each setting the manifest leaves out is written into the resolved manifest with the schema's default: the job
+    on EMR reads it there, and the plan's k, which the checks before and after the job use, is that one."""
+    put_keys("many/Training/Apple Braeburn/", job_setting_default("pca_components"))
+    plan = app.handler(event({**MINI, "inputs": [f"s3://{INPUTS_BUCKET}/many/"], "select": {},
+                              "job": {"engine": "tensorflow"}}), lambda_context)
+
+    resolved = stored_json(plan["manifest_uri"])
+    assert resolved["job"] == {name: schema["default"] for name, schema in job_setting_schemas().items()} | {
+        "engine": "tensorflow"}
+    assert plan["pca_components"] == resolved["job"]["pca_components"] == job_setting_default("pca_components")
+    assert schema_problems(resolved) == []
 
 
 def test_cluster_follows_the_deployment_and_the_allowed_overrides(aws, lambda_context):
@@ -143,7 +160,14 @@ def test_run_id_is_stable_for_an_execution_and_new_for_another(aws, lambda_conte
 def test_name_defaults_to_the_file_name(aws, lambda_context):
     upload({key: value for key, value in MINI.items() if key != "name"}, key="manifests/Apples only.json")
     plan = app.handler(event({"manifest_uri": f"s3://{INPUTS_BUCKET}/manifests/Apples only.json"}), lambda_context)
-    assert plan["name"] == "Apples-only"
+    assert plan["name"] == stored_json(plan["manifest_uri"])["name"] == "Apples-only"  # the job reads it there
+    assert plan["run_id"].startswith("Apples-only-")
+
+
+def test_an_unnamed_inline_manifest_is_a_run(aws, lambda_context):
+    plan = app.handler(event({key: value for key, value in MINI.items() if key != "name"} | {"inputs": [TRAINING]}),
+                       lambda_context)
+    assert plan["name"] == stored_json(plan["manifest_uri"])["name"] == "run"
 
 
 @pytest.mark.parametrize(("manifest", "problem"), [
@@ -158,7 +182,7 @@ def test_name_defaults_to_the_file_name(aws, lambda_context):
     ({**MINI, "inputs": ["file:/data/images"]}, "$.inputs[0]: 'file:/data/images' is not an s3:// URI"),
 ])
 def test_each_problem_of_an_inline_manifest_is_named(aws, lambda_context, manifest, problem):
-    with pytest.raises(app.InvalidManifest) as raised:
+    with pytest.raises(InvalidManifest) as raised:
         app.handler(event(manifest), lambda_context)
     assert problem in str(raised.value)
     assert str(raised.value).startswith("the execution input: invalid manifest")
@@ -166,7 +190,7 @@ def test_each_problem_of_an_inline_manifest_is_named(aws, lambda_context, manife
 
 def test_every_problem_is_listed_at_once(aws, lambda_context):
     upload({"manifest_version": 1, "inputs": [], "select": {"max_images": -1}})
-    with pytest.raises(app.InvalidManifest) as raised:
+    with pytest.raises(InvalidManifest) as raised:
         app.handler(event({"manifest_uri": f"s3://{INPUTS_BUCKET}/manifests/mini.json"}), lambda_context)
     message = str(raised.value)
     assert message.startswith(f"s3://{INPUTS_BUCKET}/manifests/mini.json: invalid manifest")
@@ -182,12 +206,12 @@ def test_every_problem_is_listed_at_once(aws, lambda_context):
 def test_unreadable_manifests_are_named(aws, lambda_context, stored, uri, problem):
     if stored is not None:
         upload(stored)
-    with pytest.raises(app.InvalidManifest, match=problem.replace("$", r"\$").replace(".", r"\.")):
+    with pytest.raises(InvalidManifest, match=problem.replace("$", r"\$").replace(".", r"\.")):
         app.handler(event({"manifest_uri": uri}), lambda_context)
 
 
 def test_nothing_is_written_for_an_invalid_manifest(aws, lambda_context):
-    with pytest.raises(app.InvalidManifest):
+    with pytest.raises(InvalidManifest):
         app.handler(event({**MINI, "inputs": [TRAINING], "job": {"engine": "torch"}}), lambda_context)
     assert boto3.client("s3").list_objects_v2(Bucket=OUTPUTS_BUCKET)["KeyCount"] == 0
 
@@ -222,7 +246,7 @@ def test_a_run_that_its_inputs_cannot_satisfy_fails_before_any_cluster(s3_reques
     for name in ("notes/readme.txt", "notes/labels.csv"):
         s3.put_object(Bucket=INPUTS_BUCKET, Key=name, Body=b"not an image")
 
-    with pytest.raises(app.InvalidManifest) as raised:
+    with pytest.raises(InvalidManifest) as raised:
         app.handler(event({**MINI, "inputs": [TRAINING], **changes}), lambda_context)
 
     assert problem in str(raised.value)
@@ -247,7 +271,7 @@ class ShortOfTime(FakeLambdaContext):
     """A context whose function has less time left than the listing keeps in reserve."""
 
     def get_remaining_time_in_millis(self) -> int:
-        return app.LISTING_RESERVE_MS - 1
+        return LISTING_RESERVE_MS - 1
 
 
 def test_the_function_lists_only_the_pages_the_verdict_needs(s3_requests, lambda_context, caplog):
@@ -298,7 +322,7 @@ def test_the_function_lists_only_the_pages_the_verdict_needs(s3_requests, lambda
 ])
 def test_an_execution_input_of_any_shape_is_named(aws, lambda_context, execution_input, problem):
     upload(MINI)
-    with pytest.raises(app.InvalidManifest) as raised:
+    with pytest.raises(InvalidManifest) as raised:
         app.handler(event(execution_input), lambda_context)
     assert problem in str(raised.value)
 
@@ -316,7 +340,7 @@ def test_an_execution_input_of_any_shape_is_named(aws, lambda_context, execution
 ])
 def test_a_manifest_file_of_any_content_is_named(aws, lambda_context, stored, problem):
     upload(stored)
-    with pytest.raises(app.InvalidManifest) as raised:
+    with pytest.raises(InvalidManifest) as raised:
         app.handler(event({"manifest_uri": f"s3://{INPUTS_BUCKET}/manifests/mini.json"}), lambda_context)
     assert problem in str(raised.value)
 
@@ -343,7 +367,7 @@ ANY_SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[
 def fails_only_as_invalid_manifest(execution_input: Any, lambda_context: Any) -> None:
     try:
         app.handler(event(execution_input), lambda_context)
-    except app.InvalidManifest as error:
+    except InvalidManifest as error:
         assert str(error)
 
 
@@ -365,7 +389,7 @@ def test_a_long_message_keeps_each_field_and_reason_and_stays_short(aws, lambda_
     upload({"manifest_version": 1, "inputs": ["../a/"], "description": "x" * 900_000,
             "select": {"classes": list(range(5000))}})
 
-    with pytest.raises(app.InvalidManifest) as raised:
+    with pytest.raises(InvalidManifest) as raised:
         app.handler(event({"manifest_uri": f"s3://{INPUTS_BUCKET}/manifests/mini.json"}), lambda_context)
 
     lines = str(raised.value).split("\n  - ")

@@ -17,7 +17,8 @@ from moto.emr.models import emr_backends
 from pydantic import ValidationError
 
 from orchard_functions.costs import load_price_table
-from orchard_functions.run_record import ClusterTimeline, StepTimeline, build_summary, metric_values
+from orchard_functions.emr_timelines import ClusterTimeline, StepTimeline
+from orchard_functions.run_summary import build_run_summary, metric_values
 from orchard_local.account import ACCOUNT, OUTPUTS_BUCKET, REGION, example_run
 
 EXECUTION_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:orchard-pipeline:run-1"
@@ -51,7 +52,7 @@ HALF_HOUR_COST = round(0.5 * (1 * hourly("m5.xlarge") + 2 * hourly("c6i.2xlarge"
 # --- the summary, pure -------------------------------------------------------------------------
 
 
-def summarise(**overrides):
+def run_summary(**overrides):
     arguments = {
         "status": "SUCCEEDED",
         "execution_arn": EXECUTION_ARN,
@@ -65,11 +66,11 @@ def summarise(**overrides):
         "region": "eu-west-1",
         "now": CREATED + timedelta(minutes=31),
     }
-    return build_summary(**{**arguments, **overrides})
+    return build_run_summary(**{**arguments, **overrides})
 
 
 def test_summary_of_a_successful_run():
-    summary = summarise()
+    summary = run_summary()
 
     assert summary["status"] == "SUCCEEDED"
     assert (summary["run_id"], summary["name"], summary["execution_arn"]) == (RUN_ID, "mini", EXECUTION_ARN)
@@ -100,7 +101,7 @@ def test_summary_of_a_successful_run():
 
 
 def test_metrics_of_a_successful_run():
-    assert metric_values(summarise()) == [
+    assert metric_values(run_summary()) == [
         ("RunSucceeded", "Count", 1),
         ("RunFailed", "Count", 0),
         ("ImagesRead", "Count", 1000),
@@ -115,7 +116,7 @@ def test_metrics_of_a_successful_run():
 
 
 def test_a_failure_before_the_run_plan_has_only_the_failure():
-    summary = summarise(
+    summary = run_summary(
         status="FAILED",
         run=None,
         outputs=None,
@@ -135,7 +136,7 @@ def test_a_failure_before_the_run_plan_has_only_the_failure():
 
 def test_an_unfinished_cluster_and_step_count_to_now():
     now = CREATED + timedelta(minutes=40)
-    summary = summarise(
+    summary = run_summary(
         cluster=ClusterTimeline("j-1", "RUNNING", CREATED, None),
         step=StepTimeline("s-1", "RUNNING", CREATED + timedelta(minutes=10), None),
         now=now,
@@ -146,14 +147,14 @@ def test_an_unfinished_cluster_and_step_count_to_now():
 
 
 def test_a_step_that_never_started_has_no_seconds_and_no_throughput():
-    summary = summarise(step=StepTimeline("s-1", "CANCELLED", None, None))
+    summary = run_summary(step=StepTimeline("s-1", "CANCELLED", None, None))
 
     assert summary["step"]["seconds"] is None and summary["images_per_minute"] is None
     assert "StepSeconds" not in {name for name, _, _ in metric_values(summary)}
 
 
 def test_no_price_table_for_the_region_gives_no_cost_and_says_why():
-    summary = summarise(prices=None, region="us-east-1")
+    summary = run_summary(prices=None, region="us-east-1")
 
     assert summary["cost"]["estimated_usd"] is None
     assert summary["cost"]["reason"] == "no price table for region us-east-1"

@@ -8,7 +8,14 @@ import re
 import boto3
 import pytest
 
-from orchard_functions.execution_names import execution_arn, execution_name, is_manifest_key, readable_stem
+from orchard_contract.manifest import readable_stem
+from orchard_functions.execution_names import (
+    FALLBACK_STEM,
+    MAX_STEM_LENGTH,
+    execution_arn,
+    execution_name,
+    is_manifest_key,
+)
 from orchard_local.account import ACCOUNT, INPUTS_BUCKET, REGION, STATE_MACHINE_ARN
 from orchard_local.events import object_created_event
 
@@ -163,7 +170,7 @@ def test_a_key_with_odd_characters_gives_a_valid_name_and_the_exact_uri(app, ste
     ],
 )
 def test_the_readable_stem_keeps_the_allowed_characters_of_the_file_name(key, stem):
-    assert readable_stem(key) == stem
+    assert readable_stem(key, MAX_STEM_LENGTH, FALLBACK_STEM) == stem
 
 
 @pytest.mark.parametrize(

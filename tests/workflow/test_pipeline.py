@@ -19,9 +19,11 @@ from moto import mock_aws
 
 from iam_coverage import Missing, missing_grants
 from job_outputs import JobOutputs, write_outputs
+from orchard_features.config import config_from_arguments, parse_arguments
 from orchard_local import deployed as aws_deployed
 from orchard_local.account import REGION
 from orchard_local.emr_sync import EmrBehaviour, StepResult
+from orchard_local.spark_step import job_arguments
 from orchard_local.stack import MOTO_CONFIG, Execution, LocalStack, deployed
 
 MANIFEST = {
@@ -49,6 +51,20 @@ def job_writing(**write: bool) -> Callable[[dict[str, Any], boto3.Session], Step
         write_outputs(node.client("s3"), JobOutputs(output_uri=output_of(step)), **write)
         return StepResult("COMPLETED")
     return run
+
+
+def job_reading_its_manifest(step: dict[str, Any], node: boto3.Session) -> StepResult:
+    """A step whose job takes its settings as the job does on EMR, from the step's arguments and the resolved
+    manifest they name, then writes its outputs (in miniature) under its settings' output and run name."""
+    s3 = node.client("s3")
+
+    def read_text(uri: str) -> str:
+        bucket, key = uri.removeprefix("s3://").split("/", 1)
+        return s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+
+    config = config_from_arguments(parse_arguments(job_arguments(step["HadoopJarStep"]["Args"])), read_text)
+    write_outputs(s3, JobOutputs(output_uri=config.output, run_name=config.run_name))
+    return StepResult("COMPLETED")
 
 
 @pytest.fixture
@@ -371,3 +387,31 @@ def test_the_cluster_watch_sees_the_cluster_of_a_running_execution(stack):
 
     assert execution.status == "SUCCEEDED"
     assert (len(watched["active"]), watched["overdue"]) == (1, [])
+
+
+def test_an_unnamed_manifest_is_named_after_its_file_in_every_record_of_the_run(stack):
+    """One run, one name: the plan, the run summary, and what the job records (model_info.json, _SUCCESS) name the
+    run after the manifest's file, the job reading the name from the manifest the plan resolved."""
+    stack.emr.run_step = job_reading_its_manifest
+    unnamed = {key: value for key, value in MANIFEST.items() if key != "name"}
+
+    (started,) = stack.publish(stack.upload_manifest("manifests/Kiwis only.json", unnamed))
+    execution = stack.wait(started["execution_arn"], timeout_seconds=120)
+
+    assert execution.status == "SUCCEEDED", execution.cause
+    run = execution.output["run"]
+    s3 = boto3.client("s3", region_name=REGION)
+
+    def stored(key: str) -> Any:
+        bucket, prefix = run["output_uri"].removeprefix("s3://").split("/", 1)
+        return json.loads(s3.get_object(Bucket=bucket, Key=prefix + key)["Body"].read())
+
+    assert run["run_id"].startswith("Kiwis-only-")
+    assert {
+        "run plan": run["name"],
+        "resolved manifest": stored("manifest.json").get("name"),
+        "run_summary.json": stored("run_summary.json")["name"],
+        "model_info.json": stored("model_info/model_info.json")["run"]["name"],
+        "_SUCCESS": stored("_SUCCESS")["run_name"],
+    } == dict.fromkeys(["run plan", "resolved manifest", "run_summary.json", "model_info.json", "_SUCCESS"],
+                       "Kiwis-only")

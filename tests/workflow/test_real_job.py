@@ -3,7 +3,9 @@ each principal made granted by the deployed template."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from typing import Any
 
 import boto3
 import pytest
@@ -19,10 +21,21 @@ from orchard_local.stack import MOTO_CONFIG, deployed
 pytestmark = pytest.mark.spark
 
 
+def recorded_names(s3: Any, output_uri: str) -> dict[str, str]:
+    """The run's name as the job recorded it in its two documents."""
+    bucket, prefix = output_uri.removeprefix("s3://").split("/", 1)
+
+    def stored(key: str) -> Any:
+        return json.loads(s3.get_object(Bucket=bucket, Key=prefix + key)["Body"].read())
+
+    return {"model_info.json": stored("model_info/model_info.json")["run"]["name"],
+            "_SUCCESS": stored("_SUCCESS")["run_name"]}
+
+
 def test_an_upload_runs_the_real_job_and_its_outputs_pass_the_check(spark, sample, model_cache, tmp_path):
     step = SparkStep(spark=spark, mirror=tmp_path / "s3",
                      adjust_config=lambda config: replace(config, model_cache=model_cache, images_per_partition=16))
-    manifest = {"manifest_version": 1, "name": "sample", "inputs": ["../fruits-360/Training/"],
+    manifest = {"manifest_version": 1, "inputs": ["../fruits-360/Training/"],  # unnamed: named after its file
                 "job": {"weights": "none", "image_size": TEST_IMAGE_SIZE, "pca_components": 10, "batch_size": 16}}
 
     with mock_aws(config=MOTO_CONFIG), deployed(EmrBehaviour(run_step=step)) as stack:
@@ -30,6 +43,8 @@ def test_an_upload_runs_the_real_job_and_its_outputs_pass_the_check(spark, sampl
         started = stack.deliver(stack.upload_manifest("manifests/sample.json", manifest))
         execution = stack.wait(started["execution_arn"], timeout_seconds=300)
         clusters = stack.cluster_states()
+        recorded = (recorded_names(boto3.client("s3", region_name=REGION), execution.output["run"]["output_uri"])
+                    if execution.status == "SUCCEEDED" else {})
 
     assert execution.status == "SUCCEEDED", execution.cause
     outputs = execution.output["outputs"]
@@ -38,4 +53,6 @@ def test_an_upload_runs_the_real_job_and_its_outputs_pass_the_check(spark, sampl
     assert outputs["featurized"] + outputs["failed"] == outputs["images_read"]
     assert outputs["pca_components"] == 10 and outputs["weights_are_random"] is True
     assert list(clusters.values()) == ["TERMINATED"]
+    assert execution.output["run"]["name"] == execution.output["summary"]["name"] == "sample"
+    assert recorded == {"model_info.json": "sample", "_SUCCESS": "sample"}
     assert missing_grants(stack.calls) == []

@@ -1,38 +1,18 @@
-"""The run summary: what a run read, produced, took and cost, and the CloudWatch metrics it yields."""
+"""The run summary, `run_summary.json`: what a run read, produced, took and cost; the CloudWatch metrics of it."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from orchard_functions.costs import PriceTable, run_cost, unknown_cost
+from orchard_functions.emr_timelines import ClusterTimeline, StepTimeline
 
 SUMMARY_VERSION = 1
 
 
-@dataclass(frozen=True)
-class ClusterTimeline:
-    """An EMR cluster's state and life (DescribeCluster Status)."""
-
-    id: str
-    state: str
-    created_at: datetime
-    ended_at: datetime | None
-
-
-@dataclass(frozen=True)
-class StepTimeline:
-    """An EMR step's state and run time (ListSteps Status)."""
-
-    id: str
-    state: str
-    started_at: datetime | None
-    ended_at: datetime | None
-
-
-def build_summary(
+def build_run_summary(
     *,
     status: str,
     execution_arn: str,
