@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 from orchard_contract.manifest import Selection
 from orchard_contract.paths import IMAGE_EXTENSIONS, has_image_extension
@@ -59,8 +58,8 @@ def listed_files(s3: Any, listing: InputListing, may_fetch: Callable[[InputListi
         return
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):  # a request per page
         listing.pages += 1
-        # Percent-encoded, as Spark names the files the job reads: the same class for the same key.
-        yield from (s3_uri(bucket, quote(item["Key"])) for item in page.get("Contents", []))
+        # The key as written, as the job names the files it reads: the same class for the same key.
+        yield from (s3_uri(bucket, item["Key"]) for item in page.get("Contents", []))
         if page.get("IsTruncated") and not may_fetch(listing):
             return
     listing.complete = True
