@@ -21,7 +21,7 @@ from orchard_contract.paths import (
 )
 from orchard_contract.run_documents import MODEL_INFO_DOCUMENT
 from orchard_features.closing_summary import format_summary
-from orchard_features.report import render_page, variance_bands, write_report
+from orchard_features.report import plot_scatter, render_page, variance_bands, write_report
 
 # Where an image may be found: an S3 prefix, a file: URI, a local path; each with a name urllib would misread.
 ROOTS = ("s3://bucket/in put #1", "file:/data/in put?", "/data/in put%20")
@@ -91,6 +91,13 @@ def test_variance_bands_sum_by_ten():
     bands = variance_bands(info()["pca"]["explained_variance"])
     assert [name for name, _ in bands] == ["PC1-10", "PC11-15"]
     assert bands[0][1] == pytest.approx(0.67)
+
+
+@pytest.mark.filterwarnings("ignore:Glyph .* missing from font")
+def test_the_scatter_plot_shows_any_class_name_as_written(tmp_path: Path):
+    # matplotlib would read "a $^$ b" as TeX (mathtext) and fail to draw it
+    plot_scatter([(name, float(index), -float(index)) for index, name in enumerate(ODD_NAMES)], str(tmp_path / "s.png"))
+    assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_report_draws_both_plots_and_a_page(tmp_path: Path):
