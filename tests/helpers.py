@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from local_s3 import LocalS3
+
 TEST_IMAGE_SIZE = 96  # small input: the same network, a fraction of the compute of 224 px
 SAMPLE_IMAGES = 56  # 7 classes x 8, broken and odd files included
 
@@ -45,6 +55,19 @@ def odd_tree() -> dict[str, tuple[str, str]]:
     return tree
 
 
+def write_odd_tree(root: Path) -> dict[str, tuple[str, str]]:
+    """`odd_tree()` written under `root` as small JPEGs, each a picture of its own; returns `odd_tree()`."""
+    import numpy as np
+
+    from orchard_local.sample_data import FRUITS, draw_fruit, jpeg_bytes
+
+    tree, rng, shapes = odd_tree(), np.random.default_rng(7), list(FRUITS.values())
+    for index, relative in enumerate(tree):
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_bytes(jpeg_bytes(draw_fruit(*shapes[index % len(shapes)], rng)))
+    return tree
+
+
 def keras_features(model, images: list[bytes]):
     """The Keras model's own outputs, `model(x)`, on the job's preprocessing of `images`."""
     import numpy as np
@@ -53,6 +76,23 @@ def keras_features(model, images: list[bytes]):
 
     batch = preprocess(np.stack([decode_image(data, TEST_IMAGE_SIZE).pixels for data in images]))
     return model(batch, training=False).numpy()
+
+
+@contextmanager
+def driver_environment(server: LocalS3) -> Iterator[None]:
+    """This process (Spark's driver, which lists the inputs) pointed at the local S3 for the block; the
+    job's cached client is dropped on the way in and out, so that it is made with, then without, it."""
+    from local_s3 import process_environment
+    from orchard_features import sources
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in process_environment(server.endpoint_url).items():
+            patch.setenv(name, value)
+        sources.s3_client.cache_clear()
+        try:
+            yield
+        finally:
+            sources.s3_client.cache_clear()
 
 
 def relative_error(actual, expected) -> float:
