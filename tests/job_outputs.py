@@ -1,7 +1,7 @@
 """A feature job's outputs in miniature, in S3, as the job leaves them (job.py, storage.py).
 
-The columns are those orchard_contract declares (`output_tables`), the documents follow its schemas
-(`run_documents`). The Parquet types are those Spark writes (checked against a local run of the
+The columns are those orchard_contract declares (`run_outputs`), the documents follow its schemas
+(`run_outputs`). The Parquet types are those Spark writes (checked against a local run of the
 job: arrays are Parquet lists, `pca`'s elements not null, an empty output is one part file
 without row groups), with the debris a Spark write leaves around them.
 """

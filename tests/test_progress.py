@@ -20,7 +20,9 @@ def test_a_log_gets_one_line_per_change_and_the_total_on_success():
     counter, log = FakeAccumulator(), io.StringIO()
     with Progress(stream=log).counting(counter, 10, "featurizing"):
         counter.value = 4
-        time.sleep(0.8)
+        deadline = time.monotonic() + 30  # the watcher polls every 0.5 s: however slow the machine, until it shows
+        while "4/10" not in log.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.05)
         counter.value = 9  # one file was empty: never counted by the UDF
     lines = log.getvalue().splitlines()
     assert "featurizing: 4/10 images (40 %)" in lines

@@ -3,17 +3,15 @@ gives on the same files in a local folder: the same counts, features and failure
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
 
-from helpers import relative_error
-from orchard_features import job, sources, storage
+from helpers import driver_environment, relative_error
+from orchard_features import job, storage
 from orchard_features.progress import Progress
-from orchard_local.local_s3 import LocalS3, process_environment, upload_folder
+from orchard_local.local_s3 import LocalS3, upload_folder
 
 pytestmark = pytest.mark.spark
 
@@ -38,20 +36,6 @@ def relative(path: str, root: str) -> str:
     """`path` without the input `root` it was found under."""
     assert path.startswith(root + "/"), (path, root)
     return path[len(root) + 1:]
-
-
-@contextmanager
-def driver_environment(server: LocalS3) -> Iterator[None]:
-    """This process (Spark's driver, which lists the inputs) pointed at the local S3 for the block; the
-    job's cached client is dropped on the way in and out, so that it is made with, then without, it."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in process_environment(server.endpoint_url).items():
-            patch.setenv(name, value)
-        sources.s3_client.cache_clear()
-        try:
-            yield
-        finally:
-            sources.s3_client.cache_clear()
 
 
 def finished_run(spark, config, root: str, server: LocalS3) -> Run:

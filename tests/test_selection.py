@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import odd_tree
 from orchard_contract.paths import label_from_path
 from orchard_contract.selection import Selection, SelectionTally, select_images
 
@@ -57,6 +58,16 @@ def test_the_same_images_are_picked_from_a_local_copy_and_from_s3():
     local = select_images(listing("file:/home/me/data/fruits-360"), selection)
     tail = lambda paths: [path.split("fruits-360/")[1] for path in paths]  # noqa: E731
     assert tail(in_s3) == tail(local)
+
+
+def test_the_same_odd_named_images_are_picked_from_a_local_copy_and_from_s3():
+    tree = odd_tree()
+    selection = Selection(max_per_class=1, max_images=12, seed=5)
+    local = select_images([f"file:/home/me/data/fruits #360?/{relative}" for relative in tree], selection)
+    on_s3 = select_images([f"s3://bucket/fruits #360?/{relative}" for relative in tree], selection)
+    assert [path.removeprefix("file:/home/me/data/") for path in local] == [
+        path.removeprefix("s3://bucket/") for path in on_s3]
+    assert len(local) == 12 and len(labels(local)) == 12  # a class each: every odd class name is a class of its own
 
 
 def test_result_is_sorted():

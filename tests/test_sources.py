@@ -11,6 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from helpers import ODD_NAMES, odd_tree
 from orchard_features import sources
 from orchard_features.sources import FILE_GONE, InputError, UnreadableFile, list_files, prefetched, read_bytes
 
@@ -80,6 +81,40 @@ def test_reads_return_the_content_or_say_the_file_is_gone(folder: Path, bucket):
     for gone in (f"file:{folder}/gone.jpg", "s3://images/fruits/gone.jpg"):
         with pytest.raises(UnreadableFile, match=FILE_GONE):
             read_bytes(gone)
+
+
+@pytest.mark.parametrize("name", ODD_NAMES)
+def test_locations_are_taken_apart_as_written(name):
+    key = f"in/{name}/{name}.jpg"
+    assert sources.bucket_and_key(f"s3://images/{key}") == ("images", key)
+    assert sources.is_s3(f"s3://images/{key}") and not sources.is_s3(f"file:/data/{key}")
+    for location in (f"file:/data/{key}", f"file:///data/{key}", f"/data/{key}"):
+        assert sources.local_path(location) == f"/data/{key}"
+
+
+def test_odd_names_are_listed_and_read_as_written_from_a_folder(tmp_path: Path):
+    root = tmp_path / "in #1?"
+    for relative in odd_tree():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_bytes(relative.encode())
+    expected = sorted(f"file:{root}/{relative}" for relative in odd_tree())
+
+    assert list_files([str(root)]) == list_files([f"file:{root}"]) == expected
+    assert [read_bytes(path) for path in expected] == [path.removeprefix(f"file:{root}/").encode() for path in expected]
+    assert list_files([f"file:{root}/Test #1?/"]) == [path for path in expected if "/Test #1?/" in path]
+    assert list_files([expected[0]]) == expected[:1]
+
+
+def test_odd_names_are_listed_and_read_as_written_from_s3(bucket):
+    for relative in odd_tree():
+        bucket.put_object(Bucket="images", Key=f"odd #1?/{relative}", Body=relative.encode())
+    expected = sorted(f"s3://images/odd #1?/{relative}" for relative in odd_tree())
+
+    assert list_files(["s3://images/odd #1?"]) == expected
+    assert [read_bytes(path) for path in expected] == [path.removeprefix("s3://images/odd #1?/").encode()
+                                                       for path in expected]
+    assert list_files(["s3://images/odd #1?/Test #1?/"]) == [path for path in expected if "/Test #1?/" in path]
+    assert list_files([expected[0]]) == expected[:1]
 
 
 def test_an_unreadable_local_file_gives_its_reason(folder: Path):

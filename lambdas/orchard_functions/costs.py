@@ -1,4 +1,4 @@
-"""The estimated cost of a run: instance-hours priced from a per-region table of list prices."""
+"""The estimated cost of a run: instance time, billed per second, priced from a per-region table of list prices."""
 
 from __future__ import annotations
 
@@ -10,9 +10,13 @@ from importlib import resources
 from typing import Any
 
 PRICES_PACKAGE = "orchard_functions.prices"
+# EMR and EC2 bill each instance per second, with a one-minute minimum: the Amazon EMR pricing page
+# (https://aws.amazon.com/emr/pricing/; the EMR FAQ: per-second "with a one-minute minimum"), and per-second
+# billing of EC2 On-Demand Linux instances, 60 seconds at least (https://aws.amazon.com/ec2/pricing/on-demand/).
+MINIMUM_BILLED_SECONDS = 60.0
 BASIS = (
-    "instance count x (EC2 on-demand + EMR) hourly list price x cluster hours (creation to end);"
-    " EBS, S3 and data transfer not included"
+    "instance count x (EC2 on-demand + EMR) hourly list price x the cluster's life (creation to end),"
+    " billed per second with a one-minute minimum per instance; EBS, S3 and data transfer not included"
 )
 SPOT_NOTE = "SPOT instances are priced at the on-demand EC2 rate: the estimate is an upper bound"
 
@@ -65,18 +69,24 @@ def unknown_cost(reason: str) -> dict[str, Any]:
     }
 
 
-def run_cost(instances: Sequence[Mapping[str, Any]], cluster_seconds: float, table: PriceTable) -> dict[str, Any]:
-    """The cost of a cluster: for each instance group, count x (EC2 + EMR hourly price) x cluster hours.
+def billed_seconds(seconds: float) -> float:
+    """The seconds billed for an instance that ran `seconds`: every second, and never less than a minute."""
+    return max(MINIMUM_BILLED_SECONDS, seconds)
 
-    `instances` are the run plan's groups ({"role", "type", "count", "market"}). Every group is
-    priced for the cluster's whole life, and SPOT groups at the on-demand rate, so the estimate
-    errs high. An instance type missing from the table makes the total None, with the reason.
+
+def run_cost(instances: Sequence[Mapping[str, Any]], cluster_seconds: float, table: PriceTable) -> dict[str, Any]:
+    """The cost of a cluster: for each instance group, count x (EC2 + EMR hourly price) x the billed hours.
+
+    `instances` are the run plan's groups ({"role", "type", "count", "market"}). Every instance is
+    billed for the cluster's whole life (`billed_seconds`), and SPOT groups at the on-demand rate, so
+    the estimate errs high. An instance type missing from the table makes the total None, with the reason.
     """
     hours = cluster_seconds / 3600
+    billed_hours = billed_seconds(cluster_seconds) / 3600
     breakdown, missing, total = [], [], 0.0
     for group in instances:
         price = table.instances.get(group["type"])
-        usd = group["count"] * (price.ec2 + price.emr) * hours if price else None
+        usd = group["count"] * (price.ec2 + price.emr) * billed_hours if price else None
         if usd is None:
             missing.append(group["type"])
         else:

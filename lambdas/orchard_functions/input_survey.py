@@ -11,7 +11,6 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 from aws_lambda_powertools import Logger
 
@@ -66,8 +65,8 @@ def listed_files(s3: Any, listing: InputListing, may_fetch: Callable[[InputListi
         return
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):  # a request per page
         listing.pages += 1
-        # Percent-encoded, as Spark names the files the job reads: the same class for the same key.
-        yield from (s3_uri(bucket, quote(item["Key"])) for item in page.get("Contents", []))
+        # The key as written, as the job names the files it reads: the same class for the same key.
+        yield from (s3_uri(bucket, item["Key"]) for item in page.get("Contents", []))
         if page.get("IsTruncated") and not may_fetch(listing):
             return
     listing.complete = True

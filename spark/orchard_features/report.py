@@ -56,7 +56,9 @@ def plot_scatter(sample: list[tuple[str, float, float]], path: str) -> None:
     colours = plt.get_cmap("tab20")
     for index, (label, points) in enumerate(sorted(by_label.items())):
         xs, ys = zip(*points, strict=False)
-        axes.scatter(xs, ys, s=10, alpha=0.75, color=colours(index % 20), label=label)
+        # A `$` escaped: a class name is shown as written, never read as matplotlib's TeX (mathtext), which
+        # fails to draw names such as "a $^$ b".
+        axes.scatter(xs, ys, s=10, alpha=0.75, color=colours(index % 20), label=label.replace("$", r"\$"))
     axes.set_xlabel("PC1")
     axes.set_ylabel("PC2")
     axes.set_title(f"First two principal components ({len(sample)} images)")

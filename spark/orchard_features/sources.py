@@ -6,7 +6,9 @@ whose answer is parallel requests. So the folders of a prefix are listed concurr
 a time (a class folder's pages are one request after another, classes side by side), and the
 images a task needs are fetched by a pool of threads while its engine computes.
 
-Paths are named as Spark names files: `file:/abs/path` for local files, `s3://bucket/key`.
+Paths are named `file:/abs/path` for local files, `s3://bucket/key` for objects, the path or key as
+written: whatever characters they hold (orchard_contract.paths), they are listed and read here, in
+Python, never through Hadoop's `Path` or Spark's file sources.
 Names Spark's file index hides are hidden here too: those starting with `_` or `.`.
 """
 
@@ -19,10 +21,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from orchard_contract.errors import OrchardError
-from orchard_contract.paths import has_scheme, to_uri
+from orchard_contract.paths import file_uri, split_location
 
 S3_SCHEMES = frozenset({"s3", "s3a", "s3n"})
 LISTING_THREADS = 32
@@ -58,12 +59,19 @@ def is_hidden(name: str) -> bool:
 
 def is_s3(location: str) -> bool:
     """Whether `location` is an S3 URI (s3://, s3a:// or s3n://)."""
-    return has_scheme(location) and urlsplit(location).scheme in S3_SCHEMES
+    return split_location(location)[0] in S3_SCHEMES
+
+
+def bucket_and_key(location: str) -> tuple[str, str]:
+    """(bucket, key) of an S3 URI, the key as written: `s3://` + bucket + `/` + key."""
+    _, bucket, path = split_location(location)
+    return bucket, path.removeprefix("/")
 
 
 def local_path(location: str) -> str:
-    """The file-system path of a local path or file: URI."""
-    return urlsplit(location).path if location.startswith("file:") else location
+    """The file-system path of a local path or file: URI (`file:/abs/x`, `file:///abs/x`)."""
+    scheme, _, path = split_location(location)
+    return path if scheme == "file" else location
 
 
 @lru_cache(maxsize=1)
@@ -90,7 +98,7 @@ def list_local_folder(location: str) -> Folder:
         for entry in entries:
             if is_hidden(entry.name):
                 continue
-            (folders if entry.is_dir() else files).append(to_uri(entry.path))
+            (folders if entry.is_dir() else files).append(file_uri(entry.path))
     return Folder(files=files, folders=folders)
 
 
@@ -103,13 +111,13 @@ def list_s3_folder(location: str) -> Folder:
     markers, zero-byte objects the S3 console creates ("Organizing objects in the Amazon S3 console by using
     folders", https://docs.aws.amazon.com/AmazonS3/latest/userguide/using-folders.html), not files.
     """
-    parts = urlsplit(location)
-    prefix = parts.path.lstrip("/")
+    scheme, bucket, path = split_location(location)
+    prefix = path.removeprefix("/")
     prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
-    base = f"{parts.scheme}://{parts.netloc}/"
+    base = f"{scheme}://{bucket}/"
     files: list[str] = []
     folders: list[str] = []
-    pages = s3_client().get_paginator("list_objects_v2").paginate(Bucket=parts.netloc, Prefix=prefix, Delimiter="/")
+    pages = s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/")
     for page in pages:
         for common in page.get("CommonPrefixes", []):
             name = common["Prefix"][len(prefix):].rstrip("/")
@@ -130,14 +138,13 @@ def list_folder(location: str) -> Folder:
 def input_files(location: str) -> list[str] | None:
     """The files an input names when it is a single file rather than a folder; None for a folder or nothing."""
     if is_s3(location):
-        parts = urlsplit(location)
-        key = parts.path.lstrip("/")
+        bucket, key = bucket_and_key(location)
         if not key or key.endswith("/"):
             return None
-        listed = s3_client().list_objects_v2(Bucket=parts.netloc, Prefix=key, MaxKeys=1).get("Contents", [])
+        listed = s3_client().list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", [])
         return [location] if listed and listed[0]["Key"] == key else None
     path = local_path(location)
-    return [to_uri(path)] if os.path.isfile(path) else None
+    return [file_uri(path)] if os.path.isfile(path) else None
 
 
 def list_files(inputs: Sequence[str], threads: int = LISTING_THREADS) -> list[str]:
@@ -188,9 +195,9 @@ def read_s3_object(location: str) -> bytes:
     """An S3 object's content (GetObject); its error code in `UnreadableFile` once the client's retries are spent."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    parts = urlsplit(location)
+    bucket, key = bucket_and_key(location)
     try:
-        return s3_client().get_object(Bucket=parts.netloc, Key=parts.path.lstrip("/"))["Body"].read()
+        return s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:
         # GetObject answers NoSuchKey for a missing key when the caller may list the bucket, else AccessDenied
         # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, "Permissions").

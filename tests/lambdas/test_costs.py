@@ -46,12 +46,27 @@ def test_cost_is_count_times_hourly_ec2_plus_emr_times_cluster_hours():
     ("groups", "seconds", "expected"),
     [
         ([{**PRIMARY, "count": 4}], 5400, 1.5),  # 4 x 0.25 x 1.5 h
-        ([PRIMARY], 36, 0.0025),  # 0.25 x 0.01 h
-        ([PRIMARY, CORE_SPOT], 0, 0.0),
+        ([PRIMARY], 72, 0.005),  # 0.25 x 0.02 h
+        ([PRIMARY], 36, 0.0042),  # under a minute, billed a minute: 0.25 / 60 = 0.00417
+        ([PRIMARY, CORE_SPOT], 0, 0.0208),  # no time at all, still a minute per instance: 1.25 / 60 = 0.02083
     ],
 )
 def test_cost_by_hand(groups, seconds, expected):
     assert run_cost(groups, cluster_seconds=seconds, table=TABLE)["estimated_usd"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "billed_seconds"),
+    [(0.3, 60), (59.9, 60), (60, 60), (61, 61), (61.5, 61.5)],
+)
+def test_each_instance_is_billed_per_second_with_a_one_minute_minimum(seconds, billed_seconds):
+    # An emulated cluster lives a fraction of a second: it is still billed a minute per instance, never 0.
+    cost = run_cost([PRIMARY, CORE_SPOT], cluster_seconds=seconds, table=TABLE)
+
+    per_second = [0.25 / 3600, 2 * 0.5 / 3600]  # primary, core: count x (EC2 + EMR) hourly price, per second
+    assert [line["usd"] for line in cost["breakdown"]] == [round(usd * billed_seconds, 4) for usd in per_second]
+    assert cost["estimated_usd"] == round(sum(per_second) * billed_seconds, 4) > 0
+    assert "per second with a one-minute minimum per instance" in cost["basis"]
 
 
 def test_spot_instances_are_priced_on_demand_and_say_so():

@@ -117,7 +117,7 @@ def test_an_input_is_listed_until_it_shows_an_image_even_when_the_others_suffice
 
 INPUTS = ["in0", "in1", "in2"]
 KEYS = st.lists(st.builds("{}/{}/{}/{}{}".format, st.sampled_from(INPUTS), st.sampled_from(["Training", "Test"]),
-                          st.sampled_from(["Apple A", "Apple B", "Kiwi", "Banana"]), st.integers(0, 9),
+                          st.sampled_from(["Apple A", "Apple B #2?", "Kiwi", "Kiwi %41", "Banana"]), st.integers(0, 9),
                           st.sampled_from([".jpg", ".png", ".txt"])), max_size=30)
 SELECTIONS = st.builds(Selection, classes=st.lists(st.sampled_from(["Apple*", "Kiwi", "Cherry"]), unique=True,
                                                    max_size=3).map(tuple),
