@@ -34,7 +34,7 @@ FEATURE_RESULT_SCHEMA = ddl(RESULT_COLUMNS)
 
 
 @dataclass(frozen=True)
-class FeatureSettings:
+class ExtractorSpec:
     """What the executors need to turn image files into features."""
 
     engine: str
@@ -96,7 +96,7 @@ def _task_cores() -> int:
     return context.cpus() if context is not None else 1
 
 
-def extract_features(paths: DataFrame, settings: FeatureSettings, done: Accumulator) -> DataFrame:
+def extract_features(paths: DataFrame, spec: ExtractorSpec, done: Accumulator) -> DataFrame:
     """Add a `result` struct of RESULT_COLUMNS (features, error, width, height, mode) computed from the file at
     `path`.
 
@@ -106,12 +106,12 @@ def extract_features(paths: DataFrame, settings: FeatureSettings, done: Accumula
     def featurize(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
         from pyspark import SparkFiles
 
-        engine = load_engine(settings.engine, SparkFiles.get(settings.model_file), _task_cores())
+        engine = load_engine(spec.engine, SparkFiles.get(spec.model_file), _task_cores())
 
         def load(path: str) -> DecodedImage | ImageError:
-            return load_image(path, settings.image_size, settings.max_image_pixels)
+            return load_image(path, spec.image_size, spec.max_image_pixels)
 
-        buffer = np.empty((0, settings.image_size, settings.image_size, 3), dtype=np.float32)
+        buffer = np.empty((0, spec.image_size, spec.image_size, 3), dtype=np.float32)
         for images in prefetched(batches, load, reading_pool()):
             if len(images) > len(buffer):
                 buffer = np.empty((len(images), *buffer.shape[1:]), dtype=np.float32)

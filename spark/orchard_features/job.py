@@ -44,7 +44,7 @@ from orchard_contract.run_outputs import (
 from orchard_contract.selection import select_images
 from orchard_features import sources, storage
 from orchard_features.config import JobConfig
-from orchard_features.features import ERROR, FeatureSettings, extract_features, warm_up
+from orchard_features.features import ERROR, ExtractorSpec, extract_features, warm_up
 from orchard_features.model import MODEL_NAME, ModelArtifact, cached_model_path, prepare_model
 from orchard_features.pca import PcaResult, check_components, fit_pca, project
 from orchard_features.progress import Progress
@@ -182,7 +182,7 @@ def featurize(spark: SparkSession, config: JobConfig, selected: list[str], artif
     many were featurized (counted in the same pass: the cache holds whole rows whatever a query reads)."""
     with progress.phase("features", "Extracting features"):
         catalog = catalog_frame(spark, selected, config.images_per_partition)
-        settings = FeatureSettings(
+        spec = ExtractorSpec(
             engine=artifact.engine,
             model_file=os.path.basename(artifact.path),
             image_size=artifact.image_size,
@@ -190,7 +190,7 @@ def featurize(spark: SparkSession, config: JobConfig, selected: list[str], artif
         )
         done = spark.sparkContext.accumulator(0)
         read = (
-            extract_features(catalog, settings, done)
+            extract_features(catalog, spec, done)
             .select(*catalog.columns, "result.*")
             .persist(StorageLevel.MEMORY_AND_DISK)
         )
