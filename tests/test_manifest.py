@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from orchard_contract.manifest import ManifestError, parse_manifest
-from orchard_features.config import config_from_arguments, parse_arguments
+from orchard_features.settings import parse_arguments, settings_from_arguments
 from orchard_functions.run_plan import InvalidManifest, validated_manifest
 
 MANIFESTS = Path(__file__).resolve().parents[1] / "manifests"
@@ -87,17 +87,17 @@ def test_invalid_json_names_the_file():
 def test_settings_come_from_flags_then_manifest_then_defaults():
     manifest = json.dumps({"manifest_version": 1, "name": "m", "inputs": ["imgs/"], "job": {"pca_components": 20, "engine": "tensorflow"}})
     arguments = parse_arguments(["s3://b/manifests/m.json", "--output", "out", "-k", "30"])
-    config = config_from_arguments(arguments, lambda uri: manifest)
-    assert config.pca_components == 30  # flag
-    assert config.engine == "tensorflow"  # manifest
-    assert config.image_size == 224  # default
-    assert config.run_name == "m"
-    assert config.inputs == ("s3://b/manifests/imgs",)
+    settings = settings_from_arguments(arguments, lambda uri: manifest)
+    assert settings.pca_components == 30  # flag
+    assert settings.engine == "tensorflow"  # manifest
+    assert settings.image_size == 224  # default
+    assert settings.run_name == "m"
+    assert settings.inputs == ("s3://b/manifests/imgs",)
 
 
 def test_a_folder_input_needs_no_manifest():
-    config = config_from_arguments(parse_arguments(["data/images", "--output", "out"]), lambda uri: pytest.fail("read"))
-    assert config.inputs == ("data/images",) and config.selection.keeps_everything()
+    settings = settings_from_arguments(parse_arguments(["data/images", "--output", "out"]), lambda uri: pytest.fail("read"))
+    assert settings.inputs == ("data/images",) and settings.selection.keeps_everything()
 
 
 def test_bad_flags_are_refused(capsys: pytest.CaptureFixture):
@@ -107,5 +107,5 @@ def test_bad_flags_are_refused(capsys: pytest.CaptureFixture):
 
 
 def test_runs_are_quiet_unless_verbose():
-    assert not config_from_arguments(parse_arguments(["in", "--output", "out"]), str).verbose
-    assert config_from_arguments(parse_arguments(["in", "--output", "out", "--verbose"]), str).verbose
+    assert not settings_from_arguments(parse_arguments(["in", "--output", "out"]), str).verbose
+    assert settings_from_arguments(parse_arguments(["in", "--output", "out", "--verbose"]), str).verbose

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from orchard_features import job, model, storage
-from orchard_features.config import config_from_arguments, parse_arguments
+from orchard_features.settings import parse_arguments, settings_from_arguments
 
 pytestmark = pytest.mark.spark
 
@@ -20,9 +20,9 @@ def no_build(*args, **kwargs):
     raise AssertionError("the model was built although the store has it")
 
 
-def test_a_second_run_with_an_empty_cache_takes_the_model_from_the_store(spark, config_in, tmp_path, monkeypatch):
+def test_a_second_run_with_an_empty_cache_takes_the_model_from_the_store(spark, settings_in, tmp_path, monkeypatch):
     store = tmp_path / "store"
-    first = config_in(image_size=STORE_IMAGE_SIZE, model_cache=str(tmp_path / "cluster-1"), model_store=f"file:{store}")
+    first = settings_in(image_size=STORE_IMAGE_SIZE, model_cache=str(tmp_path / "cluster-1"), model_store=f"file:{store}")
     built = job.load_model(spark, first)
     assert not built.from_cache
     stored = store / Path(built.path).name
@@ -44,5 +44,5 @@ def test_a_store_without_the_model_is_no_error(spark, tmp_path):
 
 def test_the_store_is_an_option_of_the_command_line():
     arguments = ["in", "--output", "out", "--model-store", "s3://artifacts/models/"]
-    assert config_from_arguments(parse_arguments(arguments), str).model_store == "s3://artifacts/models/"
-    assert config_from_arguments(parse_arguments(arguments[:3]), str).model_store is None
+    assert settings_from_arguments(parse_arguments(arguments), str).model_store == "s3://artifacts/models/"
+    assert settings_from_arguments(parse_arguments(arguments[:3]), str).model_store is None

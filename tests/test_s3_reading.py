@@ -54,14 +54,14 @@ def driver_environment(server: LocalS3) -> Iterator[None]:
             sources.s3_client.cache_clear()
 
 
-def finished_run(spark, config, root: str, server: LocalS3) -> Run:
-    """Run the job with `config` and read back its outputs."""
+def finished_run(spark, settings, root: str, server: LocalS3) -> Run:
+    """Run the job with `settings` and read back its outputs."""
     server.reset_counts()
-    summary = job.run(spark, config, QUIET)
+    summary = job.run(spark, settings, QUIET)
     requests = server.request_counts()
 
     def rows(name: str):
-        return storage.read_parquet(spark, config.output, name).collect()
+        return storage.read_parquet(spark, settings.output, name).collect()
 
     return Run(
         counts=summary.counts,
@@ -74,10 +74,10 @@ def finished_run(spark, config, root: str, server: LocalS3) -> Run:
 
 
 @pytest.fixture(scope="module")
-def runs(spark, sample, base_config, onnx_model, local_s3_server: LocalS3, tmp_path_factory) -> tuple[Run, Run]:
+def runs(spark, sample, base_settings, onnx_model, local_s3_server: LocalS3, tmp_path_factory) -> tuple[Run, Run]:
     """The sample read from its local folder, then from the local S3 at `LATENCY_SECONDS` per request."""
     output = tmp_path_factory.mktemp("s3-reading")
-    local = finished_run(spark, replace(base_config, output=str(output / "local")), f"file:{sample.root}",
+    local = finished_run(spark, replace(base_settings, output=str(output / "local")), f"file:{sample.root}",
                          local_s3_server)
 
     local_s3_server.latency_seconds = 0
@@ -86,7 +86,7 @@ def runs(spark, sample, base_config, onnx_model, local_s3_server: LocalS3, tmp_p
     local_s3_server.latency_seconds = LATENCY_SECONDS
     try:
         with driver_environment(local_s3_server):
-            on_s3 = finished_run(spark, replace(base_config, inputs=(s3_input,), output=str(output / "s3")),
+            on_s3 = finished_run(spark, replace(base_settings, inputs=(s3_input,), output=str(output / "s3")),
                                  s3_input, local_s3_server)
     finally:
         local_s3_server.latency_seconds = 0

@@ -43,12 +43,12 @@ from orchard_contract.run_outputs import (
 )
 from orchard_contract.selection import select_images
 from orchard_features import sources, storage
-from orchard_features.config import JobConfig
 from orchard_features.features import ERROR, ExtractorSpec, extract_features, warm_up
 from orchard_features.model import MODEL_NAME, ModelArtifact, cached_model_path, prepare_model
 from orchard_features.pca import PcaResult, check_components, fit_pca, project
 from orchard_features.progress import Progress
 from orchard_features.report import write_report
+from orchard_features.settings import JobSettings
 from orchard_features.versions import library_versions
 
 CATALOG_SCHEMA = ddl((PATH, LABEL, SPLIT))
@@ -80,7 +80,7 @@ def fetch_weights(spark: SparkSession, weights: str, cache_dir: str) -> str:
     return local
 
 
-def load_model(spark: SparkSession, config: JobConfig) -> ModelArtifact:
+def load_model(spark: SparkSession, settings: JobSettings) -> ModelArtifact:
     """Build or fetch the model for this run and ship it to the executors, warming them up meanwhile.
 
     With a model store, a model that an earlier run (on any cluster) converted is copied from the
@@ -88,7 +88,7 @@ def load_model(spark: SparkSession, config: JobConfig) -> ModelArtifact:
     """
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="orchard-warm-up") as pool:
         warming = pool.submit(warm_up_executors, spark)
-        artifact = prepare_and_ship_model(spark, config)
+        artifact = prepare_and_ship_model(spark, settings)
         warming.result()
     return artifact
 
@@ -99,17 +99,17 @@ def warm_up_executors(spark: SparkSession) -> None:
     warm_up(catalog_frame(spark, [WARM_UP_PATH] * cores, 1)).write.format("noop").mode("overwrite").save()
 
 
-def prepare_and_ship_model(spark: SparkSession, config: JobConfig) -> ModelArtifact:
+def prepare_and_ship_model(spark: SparkSession, settings: JobSettings) -> ModelArtifact:
     """The model for this run, from the store or the cache or built now, registered with `addFile`."""
-    weights = fetch_weights(spark, config.weights, config.model_cache)
-    if config.model_store:
-        cached = cached_model_path(weights, config.image_size, config.engine, config.model_cache)
+    weights = fetch_weights(spark, settings.weights, settings.model_cache)
+    if settings.model_store:
+        cached = cached_model_path(weights, settings.image_size, settings.engine, settings.model_cache)
         if not cached.exists():
             cached.parent.mkdir(parents=True, exist_ok=True)
-            storage.fetch_stored_model(spark, config.model_store, str(cached))
-    artifact = prepare_model(weights, config.image_size, config.engine, config.model_cache, config.verbose)
-    if config.model_store and not artifact.from_cache:
-        storage.store_model(spark, artifact.path, config.model_store)
+            storage.fetch_stored_model(spark, settings.model_store, str(cached))
+    artifact = prepare_model(weights, settings.image_size, settings.engine, settings.model_cache, settings.verbose)
+    if settings.model_store and not artifact.from_cache:
+        storage.store_model(spark, artifact.path, settings.model_store)
     spark.sparkContext.addFile(artifact.path)
     return artifact
 
@@ -136,57 +136,57 @@ def tally(selected: list[str], featurized: int) -> dict[str, int]:
     }
 
 
-def run(spark: SparkSession, config: JobConfig, progress: Progress | None = None,
+def run(spark: SparkSession, settings: JobSettings, progress: Progress | None = None,
         artifact: ModelArtifact | None = None) -> RunSummary:
     """Run the whole job; `artifact` skips model preparation when the caller has done it."""
     progress = progress or Progress()
     started_at = datetime.now(UTC)
     started = time.perf_counter()
-    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(config.batch_size))
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(settings.batch_size))
     spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
 
     with progress.phase("listing", "Listing images"):
-        listed = sources.list_files(config.inputs)
-        selected = select_images(listed, config.selection)
+        listed = sources.list_files(settings.inputs)
+        selected = select_images(listed, settings.selection)
         if not selected:
             raise NoImagesError(
-                f"no image selected: {len(listed)} files found under {', '.join(config.inputs)}, "
-                f"none kept by the selection {config.selection}"
+                f"no image selected: {len(listed)} files found under {', '.join(settings.inputs)}, "
+                f"none kept by the selection {settings.selection}"
             )
-        check_components(config.pca_components, len(selected))
+        check_components(settings.pca_components, len(selected))
     progress.say(f"  {len(selected)} images selected of {len(listed)} files found")
 
     if artifact is None:
         with progress.phase("model", "Preparing the model"):
-            artifact = load_model(spark, config)
+            artifact = load_model(spark, settings)
     progress.say(f"  {MODEL_NAME}, {artifact.engine}, {artifact.image_size} px, weights: {artifact.describe_weights()}")
 
-    results, featurized = featurize(spark, config, selected, artifact, progress)
+    results, featurized = featurize(spark, settings, selected, artifact, progress)
     try:
         counts = tally(selected, featurized)
         progress.say(f"  {counts['images_featurized']} featurized, {counts['images_failed']} failed")
-        check_components(config.pca_components, counts["images_featurized"])
+        check_components(settings.pca_components, counts["images_featurized"])
         with progress.phase("outputs", "Fitting PCA and writing outputs"):
-            info = write_outputs(spark, config, artifact, results, counts, started_at, progress)
+            info = write_outputs(spark, settings, artifact, results, counts, started_at, progress)
     finally:
         results.unpersist()
     info["timings_seconds"].update(progress.seconds, total=round(time.perf_counter() - started, 3))
-    storage.write_document(spark, config.output, MODEL_INFO_DOCUMENT, info)
-    storage.write_document(spark, config.output, SUCCESS_MARKER_DOCUMENT, success_marker(info))
+    storage.write_document(spark, settings.output, MODEL_INFO_DOCUMENT, info)
+    storage.write_document(spark, settings.output, SUCCESS_MARKER_DOCUMENT, success_marker(info))
     return RunSummary(info=info)
 
 
-def featurize(spark: SparkSession, config: JobConfig, selected: list[str], artifact: ModelArtifact,
+def featurize(spark: SparkSession, settings: JobSettings, selected: list[str], artifact: ModelArtifact,
               progress: Progress) -> tuple[DataFrame, int]:
     """Read the selected images and compute their features once, persisted for what follows; and how
     many were featurized (counted in the same pass: the cache holds whole rows whatever a query reads)."""
     with progress.phase("features", "Extracting features"):
-        catalog = catalog_frame(spark, selected, config.images_per_partition)
+        catalog = catalog_frame(spark, selected, settings.images_per_partition)
         spec = ExtractorSpec(
             engine=artifact.engine,
             model_file=os.path.basename(artifact.path),
             image_size=artifact.image_size,
-            max_image_pixels=config.max_image_pixels,
+            max_image_pixels=settings.max_image_pixels,
         )
         done = spark.sparkContext.accumulator(0)
         read = (
@@ -199,7 +199,7 @@ def featurize(spark: SparkSession, config: JobConfig, selected: list[str], artif
     return read, featurized
 
 
-def write_outputs(spark: SparkSession, config: JobConfig, artifact: ModelArtifact, results: DataFrame,
+def write_outputs(spark: SparkSession, settings: JobSettings, artifact: ModelArtifact, results: DataFrame,
                   counts: dict[str, int], started_at: datetime, progress: Progress) -> dict[str, Any]:
     """Replace the previous result: the PCA fitted first, on every core (the projections, the model and
     the report wait for it), then every output written at once from the cached results. Returns the
@@ -209,63 +209,63 @@ def write_outputs(spark: SparkSession, config: JobConfig, artifact: ModelArtifac
     (planning, task launch, commit) overlap instead of adding up. The projections go first: the report
     waits for them.
     """
-    storage.clear_outputs(spark, config.output)
+    storage.clear_outputs(spark, settings.output)
     featurized = results.where(F.col(ERROR.name).isNull()).select(*FEATURES_OUTPUT.names)
     with progress.phase("pca", "  fitting PCA"):
-        pca = fit_pca(featurized, config.pca_components)
-    info = model_info(config, artifact, counts, pca, started_at, progress.seconds)
+        pca = fit_pca(featurized, settings.pca_components)
+    info = model_info(settings, artifact, counts, pca, started_at, progress.seconds)
     with ThreadPoolExecutor(max_workers=OUTPUT_WRITERS, thread_name_prefix="orchard-write") as pool:
-        projected = pool.submit(write_projections, spark, config, featurized, pca)
-        writes = [pool.submit(save_pca_model, config, pca)]
-        writes += [pool.submit(write, config, results, featurized) for write in IMAGE_OUTPUTS]
-        if config.write_report:
-            writes.append(pool.submit(write_report_to_output, spark, config.output, info, projected))
+        projected = pool.submit(write_projections, spark, settings, featurized, pca)
+        writes = [pool.submit(save_pca_model, settings, pca)]
+        writes += [pool.submit(write, settings, results, featurized) for write in IMAGE_OUTPUTS]
+        if settings.write_report:
+            writes.append(pool.submit(write_report_to_output, spark, settings.output, info, projected))
         projected.result()
         for finished in writes:
             finished.result()
     return info
 
 
-def write_features(config: JobConfig, results: DataFrame, featurized: DataFrame) -> None:
+def write_features(settings: JobSettings, results: DataFrame, featurized: DataFrame) -> None:
     """`features/` (and its CSV copy): path, label and the 1,280 features of every featurized image."""
-    storage.write_parquet(featurized, config.output, FEATURES_OUTPUT.folder, dictionary=False)
-    if config.write_csv:
-        storage.write_csv(featurized, config.output, "features_csv", FEATURES.name, FEATURE_DIMENSION)
+    storage.write_parquet(featurized, settings.output, FEATURES_OUTPUT.folder, dictionary=False)
+    if settings.write_csv:
+        storage.write_csv(featurized, settings.output, "features_csv", FEATURES.name, FEATURE_DIMENSION)
 
 
-def write_metadata(config: JobConfig, results: DataFrame, featurized: DataFrame) -> None:
+def write_metadata(settings: JobSettings, results: DataFrame, featurized: DataFrame) -> None:
     """`metadata/`: every image read, its size and mode, featurized or failed."""
     status = F.when(F.col(ERROR.name).isNull(), FEATURIZED).otherwise(FAILED)
     metadata = results.withColumn(STATUS.name, status).select(*METADATA_OUTPUT.names)
-    storage.write_parquet(metadata, config.output, METADATA_OUTPUT.folder)
+    storage.write_parquet(metadata, settings.output, METADATA_OUTPUT.folder)
 
 
-def write_errors(config: JobConfig, results: DataFrame, featurized: DataFrame) -> None:
+def write_errors(settings: JobSettings, results: DataFrame, featurized: DataFrame) -> None:
     """`errors/`: every image that failed, and why."""
     failed = results.where(F.col(ERROR.name).isNotNull()).withColumnRenamed(ERROR.name, REASON.name)
-    storage.write_parquet(failed.select(*ERRORS_OUTPUT.names), config.output, ERRORS_OUTPUT.folder)
+    storage.write_parquet(failed.select(*ERRORS_OUTPUT.names), settings.output, ERRORS_OUTPUT.folder)
 
 
 IMAGE_OUTPUTS = (write_features, write_metadata, write_errors)
 OUTPUT_WRITERS = 6  # the image outputs, the PCA model, the projections, the report
 
 
-def save_pca_model(config: JobConfig, pca: PcaResult) -> None:
+def save_pca_model(settings: JobSettings, pca: PcaResult) -> None:
     """The fitted PCA as a Spark ML pipeline model, under `model_info/pca_model`."""
-    pca.model.write().overwrite().save(storage.output_location(config.output, "model_info/pca_model"))
+    pca.model.write().overwrite().save(storage.output_location(settings.output, "model_info/pca_model"))
 
 
-def write_projections(spark: SparkSession, config: JobConfig, featurized: DataFrame,
+def write_projections(spark: SparkSession, settings: JobSettings, featurized: DataFrame,
                       pca: PcaResult) -> list[tuple[str, float, float]]:
     """`pca/` (and its CSV copy); returns a sample of (label, PC1, PC2) read back, for the report."""
     projected = project(featurized, pca.model).select(*PCA_OUTPUT.names)
-    storage.write_parquet(projected, config.output, PCA_OUTPUT.folder, dictionary=False)
-    if config.write_csv:
-        storage.write_csv(projected, config.output, "pca_csv", PCA.name, config.pca_components)
-    return pca_sample(spark, config.output)
+    storage.write_parquet(projected, settings.output, PCA_OUTPUT.folder, dictionary=False)
+    if settings.write_csv:
+        storage.write_csv(projected, settings.output, "pca_csv", PCA.name, settings.pca_components)
+    return pca_sample(spark, settings.output)
 
 
-def model_info(config: JobConfig, artifact: ModelArtifact, counts: dict[str, int], pca: PcaResult,
+def model_info(settings: JobSettings, artifact: ModelArtifact, counts: dict[str, int], pca: PcaResult,
                started_at: datetime, timings: dict[str, float]) -> dict[str, Any]:
     """The run's record: counts, explained variance, model, library versions, timings."""
     feature_seconds = timings.get("features", 0.0)
@@ -273,15 +273,15 @@ def model_info(config: JobConfig, artifact: ModelArtifact, counts: dict[str, int
     return {
         "model_info_version": MODEL_INFO_DOCUMENT.version,
         "run": {
-            "name": config.run_name,
+            "name": settings.run_name,
             "started_at": started_at.isoformat(timespec="seconds"),
-            "inputs": list(config.inputs),
-            "output": config.output,
+            "inputs": list(settings.inputs),
+            "output": settings.output,
             "selection": {
-                "classes": list(config.selection.classes),
-                "max_per_class": config.selection.max_per_class,
-                "max_images": config.selection.max_images,
-                "seed": config.selection.seed,
+                "classes": list(settings.selection.classes),
+                "max_per_class": settings.selection.max_per_class,
+                "max_images": settings.selection.max_images,
+                "seed": settings.selection.seed,
             },
         },
         "counts": counts,
@@ -296,10 +296,10 @@ def model_info(config: JobConfig, artifact: ModelArtifact, counts: dict[str, int
             "image_size": artifact.image_size,
             "preprocessing": "RGB, bilinear resize, x / 127.5 - 1 (mobilenet_v2.preprocess_input)",
             "engine": artifact.engine,
-            "batch_size": config.batch_size,
+            "batch_size": settings.batch_size,
         },
         "pca": {
-            "k": config.pca_components,
+            "k": settings.pca_components,
             "explained_variance": list(pca.explained_variance),
             "cumulative_explained_variance": list(pca.cumulative_variance),
             "total_explained_variance": pca.cumulative_variance[-1],
