@@ -1,8 +1,8 @@
 """`make run`: the feature job alone, in local Spark, on a generated sample in the Fruits-360 layout (MINI).
 
 Lays out a work folder as a user lays out the input bucket (images under `fruits-360/`, the
-manifest under `manifests/`), runs the job locally and prints the summary and the report's path.
-ImageNet weights are used when Keras can download them; offline, the demo says so and uses
+manifest under `manifests/`), runs the job locally and prints its closing lines, the report's path
+among them. ImageNet weights are used when Keras can download them; offline, the demo says so and uses
 random weights, whose features are not meaningful.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from orchard_features import storage
 from orchard_features.cli import spark_session
-from orchard_features.closing_summary import format_summary
+from orchard_features.closing_lines import closing_lines
 from orchard_features.job import run
 from orchard_features.model import ModelError, prepare_model
 from orchard_features.progress import Progress
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = run(spark, settings, progress)
     finally:
         spark.stop()
-    print(format_summary(summary.info, str(output)))
+    print(closing_lines(summary.info, str(output)))
     return 0
 
 

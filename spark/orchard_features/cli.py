@@ -1,4 +1,4 @@
-"""The job's entry point: parse arguments, start Spark, run, print the summary (or the user's error), stop Spark."""
+"""The job's entry point: parse arguments, start Spark, run, print the closing lines or the user's error, stop Spark."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pyspark.sql import SparkSession
 
 from orchard_contract.errors import OrchardError
 from orchard_features import quiet, storage
-from orchard_features.closing_summary import format_summary
+from orchard_features.closing_lines import closing_lines
 from orchard_features.job import run
 from orchard_features.settings import PROG, parse_arguments, settings_from_arguments
 
@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = settings_from_arguments(args, lambda uri: storage.read_text(spark, uri))
         summary = run(spark, settings)
-        print(format_summary(summary.info, settings.output))
+        print(closing_lines(summary.info, settings.output))
     except OrchardError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return USAGE_ERROR
