@@ -31,8 +31,8 @@ import numpy as np
 from orchard_features.cli import spark_session
 from orchard_features.engines import ENGINE_CLASSES
 from orchard_features.images import decode_image, preprocess
-from orchard_features.job import load_model, run
-from orchard_features.model import prepare_model
+from orchard_features.job import run
+from orchard_features.model import load_model, prepare_model
 from orchard_features.progress import Progress
 from orchard_features.settings import JobSettings
 from orchard_local.sample_data import generate_dataset

@@ -32,8 +32,8 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from orchard_features.cli import spark_session
-from orchard_features.job import load_model, run
-from orchard_features.model import ModelArtifact
+from orchard_features.job import run
+from orchard_features.model import ModelArtifact, load_model
 from orchard_features.progress import Progress
 from orchard_features.settings import JobSettings
 from orchard_local.local_s3 import LocalS3, local_s3, process_environment, upload_folder

@@ -82,15 +82,6 @@ def test_job_features_equal_the_keras_model_on_the_same_images(spark, finished, 
     assert relative_error(np.array([row.features for row in rows]), expected) < 1e-4
 
 
-def test_weights_given_as_a_uri_are_copied_to_the_cache(spark, tmp_path, keras_model):
-    weights = tmp_path / "mine.weights.h5"
-    keras_model.save_weights(weights)
-    local = job.fetch_weights(spark, f"file:{weights}", str(tmp_path / "cache"))
-    assert Path(local).read_bytes() == weights.read_bytes() and Path(local).parent != weights.parent
-    with pytest.raises(storage.InputError, match="file not found: file:/nowhere/w.h5"):
-        job.fetch_weights(spark, "file:/nowhere/w.h5", str(tmp_path / "cache"))
-
-
 def test_model_info_records_the_run(finished):
     settings, summary = finished
     info = read_info(settings.output)

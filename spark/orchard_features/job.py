@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from orchard_contract.errors import OrchardError
-from orchard_contract.paths import has_scheme, label_from_path, split_from_path
+from orchard_contract.paths import label_from_path, split_from_path
 from orchard_contract.run_outputs import (
     ERRORS_OUTPUT,
     FAILED,
@@ -43,8 +43,8 @@ from orchard_contract.run_outputs import (
 )
 from orchard_contract.selection import select_images
 from orchard_features import sources, storage
-from orchard_features.features import ERROR, ExtractorSpec, extract_features, warm_up
-from orchard_features.model import MODEL_NAME, ModelArtifact, cached_model_path, prepare_model
+from orchard_features.features import ERROR, ExtractorSpec, extract_features
+from orchard_features.model import MODEL_NAME, ModelArtifact, load_model
 from orchard_features.pca import PcaResult, check_components, fit_pca, project
 from orchard_features.progress import Progress
 from orchard_features.report import write_report
@@ -52,7 +52,6 @@ from orchard_features.settings import JobSettings
 from orchard_features.versions import library_versions
 
 CATALOG_SCHEMA = ddl((PATH, LABEL, SPLIT))
-WARM_UP_PATH = "warm-up"
 
 
 class NoImagesError(OrchardError, ValueError):
@@ -68,50 +67,6 @@ class RunSummary:
     @property
     def counts(self) -> dict[str, int]:
         return self.info["counts"]
-
-
-def fetch_weights(spark: SparkSession, weights: str, cache_dir: str) -> str:
-    """A local path for `weights`: an s3:// (or other URI) file is copied to the cache first."""
-    if not has_scheme(weights):
-        return weights
-    local = os.path.join(cache_dir, "weights", os.path.basename(weights))
-    os.makedirs(os.path.dirname(local), exist_ok=True)
-    storage.copy_to_local(spark, weights, local)
-    return local
-
-
-def load_model(spark: SparkSession, settings: JobSettings) -> ModelArtifact:
-    """Build or fetch the model for this run and ship it to the executors, warming them up meanwhile.
-
-    With a model store, a model that an earlier run (on any cluster) converted is copied from the
-    store into the local cache instead of being built, and a model built now is kept there.
-    """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="orchard-warm-up") as pool:
-        warming = pool.submit(warm_up_executors, spark)
-        artifact = prepare_and_ship_model(spark, settings)
-        warming.result()
-    return artifact
-
-
-def warm_up_executors(spark: SparkSession) -> None:
-    """Start a Python worker, its libraries loaded, on every executor core (see `features.warm_up`)."""
-    cores = spark.sparkContext.defaultParallelism
-    warm_up(catalog_frame(spark, [WARM_UP_PATH] * cores, 1)).write.format("noop").mode("overwrite").save()
-
-
-def prepare_and_ship_model(spark: SparkSession, settings: JobSettings) -> ModelArtifact:
-    """The model for this run, from the store or the cache or built now, registered with `addFile`."""
-    weights = fetch_weights(spark, settings.weights, settings.model_cache)
-    if settings.model_store:
-        cached = cached_model_path(weights, settings.image_size, settings.engine, settings.model_cache)
-        if not cached.exists():
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            storage.fetch_stored_model(spark, settings.model_store, str(cached))
-    artifact = prepare_model(weights, settings.image_size, settings.engine, settings.model_cache, settings.verbose)
-    if settings.model_store and not artifact.from_cache:
-        storage.store_model(spark, artifact.path, settings.model_store)
-    spark.sparkContext.addFile(artifact.path)
-    return artifact
 
 
 def catalog_frame(spark: SparkSession, selected: list[str], images_per_partition: int) -> DataFrame:
