@@ -144,7 +144,7 @@ def main() -> None:
             print(f"job start-up: {startup:.1f} s (Spark session {session_seconds:.1f} s, "
                   f"model build and conversion {startup - session_seconds:.1f} s)")
             job_started = time.perf_counter()
-            summary = run(spark, settings, Progress(enabled=False), artifact=artifact)
+            info = run(spark, settings, Progress(enabled=False), artifact=artifact)
             job_seconds = time.perf_counter() - job_started
         finally:
             spark.stop()
@@ -152,9 +152,9 @@ def main() -> None:
     engine_rate = (engine_before + engine_after) / 2
     print(f"bare {ENGINE} after the job: {engine_after:.1f} images/s")
     print(f"bare {ENGINE} (the mean of the two, compared with below): {engine_rate:.1f} images/s")
-    read = summary.counts["images_read"]
+    read = info["counts"]["images_read"]
     job_rate = read / job_seconds
-    timings = summary.info["timings_seconds"]
+    timings = info["timings_seconds"]
     stage_seconds = timings["feature_stage"]
     stage_rate = read / stage_seconds
     print(f"full local Spark job: {job_rate:.1f} images/s ({read} images in {job_seconds:.1f} s)")

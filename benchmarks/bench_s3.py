@@ -76,14 +76,14 @@ def timed_run(spark: SparkSession, settings: JobSettings, artifact: ModelArtifac
     server.latency_seconds = latency_ms / 1000
     server.reset_counts()
     started = time.perf_counter()
-    summary = run(spark, settings, Progress(enabled=False), artifact=artifact)
+    info = run(spark, settings, Progress(enabled=False), artifact=artifact)
     seconds = time.perf_counter() - started
     requests = server.request_counts()
     peak_in_flight = server.peak_in_flight()
     server.latency_seconds = 0
     shutil.rmtree(settings.output, ignore_errors=True)
-    timings = summary.info["timings_seconds"]
-    return Measured(latency_ms=latency_ms, images=summary.counts["images_read"], seconds=seconds,
+    timings = info["timings_seconds"]
+    return Measured(latency_ms=latency_ms, images=info["counts"]["images_read"], seconds=seconds,
                     feature_stage_seconds=timings["feature_stage"], listing_seconds=timings["listing"],
                     requests=requests, peak_in_flight=peak_in_flight)
 

@@ -32,13 +32,13 @@ def finished(spark, base_settings, sample, onnx_model):
     from dataclasses import replace
 
     settings = replace(base_settings, write_csv=True)
-    summary = job.run(spark, settings, QUIET)
-    return settings, summary
+    info = job.run(spark, settings, QUIET)
+    return settings, info
 
 
 def test_counts_add_up_and_broken_files_are_listed_with_reasons(spark, finished, sample):
-    settings, summary = finished
-    counts = summary.counts
+    settings, info = finished
+    counts = info["counts"]
     assert counts["images_read"] == sample.images
     assert counts["images_featurized"] + counts["images_failed"] == counts["images_read"]
     errors = {row.path: row.reason for row in storage.read_parquet(spark, settings.output, "errors").collect()}
@@ -59,19 +59,19 @@ def test_odd_images_are_converted_and_featurized(spark, finished, sample):
 
 
 def test_outputs_have_the_promised_shapes(spark, finished):
-    settings, summary = finished
+    settings, info = finished
     for output in PARQUET_OUTPUTS:  # the columns declared, in order, of the types declared
         written = storage.read_parquet(spark, settings.output, output.folder)
         assert [(field.name, field.dataType.simpleString()) for field in written.schema] == [
             (column.name, column.type) for column in output.columns], output.folder
     features = storage.read_parquet(spark, settings.output, "features")
     projected = storage.read_parquet(spark, settings.output, "pca")
-    assert features.count() == projected.count() == summary.counts["images_featurized"]
+    assert features.count() == projected.count() == info["counts"]["images_featurized"]
     assert {len(row.features) for row in features.collect()} == {1280}
     assert {len(row.pca) for row in projected.collect()} == {settings.pca_components}
     for row in features.collect():
         assert row.label == label_from_path(row.path)
-    assert storage.read_parquet(spark, settings.output, "metadata").count() == summary.counts["images_read"]
+    assert storage.read_parquet(spark, settings.output, "metadata").count() == info["counts"]["images_read"]
 
 
 def test_job_features_equal_the_keras_model_on_the_same_images(spark, finished, keras_model):
@@ -83,10 +83,9 @@ def test_job_features_equal_the_keras_model_on_the_same_images(spark, finished, 
 
 
 def test_model_info_records_the_run(finished):
-    settings, summary = finished
-    info = read_info(settings.output)
+    settings, info = finished
+    assert read_info(settings.output) == info  # what run returns is the record it wrote
     assert MODEL_INFO_DOCUMENT.problems(info) == []
-    assert info["counts"] == summary.counts
     assert info["model"]["weights_are_random"] is True
     assert "NOT ImageNet" in info["model"]["weights_description"]
     assert info["model"]["image_size"] == settings.image_size and info["model"]["engine"] == "onnxruntime"
@@ -126,11 +125,11 @@ def test_explained_variance_and_projections_match_scikit_learn(spark, finished):
 def test_filters_select_what_they_say(spark, settings_in):
     settings = settings_in(selection=Selection(classes=("Apple*", "Kiwi"), max_per_class=5, seed=3), pca_components=3,
                        write_report=False)
-    summary = job.run(spark, settings, QUIET)
+    info = job.run(spark, settings, QUIET)
     labels = [row.label for row in storage.read_parquet(spark, settings.output, "metadata").collect()]
     assert sorted(set(labels)) == ["Apple Braeburn", "Apple Golden 1", "Apple Granny Smith", "Kiwi"]
     assert all(labels.count(label) == 5 for label in set(labels))
-    assert summary.counts["images_read"] == 20
+    assert info["counts"]["images_read"] == 20
 
 
 def test_too_many_components_is_refused_before_anything_is_written(spark, finished, settings_in):
@@ -150,11 +149,11 @@ def test_rerun_into_the_same_prefix_replaces_the_previous_result(spark, settings
     unrelated = Path(first.output) / "notes.txt"
     unrelated.write_text("mine")
     second = settings_in(selection=Selection(classes=("Banana",)), pca_components=4, write_report=False)
-    summary = job.run(spark, second, QUIET)
+    info = job.run(spark, second, QUIET)
     output = Path(second.output)
     assert not (output / "features_csv").exists()  # the first run's CSV copies are gone
     assert {row.label for row in storage.read_parquet(spark, second.output, "features").collect()} == {"Banana"}
-    assert read_info(second.output)["counts"] == summary.counts
+    assert read_info(second.output)["counts"] == info["counts"]
     assert unrelated.read_text() == "mine"  # only the job's own outputs are replaced
 
 

@@ -57,14 +57,14 @@ def driver_environment(server: LocalS3) -> Iterator[None]:
 def finished_run(spark, settings, root: str, server: LocalS3) -> Run:
     """Run the job with `settings` and read back its outputs."""
     server.reset_counts()
-    summary = job.run(spark, settings, QUIET)
+    info = job.run(spark, settings, QUIET)
     requests = server.request_counts()
 
     def rows(name: str):
         return storage.read_parquet(spark, settings.output, name).collect()
 
     return Run(
-        counts=summary.counts,
+        counts=info["counts"],
         features={relative(row.path, root): np.array(row.features) for row in rows("features")},
         metadata={relative(row.path, root): (row.label, row.split, row.width, row.height, row.mode, row.status)
                   for row in rows("metadata")},

@@ -84,10 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         arguments = parse_arguments([str(manifest), "--output", str(output), *(["--verbose"] if args.verbose else [])])
         settings = settings_from_arguments(arguments, lambda uri: storage.read_text(spark, uri))
         settings = choose_weights(settings, progress)
-        summary = run(spark, settings, progress)
+        info = run(spark, settings, progress)
     finally:
         spark.stop()
-    print(closing_lines(summary.info, str(output)))
+    print(closing_lines(info, str(output)))
     return 0
 
 

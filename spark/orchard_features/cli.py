@@ -50,8 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     spark = spark_session(verbose=args.verbose)
     try:
         settings = settings_from_arguments(args, lambda uri: storage.read_text(spark, uri))
-        summary = run(spark, settings)
-        print(closing_lines(summary.info, settings.output))
+        info = run(spark, settings)
+        print(closing_lines(info, settings.output))
     except OrchardError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return USAGE_ERROR

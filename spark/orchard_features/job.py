@@ -1,4 +1,5 @@
-"""The feature job: list and select images, featurize, fit PCA, write every output, mark success.
+"""The feature job: list and select the images, prepare the model, featurize, fit PCA and write every output,
+record the run.
 
 Nothing under the output prefix is touched until the features are computed and the number of
 PCA components is checked against them, so bad input leaves the previous result whole; the
@@ -12,7 +13,6 @@ import os
 import tempfile
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,14 +31,12 @@ from orchard_contract.run_outputs import (
     FEATURIZED,
     LABEL,
     METADATA_OUTPUT,
-    MODEL_INFO_DOCUMENT,
     PATH,
     PCA,
     PCA_OUTPUT,
     REASON,
     SPLIT,
     STATUS,
-    SUCCESS_MARKER_DOCUMENT,
     ddl,
 )
 from orchard_contract.selection import select_images
@@ -47,9 +45,9 @@ from orchard_features.features import ERROR, ExtractorSpec, extract_features
 from orchard_features.model import MODEL_NAME, ModelArtifact, load_model
 from orchard_features.pca import PcaResult, check_components, fit_pca, project
 from orchard_features.progress import Progress
+from orchard_features.record import model_info, tally, write_record
 from orchard_features.report import write_report
 from orchard_features.settings import JobSettings
-from orchard_features.versions import library_versions
 
 CATALOG_SCHEMA = ddl((PATH, LABEL, SPLIT))
 
@@ -58,58 +56,17 @@ class NoImagesError(OrchardError, ValueError):
     """The inputs and selection leave no image to process."""
 
 
-@dataclass(frozen=True)
-class RunSummary:
-    """The figures of a finished run, as recorded in `model_info/model_info.json` (MODEL_INFO_DOCUMENT)."""
-
-    info: dict[str, Any]
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return self.info["counts"]
-
-
-def catalog_frame(spark: SparkSession, selected: list[str], images_per_partition: int) -> DataFrame:
-    """The selected images' path, label and split (labels come from the path), at most
-    `images_per_partition` to a partition and, while there are images enough, a partition for every
-    core: tasks few and even, every core busy on a small run, no shuffle. The cores are Spark's default
-    parallelism: in local mode the machine's, on YARN those of every executor registered, or 2 if more
-    (`spark.default.parallelism`, https://spark.apache.org/docs/3.5.6/configuration.html#execution-behavior)."""
-    rows = [(path, label_from_path(path), split_from_path(path)) for path in selected]
-    tasks = max(math.ceil(len(rows) / images_per_partition), spark.sparkContext.defaultParallelism)
-    partitions = max(1, min(len(rows), tasks))
-    return spark.createDataFrame(spark.sparkContext.parallelize(rows, partitions), CATALOG_SCHEMA)
-
-
-def tally(selected: list[str], featurized: int) -> dict[str, int]:
-    """The run's counts: every selected image is read, then featurized or failed."""
-    return {
-        "images_read": len(selected),
-        "images_featurized": featurized,
-        "images_failed": len(selected) - featurized,
-        "classes": len({label_from_path(path) for path in selected}),
-    }
-
-
 def run(spark: SparkSession, settings: JobSettings, progress: Progress | None = None,
-        artifact: ModelArtifact | None = None) -> RunSummary:
-    """Run the whole job; `artifact` skips model preparation when the caller has done it."""
+        artifact: ModelArtifact | None = None) -> dict[str, Any]:
+    """Run the whole job and return the run's record (`model_info.json`'s document); `artifact` skips model
+    preparation when the caller has done it."""
     progress = progress or Progress()
     started_at = datetime.now(UTC)
     started = time.perf_counter()
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(settings.batch_size))
     spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
 
-    with progress.phase("listing", "Listing images"):
-        listed = sources.list_files(settings.inputs)
-        selected = select_images(listed, settings.selection)
-        if not selected:
-            raise NoImagesError(
-                f"no image selected: {len(listed)} files found under {', '.join(settings.inputs)}, "
-                f"none kept by the selection {settings.selection}"
-            )
-        check_components(settings.pca_components, len(selected))
-    progress.say(f"  {len(selected)} images selected of {len(listed)} files found")
+    selected = list_and_select(settings, progress)
 
     if artifact is None:
         with progress.phase("model", "Preparing the model"):
@@ -126,9 +83,35 @@ def run(spark: SparkSession, settings: JobSettings, progress: Progress | None = 
     finally:
         results.unpersist()
     info["timings_seconds"].update(progress.seconds, total=round(time.perf_counter() - started, 3))
-    storage.write_document(spark, settings.output, MODEL_INFO_DOCUMENT, info)
-    storage.write_document(spark, settings.output, SUCCESS_MARKER_DOCUMENT, success_marker(info))
-    return RunSummary(info=info)
+    write_record(spark, settings.output, info)
+    return info
+
+
+def list_and_select(settings: JobSettings, progress: Progress) -> list[str]:
+    """The images of the run: its inputs listed, its selection applied; none, or too few for the PCA, is an error."""
+    with progress.phase("listing", "Listing images"):
+        listed = sources.list_files(settings.inputs)
+        selected = select_images(listed, settings.selection)
+        if not selected:
+            raise NoImagesError(
+                f"no image selected: {len(listed)} files found under {', '.join(settings.inputs)}, "
+                f"none kept by the selection {settings.selection}"
+            )
+        check_components(settings.pca_components, len(selected))
+    progress.say(f"  {len(selected)} images selected of {len(listed)} files found")
+    return selected
+
+
+def catalog_frame(spark: SparkSession, selected: list[str], images_per_partition: int) -> DataFrame:
+    """The selected images' path, label and split (labels come from the path), at most
+    `images_per_partition` to a partition and, while there are images enough, a partition for every
+    core: tasks few and even, every core busy on a small run, no shuffle. The cores are Spark's default
+    parallelism: in local mode the machine's, on YARN those of every executor registered, or 2 if more
+    (`spark.default.parallelism`, https://spark.apache.org/docs/3.5.6/configuration.html#execution-behavior)."""
+    rows = [(path, label_from_path(path), split_from_path(path)) for path in selected]
+    tasks = max(math.ceil(len(rows) / images_per_partition), spark.sparkContext.defaultParallelism)
+    partitions = max(1, min(len(rows), tasks))
+    return spark.createDataFrame(spark.sparkContext.parallelize(rows, partitions), CATALOG_SCHEMA)
 
 
 def featurize(spark: SparkSession, settings: JobSettings, selected: list[str], artifact: ModelArtifact,
@@ -220,53 +203,6 @@ def write_projections(spark: SparkSession, settings: JobSettings, featurized: Da
     return pca_sample(spark, settings.output)
 
 
-def model_info(settings: JobSettings, artifact: ModelArtifact, counts: dict[str, int], pca: PcaResult,
-               started_at: datetime, timings: dict[str, float]) -> dict[str, Any]:
-    """The run's record: counts, explained variance, model, library versions, timings."""
-    feature_seconds = timings.get("features", 0.0)
-    per_minute = round(60 * counts["images_read"] / feature_seconds, 1) if feature_seconds else None
-    return {
-        "model_info_version": MODEL_INFO_DOCUMENT.version,
-        "run": {
-            "name": settings.run_name,
-            "started_at": started_at.isoformat(timespec="seconds"),
-            "inputs": list(settings.inputs),
-            "output": settings.output,
-            "selection": {
-                "classes": list(settings.selection.classes),
-                "max_per_class": settings.selection.max_per_class,
-                "max_images": settings.selection.max_images,
-                "seed": settings.selection.seed,
-            },
-        },
-        "counts": counts,
-        "model": {
-            "name": MODEL_NAME,
-            "include_top": False,
-            "pooling": "avg",
-            "feature_dimension": FEATURE_DIMENSION,
-            "weights": artifact.weights,
-            "weights_are_random": artifact.weights_are_random,
-            "weights_description": artifact.describe_weights(),
-            "image_size": artifact.image_size,
-            "preprocessing": "RGB, bilinear resize, x / 127.5 - 1 (mobilenet_v2.preprocess_input)",
-            "engine": artifact.engine,
-            "batch_size": settings.batch_size,
-        },
-        "pca": {
-            "k": settings.pca_components,
-            "explained_variance": list(pca.explained_variance),
-            "cumulative_explained_variance": list(pca.cumulative_variance),
-            "total_explained_variance": pca.cumulative_variance[-1],
-        },
-        "versions": library_versions(),
-        "timings_seconds": dict(timings),
-        "throughput": {
-            "images_per_minute_featurizing": per_minute,
-        },
-    }
-
-
 def pca_sample(spark: SparkSession, output: str, limit: int = 20_000) -> list[tuple[str, float, float]]:
     """(label, PC1, PC2) of up to `limit` images, read back from `pca/`, for the scatter plot."""
     projected = storage.read_parquet(spark, output, PCA_OUTPUT.folder)
@@ -281,13 +217,3 @@ def write_report_to_output(spark: SparkSession, output: str, info: dict[str, Any
         folder = os.path.join(scratch, "report")
         write_report(folder, info, sample.result())
         storage.copy_from_local(spark, folder, storage.output_location(output, "report"))
-
-
-def success_marker(info: dict[str, Any]) -> dict[str, Any]:
-    """The success marker's content: enough to tell which run finished, and when."""
-    return {
-        "marker_version": SUCCESS_MARKER_DOCUMENT.version,
-        "run_name": info["run"]["name"],
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "counts": info["counts"],
-    }
