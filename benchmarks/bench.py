@@ -29,12 +29,12 @@ from pathlib import Path
 import numpy as np
 
 from orchard_features.cli import spark_session
-from orchard_features.config import JobConfig
 from orchard_features.engines import ENGINE_CLASSES
 from orchard_features.images import decode_image, preprocess
-from orchard_features.job import load_model, run
-from orchard_features.model import prepare_model
+from orchard_features.job import run
+from orchard_features.model import load_model, prepare_model
 from orchard_features.progress import Progress
+from orchard_features.settings import JobSettings
 from orchard_local.sample_data import generate_dataset
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # also for the spawned engine processes
@@ -107,7 +107,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=4000)
     parser.add_argument("--image-size", type=int, default=224)
-    parser.add_argument("--batch-size", type=int, default=JobConfig.batch_size)
+    parser.add_argument("--batch-size", type=int, default=JobSettings.batch_size)
     parser.add_argument("--work-dir", default=None, help="where to put the images (default: a temporary folder)")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
@@ -126,7 +126,7 @@ def main() -> None:
         engine_before = measure_engine()
         print(f"bare {ENGINE} before the job ({cores} processes, 1 thread each): {engine_before:.1f} images/s")
 
-        config = JobConfig(
+        settings = JobSettings(
             inputs=(str(dataset.root),),
             output=str(work_dir / "output"),
             run_name="bench",
@@ -139,12 +139,12 @@ def main() -> None:
         spark = spark_session("orchard-bench")
         session_seconds = time.perf_counter() - started
         try:
-            artifact = load_model(spark, config)
+            artifact = load_model(spark, settings)
             startup = time.perf_counter() - started
             print(f"job start-up: {startup:.1f} s (Spark session {session_seconds:.1f} s, "
                   f"model build and conversion {startup - session_seconds:.1f} s)")
             job_started = time.perf_counter()
-            summary = run(spark, config, Progress(enabled=False), artifact=artifact)
+            info = run(spark, settings, Progress(enabled=False), artifact=artifact)
             job_seconds = time.perf_counter() - job_started
         finally:
             spark.stop()
@@ -152,9 +152,9 @@ def main() -> None:
     engine_rate = (engine_before + engine_after) / 2
     print(f"bare {ENGINE} after the job: {engine_after:.1f} images/s")
     print(f"bare {ENGINE} (the mean of the two, compared with below): {engine_rate:.1f} images/s")
-    read = summary.counts["images_read"]
+    read = info["counts"]["images_read"]
     job_rate = read / job_seconds
-    timings = summary.info["timings_seconds"]
+    timings = info["timings_seconds"]
     stage_seconds = timings["feature_stage"]
     stage_rate = read / stage_seconds
     print(f"full local Spark job: {job_rate:.1f} images/s ({read} images in {job_seconds:.1f} s)")

@@ -32,10 +32,10 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from orchard_features.cli import spark_session
-from orchard_features.config import JobConfig
-from orchard_features.job import load_model, run
-from orchard_features.model import ModelArtifact
+from orchard_features.job import run
+from orchard_features.model import ModelArtifact, load_model
 from orchard_features.progress import Progress
+from orchard_features.settings import JobSettings
 from orchard_local.local_s3 import LocalS3, local_s3, process_environment, upload_folder
 from orchard_local.sample_data import generate_dataset
 
@@ -70,20 +70,20 @@ def run_order(latency_ms: float, rounds: int) -> list[float]:
     return order
 
 
-def timed_run(spark: SparkSession, config: JobConfig, artifact: ModelArtifact, server: LocalS3,
+def timed_run(spark: SparkSession, settings: JobSettings, artifact: ModelArtifact, server: LocalS3,
               latency_ms: float) -> Measured:
     """The whole job once with every S3 request delayed by `latency_ms`; its output removed afterwards."""
     server.latency_seconds = latency_ms / 1000
     server.reset_counts()
     started = time.perf_counter()
-    summary = run(spark, config, Progress(enabled=False), artifact=artifact)
+    info = run(spark, settings, Progress(enabled=False), artifact=artifact)
     seconds = time.perf_counter() - started
     requests = server.request_counts()
     peak_in_flight = server.peak_in_flight()
     server.latency_seconds = 0
-    shutil.rmtree(config.output, ignore_errors=True)
-    timings = summary.info["timings_seconds"]
-    return Measured(latency_ms=latency_ms, images=summary.counts["images_read"], seconds=seconds,
+    shutil.rmtree(settings.output, ignore_errors=True)
+    timings = info["timings_seconds"]
+    return Measured(latency_ms=latency_ms, images=info["counts"]["images_read"], seconds=seconds,
                     feature_stage_seconds=timings["feature_stage"], listing_seconds=timings["listing"],
                     requests=requests, peak_in_flight=peak_in_flight)
 
@@ -111,8 +111,8 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=100.0, help="delay of every S3 request (default 100)")
     parser.add_argument("--rounds", type=int, default=2, help="runs per latency, in the order 0, L, L, 0 (default 2)")
     parser.add_argument("--image-size", type=int, default=224)
-    parser.add_argument("--batch-size", type=int, default=JobConfig.batch_size)
-    parser.add_argument("--model-cache", default=JobConfig.model_cache,
+    parser.add_argument("--batch-size", type=int, default=JobSettings.batch_size)
+    parser.add_argument("--model-cache", default=JobSettings.model_cache,
                         help="converted models kept between runs (default: the job's own cache)")
     parser.add_argument("--work-dir", default=None, help="where to put the images (default: a temporary folder)")
     args = parser.parse_args()
@@ -126,18 +126,18 @@ def main() -> None:
               f"{time.perf_counter() - started:.1f} s), {args.image_size} px model input, batch {args.batch_size}, "
               f"{os.cpu_count()} cores")
         os.environ.update(process_environment(server.endpoint_url))  # before the session: its workers inherit it
-        config = JobConfig(inputs=(source,), output=str(work_dir / "output"), run_name="bench-s3", weights="none",
+        settings = JobSettings(inputs=(source,), output=str(work_dir / "output"), run_name="bench-s3", weights="none",
                            image_size=args.image_size, batch_size=args.batch_size, model_cache=args.model_cache)
         spark = spark_session("orchard-bench-s3")
         try:
-            artifact = load_model(spark, config)
-            warm_up = timed_run(spark, config, artifact, server, 0.0)
+            artifact = load_model(spark, settings)
+            warm_up = timed_run(spark, settings, artifact, server, 0.0)
             print(f"warm-up run at 0 ms, not counted: {warm_up.rate:.1f} images/s")
             order = run_order(args.latency_ms, args.rounds)
             print(f"then runs in the order {', '.join(f'{ms:.0f}' for ms in order)} ms per S3 request:")
             runs = []
             for number, latency_ms in enumerate(order, start=1):
-                runs.append(timed_run(spark, config, artifact, server, latency_ms))
+                runs.append(timed_run(spark, settings, artifact, server, latency_ms))
                 print(describe(number, runs[-1]), flush=True)
         finally:
             spark.stop()

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from helpers import SAMPLE_IMAGES, TEST_IMAGE_SIZE
-from orchard_features.config import JobConfig
 from orchard_features.model import ModelArtifact, prepare_model
+from orchard_features.settings import JobSettings
 from orchard_local.sample_data import DatasetSummary, generate_dataset
 
 SPARK_SOURCES = Path(__file__).resolve().parents[1] / "spark"
@@ -97,8 +97,8 @@ def spark(local_s3_server: LocalS3):
 
 
 @pytest.fixture(scope="session")
-def base_config(sample: DatasetSummary, model_cache: str, tmp_path_factory: pytest.TempPathFactory) -> JobConfig:
-    return JobConfig(
+def base_settings(sample: DatasetSummary, model_cache: str, tmp_path_factory: pytest.TempPathFactory) -> JobSettings:
+    return JobSettings(
         inputs=(str(sample.root),),
         output=str(tmp_path_factory.mktemp("output")),
         run_name="test",
@@ -112,11 +112,11 @@ def base_config(sample: DatasetSummary, model_cache: str, tmp_path_factory: pyte
 
 
 @pytest.fixture
-def config_in(base_config: JobConfig, tmp_path: Path):
-    """The base configuration writing into a fresh folder, with changes."""
+def settings_in(base_settings: JobSettings, tmp_path: Path):
+    """The base settings writing into a fresh folder, with changes."""
 
-    def make(**changes) -> JobConfig:
-        return replace(base_config, **{"output": str(tmp_path / "output"), **changes})
+    def make(**changes) -> JobSettings:
+        return replace(base_settings, **{"output": str(tmp_path / "output"), **changes})
 
     return make
 

@@ -27,21 +27,21 @@ def read_info(output: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def finished(spark, base_config, sample, onnx_model):
+def finished(spark, base_settings, sample, onnx_model):
     """One full run on the sample, CSV copies included."""
     from dataclasses import replace
 
-    config = replace(base_config, write_csv=True)
-    summary = job.run(spark, config, QUIET)
-    return config, summary
+    settings = replace(base_settings, write_csv=True)
+    info = job.run(spark, settings, QUIET)
+    return settings, info
 
 
 def test_counts_add_up_and_broken_files_are_listed_with_reasons(spark, finished, sample):
-    config, summary = finished
-    counts = summary.counts
+    settings, info = finished
+    counts = info["counts"]
     assert counts["images_read"] == sample.images
     assert counts["images_featurized"] + counts["images_failed"] == counts["images_read"]
-    errors = {row.path: row.reason for row in storage.read_parquet(spark, config.output, "errors").collect()}
+    errors = {row.path: row.reason for row in storage.read_parquet(spark, settings.output, "errors").collect()}
     assert sorted(Path(path).name for path in errors) == sorted(Path(path).name for path in sample.broken)
     reasons = {Path(path).name: reason for path, reason in errors.items()}
     assert reasons["broken_empty.jpg"] == "empty file (0 bytes)"
@@ -50,8 +50,8 @@ def test_counts_add_up_and_broken_files_are_listed_with_reasons(spark, finished,
 
 
 def test_odd_images_are_converted_and_featurized(spark, finished, sample):
-    config, _ = finished
-    metadata = {Path(row.path).name: row for row in storage.read_parquet(spark, config.output, "metadata").collect()}
+    settings, _ = finished
+    metadata = {Path(row.path).name: row for row in storage.read_parquet(spark, settings.output, "metadata").collect()}
     for path in sample.odd:
         assert metadata[Path(path).name].status == "featurized"
     assert metadata["odd_cmyk.jpg"].mode == "CMYK"
@@ -59,55 +59,45 @@ def test_odd_images_are_converted_and_featurized(spark, finished, sample):
 
 
 def test_outputs_have_the_promised_shapes(spark, finished):
-    config, summary = finished
+    settings, info = finished
     for output in PARQUET_OUTPUTS:  # the columns declared, in order, of the types declared
-        written = storage.read_parquet(spark, config.output, output.folder)
+        written = storage.read_parquet(spark, settings.output, output.folder)
         assert [(field.name, field.dataType.simpleString()) for field in written.schema] == [
             (column.name, column.type) for column in output.columns], output.folder
-    features = storage.read_parquet(spark, config.output, "features")
-    projected = storage.read_parquet(spark, config.output, "pca")
-    assert features.count() == projected.count() == summary.counts["images_featurized"]
+    features = storage.read_parquet(spark, settings.output, "features")
+    projected = storage.read_parquet(spark, settings.output, "pca")
+    assert features.count() == projected.count() == info["counts"]["images_featurized"]
     assert {len(row.features) for row in features.collect()} == {1280}
-    assert {len(row.pca) for row in projected.collect()} == {config.pca_components}
+    assert {len(row.pca) for row in projected.collect()} == {settings.pca_components}
     for row in features.collect():
         assert row.label == label_from_path(row.path)
-    assert storage.read_parquet(spark, config.output, "metadata").count() == summary.counts["images_read"]
+    assert storage.read_parquet(spark, settings.output, "metadata").count() == info["counts"]["images_read"]
 
 
 def test_job_features_equal_the_keras_model_on_the_same_images(spark, finished, keras_model):
-    config, _ = finished
-    rows = storage.read_parquet(spark, config.output, "features").orderBy("path").limit(16).collect()
+    settings, _ = finished
+    rows = storage.read_parquet(spark, settings.output, "features").orderBy("path").limit(16).collect()
     images = [Path(row.path.removeprefix("file:")).read_bytes() for row in rows]
     expected = keras_features(keras_model, images)
     assert relative_error(np.array([row.features for row in rows]), expected) < 1e-4
 
 
-def test_weights_given_as_a_uri_are_copied_to_the_cache(spark, tmp_path, keras_model):
-    weights = tmp_path / "mine.weights.h5"
-    keras_model.save_weights(weights)
-    local = job.fetch_weights(spark, f"file:{weights}", str(tmp_path / "cache"))
-    assert Path(local).read_bytes() == weights.read_bytes() and Path(local).parent != weights.parent
-    with pytest.raises(storage.InputError, match="file not found: file:/nowhere/w.h5"):
-        job.fetch_weights(spark, "file:/nowhere/w.h5", str(tmp_path / "cache"))
-
-
 def test_model_info_records_the_run(finished):
-    config, summary = finished
-    info = read_info(config.output)
+    settings, info = finished
+    assert read_info(settings.output) == info  # what run returns is the record it wrote
     assert MODEL_INFO_DOCUMENT.problems(info) == []
-    assert info["counts"] == summary.counts
     assert info["model"]["weights_are_random"] is True
     assert "NOT ImageNet" in info["model"]["weights_description"]
-    assert info["model"]["image_size"] == config.image_size and info["model"]["engine"] == "onnxruntime"
-    assert len(info["pca"]["explained_variance"]) == config.pca_components
+    assert info["model"]["image_size"] == settings.image_size and info["model"]["engine"] == "onnxruntime"
+    assert len(info["pca"]["explained_variance"]) == settings.pca_components
     assert info["pca"]["cumulative_explained_variance"][-1] == pytest.approx(info["pca"]["total_explained_variance"])
     assert info["versions"]["pyspark"].startswith("3.5.")
     assert info["timings_seconds"]["total"] > 0
 
 
 def test_success_marker_report_and_csv_copies_are_written(finished):
-    config, _ = finished
-    output = Path(config.output)
+    settings, _ = finished
+    output = Path(settings.output)
     marker = json.loads((output / storage.SUCCESS_MARKER).read_text())
     assert SUCCESS_MARKER_DOCUMENT.problems(marker) == []
     assert marker["run_name"] == "test"
@@ -119,12 +109,12 @@ def test_success_marker_report_and_csv_copies_are_written(finished):
 
 
 def test_explained_variance_and_projections_match_scikit_learn(spark, finished):
-    config, _ = finished
-    rows = sorted(storage.read_parquet(spark, config.output, "features").collect(), key=lambda row: row.path)
-    projected = {row.path: row.pca for row in storage.read_parquet(spark, config.output, "pca").collect()}
+    settings, _ = finished
+    rows = sorted(storage.read_parquet(spark, settings.output, "features").collect(), key=lambda row: row.path)
+    projected = {row.path: row.pca for row in storage.read_parquet(spark, settings.output, "pca").collect()}
     features = np.array([row.features for row in rows], dtype=np.float64)
-    reference = SklearnPCA(n_components=config.pca_components, svd_solver="full").fit(features)
-    recorded = np.array(read_info(config.output)["pca"]["explained_variance"])
+    reference = SklearnPCA(n_components=settings.pca_components, svd_solver="full").fit(features)
+    recorded = np.array(read_info(settings.output)["pca"]["explained_variance"])
     np.testing.assert_allclose(recorded, reference.explained_variance_ratio_, rtol=0, atol=1e-6)
     ours = np.array([projected[row.path] for row in rows])
     theirs = reference.transform(features)
@@ -132,45 +122,45 @@ def test_explained_variance_and_projections_match_scikit_learn(spark, finished):
     np.testing.assert_allclose(ours * signs, theirs, rtol=1e-4, atol=1e-4 * np.abs(theirs).max())
 
 
-def test_filters_select_what_they_say(spark, config_in):
-    config = config_in(selection=Selection(classes=("Apple*", "Kiwi"), max_per_class=5, seed=3), pca_components=3,
+def test_filters_select_what_they_say(spark, settings_in):
+    settings = settings_in(selection=Selection(classes=("Apple*", "Kiwi"), max_per_class=5, seed=3), pca_components=3,
                        write_report=False)
-    summary = job.run(spark, config, QUIET)
-    labels = [row.label for row in storage.read_parquet(spark, config.output, "metadata").collect()]
+    info = job.run(spark, settings, QUIET)
+    labels = [row.label for row in storage.read_parquet(spark, settings.output, "metadata").collect()]
     assert sorted(set(labels)) == ["Apple Braeburn", "Apple Golden 1", "Apple Granny Smith", "Kiwi"]
     assert all(labels.count(label) == 5 for label in set(labels))
-    assert summary.counts["images_read"] == 20
+    assert info["counts"]["images_read"] == 20
 
 
-def test_too_many_components_is_refused_before_anything_is_written(spark, finished, config_in):
-    config, _ = finished
-    previous_marker = (Path(config.output) / storage.SUCCESS_MARKER).read_text()
+def test_too_many_components_is_refused_before_anything_is_written(spark, finished, settings_in):
+    settings, _ = finished
+    previous_marker = (Path(settings.output) / storage.SUCCESS_MARKER).read_text()
     with pytest.raises(PcaError, match="pca_components=2000 is more than the 1280 features"):
-        job.run(spark, config_in(output=config.output, pca_components=2000), QUIET)
+        job.run(spark, settings_in(output=settings.output, pca_components=2000), QUIET)
     with pytest.raises(PcaError, match="pca_components=30 is more than the 20 images"):
-        job.run(spark, config_in(output=config.output, pca_components=30,
+        job.run(spark, settings_in(output=settings.output, pca_components=30,
                                  selection=Selection(max_images=20)), QUIET)
-    assert (Path(config.output) / storage.SUCCESS_MARKER).read_text() == previous_marker
+    assert (Path(settings.output) / storage.SUCCESS_MARKER).read_text() == previous_marker
 
 
-def test_rerun_into_the_same_prefix_replaces_the_previous_result(spark, config_in):
-    first = config_in(write_csv=True, write_report=False, pca_components=4)
+def test_rerun_into_the_same_prefix_replaces_the_previous_result(spark, settings_in):
+    first = settings_in(write_csv=True, write_report=False, pca_components=4)
     job.run(spark, first, QUIET)
     unrelated = Path(first.output) / "notes.txt"
     unrelated.write_text("mine")
-    second = config_in(selection=Selection(classes=("Banana",)), pca_components=4, write_report=False)
-    summary = job.run(spark, second, QUIET)
+    second = settings_in(selection=Selection(classes=("Banana",)), pca_components=4, write_report=False)
+    info = job.run(spark, second, QUIET)
     output = Path(second.output)
     assert not (output / "features_csv").exists()  # the first run's CSV copies are gone
     assert {row.label for row in storage.read_parquet(spark, second.output, "features").collect()} == {"Banana"}
-    assert read_info(second.output)["counts"] == summary.counts
+    assert read_info(second.output)["counts"] == info["counts"]
     assert unrelated.read_text() == "mine"  # only the job's own outputs are replaced
 
 
-def test_a_run_failing_part_way_leaves_no_success_marker(spark, config_in, monkeypatch):
-    config = config_in(pca_components=4, write_report=False)
-    job.run(spark, config, QUIET)
-    assert (Path(config.output) / storage.SUCCESS_MARKER).exists()
+def test_a_run_failing_part_way_leaves_no_success_marker(spark, settings_in, monkeypatch):
+    settings = settings_in(pca_components=4, write_report=False)
+    job.run(spark, settings, QUIET)
+    assert (Path(settings.output) / storage.SUCCESS_MARKER).exists()
 
     real_write = storage.write_parquet
 
@@ -181,15 +171,15 @@ def test_a_run_failing_part_way_leaves_no_success_marker(spark, config_in, monke
 
     monkeypatch.setattr(storage, "write_parquet", broken_write)
     with pytest.raises(OSError, match="disk full"):
-        job.run(spark, config, QUIET)
-    assert not (Path(config.output) / storage.SUCCESS_MARKER).exists()
+        job.run(spark, settings, QUIET)
+    assert not (Path(settings.output) / storage.SUCCESS_MARKER).exists()
 
 
-def test_missing_input_and_empty_selection_are_named(spark, config_in):
+def test_missing_input_and_empty_selection_are_named(spark, settings_in):
     with pytest.raises(storage.InputError, match="input not found: /no/such/folder"):
-        job.run(spark, config_in(inputs=("/no/such/folder",)), QUIET)
+        job.run(spark, settings_in(inputs=("/no/such/folder",)), QUIET)
     with pytest.raises(job.NoImagesError, match="no image selected"):
-        job.run(spark, config_in(selection=Selection(classes=("Durian",))), QUIET)
+        job.run(spark, settings_in(selection=Selection(classes=("Durian",))), QUIET)
 
 
 def test_text_files_round_trip_through_the_file_system_api(spark, tmp_path):

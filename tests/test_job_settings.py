@@ -8,7 +8,7 @@ from dataclasses import fields
 import pytest
 
 from orchard_contract.manifest import InvalidManifest, job_setting_schemas, parse_manifest
-from orchard_features.config import JobConfig, parse_arguments
+from orchard_features.settings import JobSettings, parse_arguments
 
 # The command line's alone: where the outputs go and the models are kept is the deployment's (the prepare-run Lambda
 # passes --output and --model-store), a cache folder is the machine's, the run's name is the manifest's `name`; the
@@ -38,9 +38,9 @@ def test_every_manifest_setting_is_a_flag_and_every_flag_a_manifest_setting_or_t
     assert command_line_settings() - COMMAND_LINE_ONLY == set(job_setting_schemas())
 
 
-def test_every_setting_is_a_field_of_the_config_and_a_shared_one_defaults_to_the_schemas_default():
-    assert {field.name for field in fields(JobConfig)} == command_line_settings() | FROM_THE_MANIFEST_ONLY
-    assert {name: getattr(JobConfig, name) for name in job_setting_schemas()} == {
+def test_every_setting_is_a_field_of_the_settings_and_a_shared_one_defaults_to_the_schemas_default():
+    assert {field.name for field in fields(JobSettings)} == command_line_settings() | FROM_THE_MANIFEST_ONLY
+    assert {name: getattr(JobSettings, name) for name in job_setting_schemas()} == {
         name: schema["default"] for name, schema in job_setting_schemas().items()}
 
 

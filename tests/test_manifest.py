@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from orchard_contract.errors import OrchardError
 from orchard_contract.manifest import InvalidManifest, parse_manifest, run_name_for, schema_problems
-from orchard_features.config import config_from_arguments, parse_arguments
+from orchard_features.settings import parse_arguments, settings_from_arguments
 from orchard_functions.run_plan import validated_manifest
 
 MANIFESTS = Path(__file__).resolve().parents[1] / "manifests"
@@ -102,17 +102,17 @@ def test_invalid_json_names_the_file():
 def test_settings_come_from_flags_then_manifest_then_defaults():
     manifest = json.dumps({"manifest_version": 1, "name": "m", "inputs": ["imgs/"], "job": {"pca_components": 20, "engine": "tensorflow"}})
     arguments = parse_arguments(["s3://b/manifests/m.json", "--output", "out", "-k", "30"])
-    config = config_from_arguments(arguments, lambda uri: manifest)
-    assert config.pca_components == 30  # flag
-    assert config.engine == "tensorflow"  # manifest
-    assert config.image_size == 224  # default
-    assert config.run_name == "m"
-    assert config.inputs == ("s3://b/manifests/imgs",)
+    settings = settings_from_arguments(arguments, lambda uri: manifest)
+    assert settings.pca_components == 30  # flag
+    assert settings.engine == "tensorflow"  # manifest
+    assert settings.image_size == 224  # default
+    assert settings.run_name == "m"
+    assert settings.inputs == ("s3://b/manifests/imgs",)
 
 
 def test_a_folder_input_needs_no_manifest():
-    config = config_from_arguments(parse_arguments(["data/images", "--output", "out"]), lambda uri: pytest.fail("read"))
-    assert config.inputs == ("data/images",) and config.selection.keeps_everything()
+    settings = settings_from_arguments(parse_arguments(["data/images", "--output", "out"]), lambda uri: pytest.fail("read"))
+    assert settings.inputs == ("data/images",) and settings.selection.keeps_everything()
 
 
 def test_bad_flags_are_refused(capsys: pytest.CaptureFixture):
@@ -122,8 +122,8 @@ def test_bad_flags_are_refused(capsys: pytest.CaptureFixture):
 
 
 def test_runs_are_quiet_unless_verbose():
-    assert not config_from_arguments(parse_arguments(["in", "--output", "out"]), str).verbose
-    assert config_from_arguments(parse_arguments(["in", "--output", "out", "--verbose"]), str).verbose
+    assert not settings_from_arguments(parse_arguments(["in", "--output", "out"]), str).verbose
+    assert settings_from_arguments(parse_arguments(["in", "--output", "out", "--verbose"]), str).verbose
 
 
 # --- one run, one name: the rule the prepare-run function and the job share ------------------------------------
@@ -153,18 +153,18 @@ def test_any_file_name_gives_a_name_the_schema_allows(file_name: str):
     ({"manifest_version": 1, "name": "m", "inputs": ["imgs/"]}, "m"),
 ])
 def test_the_job_names_a_run_of_a_manifest_by_the_same_rule(document: dict, expected: str):
-    config = config_from_arguments(parse_arguments(["/data/manifests/Apples only.json", "--output", "out"]),
+    settings = settings_from_arguments(parse_arguments(["/data/manifests/Apples only.json", "--output", "out"]),
                                    lambda path: json.dumps(document))
-    assert config.run_name == expected
+    assert settings.run_name == expected
 
 
 def test_the_name_the_prepare_run_function_writes_is_the_one_the_job_reads():
     document = {"manifest_version": 1, "inputs": ["../fruits-360/Training/"]}
     resolved = validated_manifest(document, "s3://b/manifests/Apples only.json")
     stored_at = "s3://outputs/runs/Apples-only-20261127T210501Z-1a2b3c4d/manifest.json"
-    config = config_from_arguments(parse_arguments([stored_at, "--output", "out"]), lambda uri: json.dumps(resolved))
-    assert resolved["name"] == config.run_name == "Apples-only"
+    settings = settings_from_arguments(parse_arguments([stored_at, "--output", "out"]), lambda uri: json.dumps(resolved))
+    assert resolved["name"] == settings.run_name == "Apples-only"
 
 
 def test_a_folder_input_has_the_fallback_name():
-    assert config_from_arguments(parse_arguments(["data/images", "--output", "out"]), str).run_name == "run"
+    assert settings_from_arguments(parse_arguments(["data/images", "--output", "out"]), str).run_name == "run"

@@ -1,5 +1,6 @@
-"""The model store: a model converted by one run is kept under its content-keyed name and taken
-by the next run, on another cluster (an empty local cache), without building anything."""
+"""Where a run's model comes from: the model store (a model converted by one run is kept under its content-keyed
+name and taken by the next run, on another cluster with an empty local cache, without building anything), and
+weights given as a URI."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from orchard_features import job, model, storage
-from orchard_features.config import config_from_arguments, parse_arguments
+from orchard_features import model, storage
+from orchard_features.settings import parse_arguments, settings_from_arguments
 
 pytestmark = pytest.mark.spark
 
@@ -20,17 +21,17 @@ def no_build(*args, **kwargs):
     raise AssertionError("the model was built although the store has it")
 
 
-def test_a_second_run_with_an_empty_cache_takes_the_model_from_the_store(spark, config_in, tmp_path, monkeypatch):
+def test_a_second_run_with_an_empty_cache_takes_the_model_from_the_store(spark, settings_in, tmp_path, monkeypatch):
     store = tmp_path / "store"
-    first = config_in(image_size=STORE_IMAGE_SIZE, model_cache=str(tmp_path / "cluster-1"), model_store=f"file:{store}")
-    built = job.load_model(spark, first)
+    first = settings_in(image_size=STORE_IMAGE_SIZE, model_cache=str(tmp_path / "cluster-1"), model_store=f"file:{store}")
+    built = model.load_model(spark, first)
     assert not built.from_cache
     stored = store / Path(built.path).name
     assert stored.read_bytes() == Path(built.path).read_bytes()
 
     monkeypatch.setattr(model, "build_keras_model", no_build)
     second = replace(first, model_cache=str(tmp_path / "cluster-2"))
-    fetched = job.load_model(spark, second)
+    fetched = model.load_model(spark, second)
     assert fetched.from_cache and Path(fetched.path).parent == Path(second.model_cache)
     assert Path(fetched.path).read_bytes() == stored.read_bytes()
     assert list(Path(second.model_cache).iterdir()) == [Path(fetched.path)]  # no partial copy left behind
@@ -38,11 +39,20 @@ def test_a_second_run_with_an_empty_cache_takes_the_model_from_the_store(spark, 
 
 def test_a_store_without_the_model_is_no_error(spark, tmp_path):
     local = tmp_path / "cache" / "mobilenet_v2-0123.onnx"
-    assert not storage.fetch_stored_model(spark, f"file:{tmp_path}/empty-store", str(local))
+    assert not model.fetch_stored_model(spark, f"file:{tmp_path}/empty-store", str(local))
     assert not local.exists()
+
+
+def test_weights_given_as_a_uri_are_copied_to_the_cache(spark, tmp_path, keras_model):
+    weights = tmp_path / "mine.weights.h5"
+    keras_model.save_weights(weights)
+    local = model.fetch_weights(spark, f"file:{weights}", str(tmp_path / "cache"))
+    assert Path(local).read_bytes() == weights.read_bytes() and Path(local).parent != weights.parent
+    with pytest.raises(storage.InputError, match="file not found: file:/nowhere/w.h5"):
+        model.fetch_weights(spark, "file:/nowhere/w.h5", str(tmp_path / "cache"))
 
 
 def test_the_store_is_an_option_of_the_command_line():
     arguments = ["in", "--output", "out", "--model-store", "s3://artifacts/models/"]
-    assert config_from_arguments(parse_arguments(arguments), str).model_store == "s3://artifacts/models/"
-    assert config_from_arguments(parse_arguments(arguments[:3]), str).model_store is None
+    assert settings_from_arguments(parse_arguments(arguments), str).model_store == "s3://artifacts/models/"
+    assert settings_from_arguments(parse_arguments(arguments[:3]), str).model_store is None

@@ -1,4 +1,4 @@
-"""Path helpers, the report and the run summary."""
+"""Path helpers, the report and the closing lines."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from orchard_contract.paths import (
     split_location,
 )
 from orchard_contract.run_outputs import MODEL_INFO_DOCUMENT
-from orchard_features.closing_summary import format_summary
+from orchard_features.closing_lines import closing_lines
 from orchard_features.report import plot_scatter, render_page, variance_bands, write_report
 
 # Where an image may be found: an S3 prefix, a file: URI, a local path; each with a name urllib would misread.
@@ -108,8 +108,8 @@ def test_report_draws_both_plots_and_a_page(tmp_path: Path):
     assert 'src="pca_scatter.png"' in page and "PC1-10" in page
 
 
-def test_random_weights_are_flagged_in_the_page_and_the_summary():
+def test_random_weights_are_flagged_in_the_page_and_the_closing_lines():
     assert 'class="warn"' in render_page(info(random_weights=True))
     assert 'class="warn"' not in render_page(info(random_weights=False))
-    summary = format_summary(info(), "/out")
-    assert "NOT ImageNet" in summary and "failed 1" in summary and "/out/errors/" in summary
+    lines = closing_lines(info(), "/out")
+    assert "NOT ImageNet" in lines and "failed 1" in lines and "/out/errors/" in lines

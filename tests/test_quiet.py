@@ -13,7 +13,7 @@ import pytest
 
 from helpers import TEST_IMAGE_SIZE
 from orchard_contract.run_outputs import MODEL_INFO_FILE
-from orchard_features.closing_summary import format_summary
+from orchard_features.closing_lines import closing_lines
 
 pytestmark = [pytest.mark.spark, pytest.mark.model]
 
@@ -30,7 +30,7 @@ PROGRESS_LINE = re.compile(
 
 def test_a_run_prints_orchard_lines_only(tmp_path, sample):
     """Spark started, MobileNetV2 built and converted (an empty model cache), PCA and report: stderr holds the
-    progress lines, stdout the summary, and nothing else."""
+    progress lines, stdout the closing lines, and nothing else."""
     output = tmp_path / "output"
     command = [sys.executable, "-m", "orchard_features", str(sample.root), "--output", str(output),
                "--weights", "none", "--image-size", str(TEST_IMAGE_SIZE), "-k", "5",
@@ -42,4 +42,4 @@ def test_a_run_prints_orchard_lines_only(tmp_path, sample):
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert [line for line in finished.stderr.splitlines() if not PROGRESS_LINE.fullmatch(line)] == []
     info = json.loads((output / "model_info" / MODEL_INFO_FILE).read_text())
-    assert finished.stdout == format_summary(info, str(output)) + "\n"
+    assert finished.stdout == closing_lines(info, str(output)) + "\n"

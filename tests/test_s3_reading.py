@@ -38,17 +38,17 @@ def relative(path: str, root: str) -> str:
     return path[len(root) + 1:]
 
 
-def finished_run(spark, config, root: str, server: LocalS3) -> Run:
-    """Run the job with `config` and read back its outputs."""
+def finished_run(spark, settings, root: str, server: LocalS3) -> Run:
+    """Run the job with `settings` and read back its outputs."""
     server.reset_counts()
-    summary = job.run(spark, config, QUIET)
+    info = job.run(spark, settings, QUIET)
     requests = server.request_counts()
 
     def rows(name: str):
-        return storage.read_parquet(spark, config.output, name).collect()
+        return storage.read_parquet(spark, settings.output, name).collect()
 
     return Run(
-        counts=summary.counts,
+        counts=info["counts"],
         features={relative(row.path, root): np.array(row.features) for row in rows("features")},
         metadata={relative(row.path, root): (row.label, row.split, row.width, row.height, row.mode, row.status)
                   for row in rows("metadata")},
@@ -58,10 +58,10 @@ def finished_run(spark, config, root: str, server: LocalS3) -> Run:
 
 
 @pytest.fixture(scope="module")
-def runs(spark, sample, base_config, onnx_model, local_s3_server: LocalS3, tmp_path_factory) -> tuple[Run, Run]:
+def runs(spark, sample, base_settings, onnx_model, local_s3_server: LocalS3, tmp_path_factory) -> tuple[Run, Run]:
     """The sample read from its local folder, then from the local S3 at `LATENCY_SECONDS` per request."""
     output = tmp_path_factory.mktemp("s3-reading")
-    local = finished_run(spark, replace(base_config, output=str(output / "local")), f"file:{sample.root}",
+    local = finished_run(spark, replace(base_settings, output=str(output / "local")), f"file:{sample.root}",
                          local_s3_server)
 
     local_s3_server.latency_seconds = 0
@@ -70,7 +70,7 @@ def runs(spark, sample, base_config, onnx_model, local_s3_server: LocalS3, tmp_p
     local_s3_server.latency_seconds = LATENCY_SECONDS
     try:
         with driver_environment(local_s3_server):
-            on_s3 = finished_run(spark, replace(base_config, inputs=(s3_input,), output=str(output / "s3")),
+            on_s3 = finished_run(spark, replace(base_settings, inputs=(s3_input,), output=str(output / "s3")),
                                  s3_input, local_s3_server)
     finally:
         local_s3_server.latency_seconds = 0

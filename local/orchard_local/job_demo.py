@@ -1,8 +1,8 @@
 """`make run`: the feature job alone, in local Spark, on a generated sample in the Fruits-360 layout (MINI).
 
 Lays out a work folder as a user lays out the input bucket (images under `fruits-360/`, the
-manifest under `manifests/`), runs the job locally and prints the summary and the report's path.
-ImageNet weights are used when Keras can download them; offline, the demo says so and uses
+manifest under `manifests/`), runs the job locally and prints its closing lines, the report's path
+among them. ImageNet weights are used when Keras can download them; offline, the demo says so and uses
 random weights, whose features are not meaningful.
 """
 
@@ -16,11 +16,11 @@ from pathlib import Path
 
 from orchard_features import storage
 from orchard_features.cli import spark_session
-from orchard_features.closing_summary import format_summary
-from orchard_features.config import JobConfig, add_verbose_flag, config_from_arguments, parse_arguments
+from orchard_features.closing_lines import closing_lines
 from orchard_features.job import run
 from orchard_features.model import ModelError, prepare_model
 from orchard_features.progress import Progress
+from orchard_features.settings import JobSettings, add_verbose_flag, parse_arguments, settings_from_arguments
 from orchard_local.sample_data import DatasetSummary, generate_dataset
 
 
@@ -40,10 +40,11 @@ def imagenet_available(image_size: int, engine: str, model_cache: str, progress:
         return False
 
 
-def choose_weights(config: JobConfig, progress: Progress) -> JobConfig:
+def choose_weights(settings: JobSettings, progress: Progress) -> JobSettings:
     """ImageNet weights when they can be had, else random weights."""
-    available = imagenet_available(config.image_size, config.engine, config.model_cache, progress, config.verbose)
-    return replace(config, weights="imagenet" if available else "none")
+    available = imagenet_available(settings.image_size, settings.engine, settings.model_cache, progress,
+                                   settings.verbose)
+    return replace(settings, weights="imagenet" if available else "none")
 
 
 def lay_out_sample(work: Path, manifest: str, progress: Progress) -> tuple[DatasetSummary, Path]:
@@ -81,11 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     spark = spark_session("orchard-demo", args.verbose)
     try:
         arguments = parse_arguments([str(manifest), "--output", str(output), *(["--verbose"] if args.verbose else [])])
-        config = choose_weights(config_from_arguments(arguments, lambda uri: storage.read_text(spark, uri)), progress)
-        summary = run(spark, config, progress)
+        settings = settings_from_arguments(arguments, lambda uri: storage.read_text(spark, uri))
+        settings = choose_weights(settings, progress)
+        info = run(spark, settings, progress)
     finally:
         spark.stop()
-    print(format_summary(summary.info, str(output)))
+    print(closing_lines(info, str(output)))
     return 0
 
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import boto3
 
-from orchard_features.config import config_from_arguments, parse_arguments
 from orchard_features.job import run
 from orchard_features.progress import Progress
+from orchard_features.settings import parse_arguments, settings_from_arguments
 from orchard_functions.s3uri import split_s3_uri
 from orchard_local.emr_sync import StepResult
 
@@ -32,7 +32,7 @@ class SparkStep:
     spark: Any
     mirror: Path
     progress: Progress | None = None
-    adjust_config: Callable[[Any], Any] = lambda config: config
+    adjust_settings: Callable[[Any], Any] = lambda settings: settings
 
     def __call__(self, step: dict[str, Any], node: boto3.Session) -> StepResult:
         try:
@@ -58,8 +58,8 @@ class SparkStep:
         download_prefix(s3, store_uri, self.local(store_uri))
         local_arguments = [str(local_manifest)] + [str(self.local(a)) if a.startswith("s3://") else a
                                                    for a in arguments[1:]]
-        config = config_from_arguments(parse_arguments(local_arguments), lambda path: Path(path).read_text())
-        run(self.spark, self.adjust_config(config), self.progress)
+        settings = settings_from_arguments(parse_arguments(local_arguments), lambda path: Path(path).read_text())
+        run(self.spark, self.adjust_settings(settings), self.progress)
         upload_folder(s3, self.local(output_uri), output_uri)
         upload_folder(s3, self.local(store_uri), store_uri)
 

@@ -21,8 +21,8 @@ import boto3
 from moto import mock_aws
 
 from orchard_features.cli import spark_session
-from orchard_features.config import DEFAULT_MODEL_CACHE
 from orchard_features.progress import Progress
+from orchard_features.settings import DEFAULT_MODEL_CACHE
 from orchard_functions.costs import load_price_table, run_cost
 from orchard_functions.plan_model import RunPlan
 from orchard_local.account import REGION
@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         manifest["job"] = {**manifest.get("job", {}), "weights": "none"}
     started = time.monotonic()
     logs = work / "lambda-logs.jsonl"
-    step = SparkStep(spark, work / "s3", progress, adjust_config=lambda config: replace(config, verbose=args.verbose))
+    step = SparkStep(spark, work / "s3", progress,
+                     adjust_settings=lambda settings: replace(settings, verbose=args.verbose))
     try:
         # The functions log (and print EMF metrics) to stdout, as in Lambda: into a file here.
         with logs.open("w") as log, contextlib.redirect_stdout(log), mock_aws(config=MOTO_CONFIG), \

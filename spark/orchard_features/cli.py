@@ -1,4 +1,4 @@
-"""The job's entry point: parse arguments, start Spark, run, print the summary (or the user's error), stop Spark."""
+"""The job's entry point: parse arguments, start Spark, run, print the closing lines or the user's error, stop Spark."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pyspark.sql import SparkSession
 
 from orchard_contract.errors import OrchardError
 from orchard_features import quiet, storage
-from orchard_features.closing_summary import format_summary
-from orchard_features.config import PROG, config_from_arguments, parse_arguments
+from orchard_features.closing_lines import closing_lines
 from orchard_features.job import run
+from orchard_features.settings import PROG, parse_arguments, settings_from_arguments
 
 LOCAL_DRIVER_MEMORY = "4g"
 # The work is in the Python workers: a JVM that stops at the quick C1 compiler warms up
@@ -49,9 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_arguments(sys.argv[1:] if argv is None else argv)
     spark = spark_session(verbose=args.verbose)
     try:
-        config = config_from_arguments(args, lambda uri: storage.read_text(spark, uri))
-        summary = run(spark, config)
-        print(format_summary(summary.info, config.output))
+        settings = settings_from_arguments(args, lambda uri: storage.read_text(spark, uri))
+        info = run(spark, settings)
+        print(closing_lines(info, settings.output))
     except OrchardError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return USAGE_ERROR

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pyspark import Accumulator
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from orchard_contract.run_outputs import FEATURES, HEIGHT, MODE, PATH, WIDTH, Column, ddl
@@ -31,10 +31,11 @@ ERROR = Column("error", "string")  # why the image failed, null when it did not 
 # The UDF's result: the output columns computed from the image file, and the error.
 RESULT_COLUMNS = (FEATURES, ERROR, WIDTH, HEIGHT, MODE)
 FEATURE_RESULT_SCHEMA = ddl(RESULT_COLUMNS)
+WARM_UP_PATH = "warm-up"  # the warm-up's rows: one per core, never read
 
 
 @dataclass(frozen=True)
-class FeatureSettings:
+class ExtractorSpec:
     """What the executors need to turn image files into features."""
 
     engine: str
@@ -96,7 +97,7 @@ def _task_cores() -> int:
     return context.cpus() if context is not None else 1
 
 
-def extract_features(paths: DataFrame, settings: FeatureSettings, done: Accumulator) -> DataFrame:
+def extract_features(paths: DataFrame, spec: ExtractorSpec, done: Accumulator) -> DataFrame:
     """Add a `result` struct of RESULT_COLUMNS (features, error, width, height, mode) computed from the file at
     `path`.
 
@@ -106,12 +107,12 @@ def extract_features(paths: DataFrame, settings: FeatureSettings, done: Accumula
     def featurize(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
         from pyspark import SparkFiles
 
-        engine = load_engine(settings.engine, SparkFiles.get(settings.model_file), _task_cores())
+        engine = load_engine(spec.engine, SparkFiles.get(spec.model_file), _task_cores())
 
         def load(path: str) -> DecodedImage | ImageError:
-            return load_image(path, settings.image_size, settings.max_image_pixels)
+            return load_image(path, spec.image_size, spec.max_image_pixels)
 
-        buffer = np.empty((0, settings.image_size, settings.image_size, 3), dtype=np.float32)
+        buffer = np.empty((0, spec.image_size, spec.image_size, 3), dtype=np.float32)
         for images in prefetched(batches, load, reading_pool()):
             if len(images) > len(buffer):
                 buffer = np.empty((len(images), *buffer.shape[1:]), dtype=np.float32)
@@ -123,12 +124,12 @@ def extract_features(paths: DataFrame, settings: FeatureSettings, done: Accumula
     return paths.withColumn("result", featurize_udf(PATH.name))
 
 
-def warm_up(paths: DataFrame) -> DataFrame:
-    """`paths` through a pandas UDF that only imports what the tasks that follow need (features, PCA).
+def warm_up_executors(spark: SparkSession) -> None:
+    """Start a Python worker, its libraries loaded, on every executor core: one row per core through a pandas
+    UDF that only imports what the tasks that follow need (features, PCA).
 
-    Run over one row per executor core, it starts every Python worker (which Spark keeps for the tasks
-    that follow), with its libraries loaded, and takes the JVM's Arrow path once: the fixed costs of a
-    new Spark application's first pandas UDF, paid while the driver prepares the model.
+    Spark keeps those workers for the tasks that follow, and the JVM's Arrow path is taken once: the fixed
+    costs of a new Spark application's first pandas UDF, paid while the driver prepares the model.
     """
 
     def load_libraries(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
@@ -138,5 +139,7 @@ def warm_up(paths: DataFrame) -> DataFrame:
 
         yield from batches
 
+    cores = spark.sparkContext.defaultParallelism
+    paths = spark.createDataFrame(spark.sparkContext.parallelize([(WARM_UP_PATH,)] * cores, cores), ddl((PATH,)))
     udf = F.pandas_udf(load_libraries, "string")  # type: ignore[call-overload]  # as in extract_features
-    return paths.select(udf(PATH.name).alias(PATH.name))
+    paths.select(udf(PATH.name).alias(PATH.name)).write.format("noop").mode("overwrite").save()

@@ -1,4 +1,5 @@
-"""The feature job: list and select images, featurize, fit PCA, write every output, mark success.
+"""The feature job: list and select the images, prepare the model, featurize, fit PCA and write every output,
+record the run.
 
 Nothing under the output prefix is touched until the features are computed and the number of
 PCA components is checked against them, so bad input leaves the previous result whole; the
@@ -12,7 +13,6 @@ import os
 import tempfile
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from orchard_contract.errors import OrchardError
-from orchard_contract.paths import has_scheme, label_from_path, split_from_path
+from orchard_contract.paths import label_from_path, split_from_path
 from orchard_contract.run_outputs import (
     ERRORS_OUTPUT,
     FAILED,
@@ -31,87 +31,75 @@ from orchard_contract.run_outputs import (
     FEATURIZED,
     LABEL,
     METADATA_OUTPUT,
-    MODEL_INFO_DOCUMENT,
     PATH,
     PCA,
     PCA_OUTPUT,
     REASON,
     SPLIT,
     STATUS,
-    SUCCESS_MARKER_DOCUMENT,
     ddl,
 )
 from orchard_contract.selection import select_images
 from orchard_features import sources, storage
-from orchard_features.config import JobConfig
-from orchard_features.features import ERROR, FeatureSettings, extract_features, warm_up
-from orchard_features.model import MODEL_NAME, ModelArtifact, cached_model_path, prepare_model
+from orchard_features.features import ERROR, ExtractorSpec, extract_features
+from orchard_features.model import MODEL_NAME, ModelArtifact, load_model
 from orchard_features.pca import PcaResult, check_components, fit_pca, project
 from orchard_features.progress import Progress
+from orchard_features.record import model_info, tally, write_record
 from orchard_features.report import write_report
-from orchard_features.versions import library_versions
+from orchard_features.settings import JobSettings
 
 CATALOG_SCHEMA = ddl((PATH, LABEL, SPLIT))
-WARM_UP_PATH = "warm-up"
 
 
 class NoImagesError(OrchardError, ValueError):
     """The inputs and selection leave no image to process."""
 
 
-@dataclass(frozen=True)
-class RunSummary:
-    """The figures of a finished run, as recorded in `model_info/model_info.json` (MODEL_INFO_DOCUMENT)."""
+def run(spark: SparkSession, settings: JobSettings, progress: Progress | None = None,
+        artifact: ModelArtifact | None = None) -> dict[str, Any]:
+    """Run the whole job and return the run's record (`model_info.json`'s document); `artifact` skips model
+    preparation when the caller has done it."""
+    progress = progress or Progress()
+    started_at = datetime.now(UTC)
+    started = time.perf_counter()
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(settings.batch_size))
+    spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
 
-    info: dict[str, Any]
+    selected = list_and_select(settings, progress)
 
-    @property
-    def counts(self) -> dict[str, int]:
-        return self.info["counts"]
+    if artifact is None:
+        with progress.phase("model", "Preparing the model"):
+            artifact = load_model(spark, settings)
+    progress.say(f"  {MODEL_NAME}, {artifact.engine}, {artifact.image_size} px, weights: {artifact.describe_weights()}")
 
-
-def fetch_weights(spark: SparkSession, weights: str, cache_dir: str) -> str:
-    """A local path for `weights`: an s3:// (or other URI) file is copied to the cache first."""
-    if not has_scheme(weights):
-        return weights
-    local = os.path.join(cache_dir, "weights", os.path.basename(weights))
-    os.makedirs(os.path.dirname(local), exist_ok=True)
-    storage.copy_to_local(spark, weights, local)
-    return local
-
-
-def load_model(spark: SparkSession, config: JobConfig) -> ModelArtifact:
-    """Build or fetch the model for this run and ship it to the executors, warming them up meanwhile.
-
-    With a model store, a model that an earlier run (on any cluster) converted is copied from the
-    store into the local cache instead of being built, and a model built now is kept there.
-    """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="orchard-warm-up") as pool:
-        warming = pool.submit(warm_up_executors, spark)
-        artifact = prepare_and_ship_model(spark, config)
-        warming.result()
-    return artifact
+    results, featurized = featurize(spark, settings, selected, artifact, progress)
+    try:
+        counts = tally(selected, featurized)
+        progress.say(f"  {counts['images_featurized']} featurized, {counts['images_failed']} failed")
+        check_components(settings.pca_components, counts["images_featurized"])
+        with progress.phase("outputs", "Fitting PCA and writing outputs"):
+            info = write_outputs(spark, settings, artifact, results, counts, started_at, progress)
+    finally:
+        results.unpersist()
+    info["timings_seconds"].update(progress.seconds, total=round(time.perf_counter() - started, 3))
+    write_record(spark, settings.output, info)
+    return info
 
 
-def warm_up_executors(spark: SparkSession) -> None:
-    """Start a Python worker, its libraries loaded, on every executor core (see `features.warm_up`)."""
-    cores = spark.sparkContext.defaultParallelism
-    warm_up(catalog_frame(spark, [WARM_UP_PATH] * cores, 1)).write.format("noop").mode("overwrite").save()
-
-
-def prepare_and_ship_model(spark: SparkSession, config: JobConfig) -> ModelArtifact:
-    """The model for this run, from the store or the cache or built now, registered with `addFile`."""
-    weights = fetch_weights(spark, config.weights, config.model_cache)
-    if config.model_store:
-        cached = cached_model_path(weights, config.image_size, config.engine, config.model_cache)
-        if not cached.exists():
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            storage.fetch_stored_model(spark, config.model_store, str(cached))
-    artifact = prepare_model(weights, config.image_size, config.engine, config.model_cache, config.verbose)
-    if config.model_store and not artifact.from_cache:
-        storage.store_model(spark, artifact.path, config.model_store)
-    spark.sparkContext.addFile(artifact.path)
-    return artifact
+def list_and_select(settings: JobSettings, progress: Progress) -> list[str]:
+    """The images of the run: its inputs listed, its selection applied; none, or too few for the PCA, is an error."""
+    with progress.phase("listing", "Listing images"):
+        listed = sources.list_files(settings.inputs)
+        selected = select_images(listed, settings.selection)
+        if not selected:
+            raise NoImagesError(
+                f"no image selected: {len(listed)} files found under {', '.join(settings.inputs)}, "
+                f"none kept by the selection {settings.selection}"
+            )
+        check_components(settings.pca_components, len(selected))
+    progress.say(f"  {len(selected)} images selected of {len(listed)} files found")
+    return selected
 
 
 def catalog_frame(spark: SparkSession, selected: list[str], images_per_partition: int) -> DataFrame:
@@ -126,71 +114,21 @@ def catalog_frame(spark: SparkSession, selected: list[str], images_per_partition
     return spark.createDataFrame(spark.sparkContext.parallelize(rows, partitions), CATALOG_SCHEMA)
 
 
-def tally(selected: list[str], featurized: int) -> dict[str, int]:
-    """The run's counts: every selected image is read, then featurized or failed."""
-    return {
-        "images_read": len(selected),
-        "images_featurized": featurized,
-        "images_failed": len(selected) - featurized,
-        "classes": len({label_from_path(path) for path in selected}),
-    }
-
-
-def run(spark: SparkSession, config: JobConfig, progress: Progress | None = None,
-        artifact: ModelArtifact | None = None) -> RunSummary:
-    """Run the whole job; `artifact` skips model preparation when the caller has done it."""
-    progress = progress or Progress()
-    started_at = datetime.now(UTC)
-    started = time.perf_counter()
-    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(config.batch_size))
-    spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
-
-    with progress.phase("listing", "Listing images"):
-        listed = sources.list_files(config.inputs)
-        selected = select_images(listed, config.selection)
-        if not selected:
-            raise NoImagesError(
-                f"no image selected: {len(listed)} files found under {', '.join(config.inputs)}, "
-                f"none kept by the selection {config.selection}"
-            )
-        check_components(config.pca_components, len(selected))
-    progress.say(f"  {len(selected)} images selected of {len(listed)} files found")
-
-    if artifact is None:
-        with progress.phase("model", "Preparing the model"):
-            artifact = load_model(spark, config)
-    progress.say(f"  {MODEL_NAME}, {artifact.engine}, {artifact.image_size} px, weights: {artifact.describe_weights()}")
-
-    results, featurized = featurize(spark, config, selected, artifact, progress)
-    try:
-        counts = tally(selected, featurized)
-        progress.say(f"  {counts['images_featurized']} featurized, {counts['images_failed']} failed")
-        check_components(config.pca_components, counts["images_featurized"])
-        with progress.phase("outputs", "Fitting PCA and writing outputs"):
-            info = write_outputs(spark, config, artifact, results, counts, started_at, progress)
-    finally:
-        results.unpersist()
-    info["timings_seconds"].update(progress.seconds, total=round(time.perf_counter() - started, 3))
-    storage.write_document(spark, config.output, MODEL_INFO_DOCUMENT, info)
-    storage.write_document(spark, config.output, SUCCESS_MARKER_DOCUMENT, success_marker(info))
-    return RunSummary(info=info)
-
-
-def featurize(spark: SparkSession, config: JobConfig, selected: list[str], artifact: ModelArtifact,
+def featurize(spark: SparkSession, settings: JobSettings, selected: list[str], artifact: ModelArtifact,
               progress: Progress) -> tuple[DataFrame, int]:
     """Read the selected images and compute their features once, persisted for what follows; and how
     many were featurized (counted in the same pass: the cache holds whole rows whatever a query reads)."""
     with progress.phase("features", "Extracting features"):
-        catalog = catalog_frame(spark, selected, config.images_per_partition)
-        settings = FeatureSettings(
+        catalog = catalog_frame(spark, selected, settings.images_per_partition)
+        spec = ExtractorSpec(
             engine=artifact.engine,
             model_file=os.path.basename(artifact.path),
             image_size=artifact.image_size,
-            max_image_pixels=config.max_image_pixels,
+            max_image_pixels=settings.max_image_pixels,
         )
         done = spark.sparkContext.accumulator(0)
         read = (
-            extract_features(catalog, settings, done)
+            extract_features(catalog, spec, done)
             .select(*catalog.columns, "result.*")
             .persist(StorageLevel.MEMORY_AND_DISK)
         )
@@ -199,7 +137,7 @@ def featurize(spark: SparkSession, config: JobConfig, selected: list[str], artif
     return read, featurized
 
 
-def write_outputs(spark: SparkSession, config: JobConfig, artifact: ModelArtifact, results: DataFrame,
+def write_outputs(spark: SparkSession, settings: JobSettings, artifact: ModelArtifact, results: DataFrame,
                   counts: dict[str, int], started_at: datetime, progress: Progress) -> dict[str, Any]:
     """Replace the previous result: the PCA fitted first, on every core (the projections, the model and
     the report wait for it), then every output written at once from the cached results. Returns the
@@ -209,107 +147,60 @@ def write_outputs(spark: SparkSession, config: JobConfig, artifact: ModelArtifac
     (planning, task launch, commit) overlap instead of adding up. The projections go first: the report
     waits for them.
     """
-    storage.clear_outputs(spark, config.output)
+    storage.clear_outputs(spark, settings.output)
     featurized = results.where(F.col(ERROR.name).isNull()).select(*FEATURES_OUTPUT.names)
     with progress.phase("pca", "  fitting PCA"):
-        pca = fit_pca(featurized, config.pca_components)
-    info = model_info(config, artifact, counts, pca, started_at, progress.seconds)
+        pca = fit_pca(featurized, settings.pca_components)
+    info = model_info(settings, artifact, counts, pca, started_at, progress.seconds)
     with ThreadPoolExecutor(max_workers=OUTPUT_WRITERS, thread_name_prefix="orchard-write") as pool:
-        projected = pool.submit(write_projections, spark, config, featurized, pca)
-        writes = [pool.submit(save_pca_model, config, pca)]
-        writes += [pool.submit(write, config, results, featurized) for write in IMAGE_OUTPUTS]
-        if config.write_report:
-            writes.append(pool.submit(write_report_to_output, spark, config.output, info, projected))
+        projected = pool.submit(write_projections, spark, settings, featurized, pca)
+        writes = [pool.submit(save_pca_model, settings, pca)]
+        writes += [pool.submit(write, settings, results, featurized) for write in IMAGE_OUTPUTS]
+        if settings.write_report:
+            writes.append(pool.submit(write_report_to_output, spark, settings.output, info, projected))
         projected.result()
         for finished in writes:
             finished.result()
     return info
 
 
-def write_features(config: JobConfig, results: DataFrame, featurized: DataFrame) -> None:
+def write_features(settings: JobSettings, results: DataFrame, featurized: DataFrame) -> None:
     """`features/` (and its CSV copy): path, label and the 1,280 features of every featurized image."""
-    storage.write_parquet(featurized, config.output, FEATURES_OUTPUT.folder, dictionary=False)
-    if config.write_csv:
-        storage.write_csv(featurized, config.output, "features_csv", FEATURES.name, FEATURE_DIMENSION)
+    storage.write_parquet(featurized, settings.output, FEATURES_OUTPUT.folder, dictionary=False)
+    if settings.write_csv:
+        storage.write_csv(featurized, settings.output, "features_csv", FEATURES.name, FEATURE_DIMENSION)
 
 
-def write_metadata(config: JobConfig, results: DataFrame, featurized: DataFrame) -> None:
+def write_metadata(settings: JobSettings, results: DataFrame, featurized: DataFrame) -> None:
     """`metadata/`: every image read, its size and mode, featurized or failed."""
     status = F.when(F.col(ERROR.name).isNull(), FEATURIZED).otherwise(FAILED)
     metadata = results.withColumn(STATUS.name, status).select(*METADATA_OUTPUT.names)
-    storage.write_parquet(metadata, config.output, METADATA_OUTPUT.folder)
+    storage.write_parquet(metadata, settings.output, METADATA_OUTPUT.folder)
 
 
-def write_errors(config: JobConfig, results: DataFrame, featurized: DataFrame) -> None:
+def write_errors(settings: JobSettings, results: DataFrame, featurized: DataFrame) -> None:
     """`errors/`: every image that failed, and why."""
     failed = results.where(F.col(ERROR.name).isNotNull()).withColumnRenamed(ERROR.name, REASON.name)
-    storage.write_parquet(failed.select(*ERRORS_OUTPUT.names), config.output, ERRORS_OUTPUT.folder)
+    storage.write_parquet(failed.select(*ERRORS_OUTPUT.names), settings.output, ERRORS_OUTPUT.folder)
 
 
 IMAGE_OUTPUTS = (write_features, write_metadata, write_errors)
 OUTPUT_WRITERS = 6  # the image outputs, the PCA model, the projections, the report
 
 
-def save_pca_model(config: JobConfig, pca: PcaResult) -> None:
+def save_pca_model(settings: JobSettings, pca: PcaResult) -> None:
     """The fitted PCA as a Spark ML pipeline model, under `model_info/pca_model`."""
-    pca.model.write().overwrite().save(storage.output_location(config.output, "model_info/pca_model"))
+    pca.model.write().overwrite().save(storage.output_location(settings.output, "model_info/pca_model"))
 
 
-def write_projections(spark: SparkSession, config: JobConfig, featurized: DataFrame,
+def write_projections(spark: SparkSession, settings: JobSettings, featurized: DataFrame,
                       pca: PcaResult) -> list[tuple[str, float, float]]:
     """`pca/` (and its CSV copy); returns a sample of (label, PC1, PC2) read back, for the report."""
     projected = project(featurized, pca.model).select(*PCA_OUTPUT.names)
-    storage.write_parquet(projected, config.output, PCA_OUTPUT.folder, dictionary=False)
-    if config.write_csv:
-        storage.write_csv(projected, config.output, "pca_csv", PCA.name, config.pca_components)
-    return pca_sample(spark, config.output)
-
-
-def model_info(config: JobConfig, artifact: ModelArtifact, counts: dict[str, int], pca: PcaResult,
-               started_at: datetime, timings: dict[str, float]) -> dict[str, Any]:
-    """The run's record: counts, explained variance, model, library versions, timings."""
-    feature_seconds = timings.get("features", 0.0)
-    per_minute = round(60 * counts["images_read"] / feature_seconds, 1) if feature_seconds else None
-    return {
-        "model_info_version": MODEL_INFO_DOCUMENT.version,
-        "run": {
-            "name": config.run_name,
-            "started_at": started_at.isoformat(timespec="seconds"),
-            "inputs": list(config.inputs),
-            "output": config.output,
-            "selection": {
-                "classes": list(config.selection.classes),
-                "max_per_class": config.selection.max_per_class,
-                "max_images": config.selection.max_images,
-                "seed": config.selection.seed,
-            },
-        },
-        "counts": counts,
-        "model": {
-            "name": MODEL_NAME,
-            "include_top": False,
-            "pooling": "avg",
-            "feature_dimension": FEATURE_DIMENSION,
-            "weights": artifact.weights,
-            "weights_are_random": artifact.weights_are_random,
-            "weights_description": artifact.describe_weights(),
-            "image_size": artifact.image_size,
-            "preprocessing": "RGB, bilinear resize, x / 127.5 - 1 (mobilenet_v2.preprocess_input)",
-            "engine": artifact.engine,
-            "batch_size": config.batch_size,
-        },
-        "pca": {
-            "k": config.pca_components,
-            "explained_variance": list(pca.explained_variance),
-            "cumulative_explained_variance": list(pca.cumulative_variance),
-            "total_explained_variance": pca.cumulative_variance[-1],
-        },
-        "versions": library_versions(),
-        "timings_seconds": dict(timings),
-        "throughput": {
-            "images_per_minute_featurizing": per_minute,
-        },
-    }
+    storage.write_parquet(projected, settings.output, PCA_OUTPUT.folder, dictionary=False)
+    if settings.write_csv:
+        storage.write_csv(projected, settings.output, "pca_csv", PCA.name, settings.pca_components)
+    return pca_sample(spark, settings.output)
 
 
 def pca_sample(spark: SparkSession, output: str, limit: int = 20_000) -> list[tuple[str, float, float]]:
@@ -326,13 +217,3 @@ def write_report_to_output(spark: SparkSession, output: str, info: dict[str, Any
         folder = os.path.join(scratch, "report")
         write_report(folder, info, sample.result())
         storage.copy_from_local(spark, folder, storage.output_location(output, "report"))
-
-
-def success_marker(info: dict[str, Any]) -> dict[str, Any]:
-    """The success marker's content: enough to tell which run finished, and when."""
-    return {
-        "marker_version": SUCCESS_MARKER_DOCUMENT.version,
-        "run_name": info["run"]["name"],
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "counts": info["counts"],
-    }

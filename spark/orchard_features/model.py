@@ -1,4 +1,9 @@
-"""Building MobileNetV2 once per run and exporting it for the chosen inference engine.
+"""The run's model, from its weights to a file on every executor.
+
+`load_model`, what the job calls, fetches the weights when they are a URI, takes the model from the
+model store when another run (on any cluster) converted it, else from the local cache or built and
+exported for the engine now (`prepare_model`, the part without Spark) and then kept in the store;
+and ships the file to the executors with `addFile` while they warm up.
 
 Runs on the driver only. TensorFlow is imported here and nowhere on the executors when the
 engine is ONNX Runtime: the executors receive the converted `.onnx` file. Converted models are
@@ -13,11 +18,18 @@ import json
 import os
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from pyspark.sql import SparkSession
+
 from orchard_contract.errors import OrchardError
+from orchard_contract.paths import has_scheme, join, to_uri
+from orchard_features import storage
+from orchard_features.features import warm_up_executors
 from orchard_features.quiet import quiet_tensorflow
+from orchard_features.settings import JobSettings
 from orchard_features.versions import installed_version
 
 MODEL_NAME = "MobileNetV2"
@@ -176,3 +188,56 @@ def prepare_model(weights: str, image_size: int, engine: str, cache_dir: str, ve
         weights_are_random=weights == "none",
         from_cache=from_cache,
     )
+
+
+def fetch_weights(spark: SparkSession, weights: str, cache_dir: str) -> str:
+    """A local path for `weights`: an s3:// (or other URI) file is copied to the cache first."""
+    if not has_scheme(weights):
+        return weights
+    local = os.path.join(cache_dir, "weights", os.path.basename(weights))
+    os.makedirs(os.path.dirname(local), exist_ok=True)
+    storage.copy_to_local(spark, weights, local)
+    return local
+
+
+def fetch_stored_model(spark: SparkSession, store: str, local_path: str) -> bool:
+    """Copy a converted model from the model store (folder or s3:// prefix), where it is kept under its
+    file name, to `local_path`; False when the store has no such model."""
+    location = join(to_uri(store), os.path.basename(local_path))
+    if not storage.exists(spark, location):
+        return False
+    storage.copy_to_local(spark, location, local_path)
+    return True
+
+
+def store_model(spark: SparkSession, local_path: str, store: str) -> None:
+    """Keep a converted model in the model store under its file name (one S3 object, written whole)."""
+    storage.copy_from_local(spark, local_path, join(to_uri(store), os.path.basename(local_path)))
+
+
+def obtain_model(spark: SparkSession, settings: JobSettings) -> ModelArtifact:
+    """The model file for this run: from the model store, the local cache, or built now (and then kept in the store)."""
+    weights = fetch_weights(spark, settings.weights, settings.model_cache)
+    if settings.model_store:
+        cached = cached_model_path(weights, settings.image_size, settings.engine, settings.model_cache)
+        if not cached.exists():
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            fetch_stored_model(spark, settings.model_store, str(cached))
+    artifact = prepare_model(weights, settings.image_size, settings.engine, settings.model_cache, settings.verbose)
+    if settings.model_store and not artifact.from_cache:
+        store_model(spark, artifact.path, settings.model_store)
+    return artifact
+
+
+def load_model(spark: SparkSession, settings: JobSettings) -> ModelArtifact:
+    """Obtain the model for this run and ship it to the executors (`addFile`), warming them up meanwhile.
+
+    With a model store, a model that an earlier run (on any cluster) converted is copied from the
+    store into the local cache instead of being built, and a model built now is kept there.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="orchard-warm-up") as pool:
+        warming = pool.submit(warm_up_executors, spark)
+        artifact = obtain_model(spark, settings)
+        spark.sparkContext.addFile(artifact.path)
+        warming.result()
+    return artifact

@@ -80,21 +80,6 @@ def copy_from_local(spark: SparkSession, local_path: str, location: str) -> None
     fs.copyFromLocalFile(False, True, _hadoop_path(spark, local_path)[0], path)
 
 
-def fetch_stored_model(spark: SparkSession, store: str, local_path: str) -> bool:
-    """Copy a converted model from the model store (folder or s3:// prefix), where it is kept under its
-    file name, to `local_path`; False when the store has no such model."""
-    location = join(to_uri(store), os.path.basename(local_path))
-    if not exists(spark, location):
-        return False
-    copy_to_local(spark, location, local_path)
-    return True
-
-
-def store_model(spark: SparkSession, local_path: str, store: str) -> None:
-    """Keep a converted model in the model store under its file name (one S3 object, written whole)."""
-    copy_from_local(spark, local_path, join(to_uri(store), os.path.basename(local_path)))
-
-
 def output_location(output: str, name: str) -> str:
     """Where one of the job's outputs lives under the output prefix."""
     return join(to_uri(output), name)

@@ -19,7 +19,7 @@ from moto import mock_aws
 
 from iam_coverage import Missing, missing_grants
 from job_outputs import JobOutputs, write_outputs
-from orchard_features.config import config_from_arguments, parse_arguments
+from orchard_features.settings import parse_arguments, settings_from_arguments
 from orchard_local import deployed as aws_deployed
 from orchard_local.account import REGION
 from orchard_local.emr_sync import EmrBehaviour, StepResult
@@ -62,8 +62,8 @@ def job_reading_its_manifest(step: dict[str, Any], node: boto3.Session) -> StepR
         bucket, key = uri.removeprefix("s3://").split("/", 1)
         return s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
 
-    config = config_from_arguments(parse_arguments(job_arguments(step["HadoopJarStep"]["Args"])), read_text)
-    write_outputs(s3, JobOutputs(output_uri=config.output, run_name=config.run_name))
+    settings = settings_from_arguments(parse_arguments(job_arguments(step["HadoopJarStep"]["Args"])), read_text)
+    write_outputs(s3, JobOutputs(output_uri=settings.output, run_name=settings.run_name))
     return StepResult("COMPLETED")
 
 

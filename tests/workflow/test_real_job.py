@@ -34,7 +34,7 @@ def recorded_names(s3: Any, output_uri: str) -> dict[str, str]:
 
 def test_an_upload_runs_the_real_job_and_its_outputs_pass_the_check(spark, sample, model_cache, tmp_path):
     step = SparkStep(spark=spark, mirror=tmp_path / "s3",
-                     adjust_config=lambda config: replace(config, model_cache=model_cache, images_per_partition=16))
+                     adjust_settings=lambda settings: replace(settings, model_cache=model_cache, images_per_partition=16))
     manifest = {"manifest_version": 1, "inputs": ["../fruits-360/Training/"],  # unnamed: named after its file
                 "job": {"weights": "none", "image_size": TEST_IMAGE_SIZE, "pca_components": 10, "batch_size": 16}}
 

@@ -1,5 +1,5 @@
-"""The readable run summary printed at the end of a run, from its record (model_info.json: its schema is
-orchard_contract/schemas/model-info-v1.schema.json)."""
+"""The closing lines: what a person reads at the end of a run, from the run's record (model_info.json: its schema
+is orchard_contract/schemas/model-info-v1.schema.json)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from orchard_contract.run_outputs import OUTPUT_FOLDERS
 SHOWN_COMPONENTS = 5
 
 
-def format_summary(info: dict[str, Any], output: str) -> str:
+def closing_lines(info: dict[str, Any], output: str) -> str:
     """A few lines a person reads at the end of a run."""
     counts, model, pca = info["counts"], info["model"], info["pca"]
     timings = info["timings_seconds"]

@@ -31,7 +31,7 @@ POSITIVE_INTEGER = {"type": "integer", "minimum": 1}  # the rule of the counts o
 
 
 @dataclass(frozen=True)
-class JobConfig:
+class JobSettings:
     """Everything one run of the feature job needs to know."""
 
     inputs: tuple[str, ...]
@@ -84,18 +84,18 @@ def argument_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", required=True, help="folder or s3:// prefix for the results")
     parser.add_argument("--run-name", help="name recorded with the run (default: the manifest's name)")
     parser.add_argument("--pca-components", "-k", type=checked_by(shared["pca_components"]),
-                        help=f"PCA dimensions (default {JobConfig.pca_components})")
+                        help=f"PCA dimensions (default {JobSettings.pca_components})")
     parser.add_argument("--image-size", type=checked_by(shared["image_size"]),
-                        help=f"model input size in pixels (default {JobConfig.image_size})")
+                        help=f"model input size in pixels (default {JobSettings.image_size})")
     parser.add_argument(
         "--weights", type=checked_by(shared["weights"]),
         help="imagenet (Keras download), none (random), or a weights file path or s3:// URI",
     )
     engines = "{" + ",".join(shared["engine"]["enum"]) + "}"  # as argparse shows choices
     parser.add_argument("--engine", type=checked_by(shared["engine"]), metavar=engines,
-                        help=f"inference engine (default {JobConfig.engine})")
+                        help=f"inference engine (default {JobSettings.engine})")
     parser.add_argument("--batch-size", type=checked_by(shared["batch_size"]),
-                        help=f"images per inference batch (default {JobConfig.batch_size})")
+                        help=f"images per inference batch (default {JobSettings.batch_size})")
     parser.add_argument("--csv", dest="write_csv", action="store_true", default=None, help="also write CSV copies")
     parser.add_argument(
         "--no-report", dest="write_report", action="store_false", default=None, help="skip the PNG/HTML report"
@@ -103,7 +103,7 @@ def argument_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-image-pixels", type=checked_by(POSITIVE_INTEGER),
                         help="larger images are listed as failed")
     parser.add_argument("--images-per-partition", type=checked_by(POSITIVE_INTEGER),
-                        help=f"at most this many images per Spark task (default {JobConfig.images_per_partition})")
+                        help=f"at most this many images per Spark task (default {JobSettings.images_per_partition})")
     parser.add_argument("--model-cache", help="local folder caching converted models")
     parser.add_argument(
         "--model-store", help="folder or s3:// prefix keeping converted models between runs and clusters"
@@ -124,7 +124,7 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
     return argument_parser().parse_args(argv)
 
 
-def config_from_arguments(args: argparse.Namespace, read_text: Callable[[str], str]) -> JobConfig:
+def settings_from_arguments(args: argparse.Namespace, read_text: Callable[[str], str]) -> JobSettings:
     """Build the job's settings from parsed arguments; `read_text` reads a manifest's text."""
     from_manifest: dict[str, object] = {}
     if args.input.endswith(".json"):
@@ -134,4 +134,4 @@ def config_from_arguments(args: argparse.Namespace, read_text: Callable[[str], s
     else:
         from_manifest["inputs"] = (args.input,)
     flags = {name: value for name, value in vars(args).items() if name != "input" and value is not None}
-    return JobConfig(**{**from_manifest, **flags})
+    return JobSettings(**{**from_manifest, **flags})
