@@ -18,6 +18,7 @@ from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource
 
 SCHEMAS_PACKAGE = "orchard_contract.schemas"
+MANIFEST_SCHEMA = "manifest-v1.schema.json"  # the run manifest's (the run documents' are named in run_outputs)
 SCHEMAS_BASE = "https://orchard.example/schemas/"  # every shipped schema's $id is this and its file name
 # JSON Schema counts 5.0 as an integer; Python keeps it a float, which slicing, range() and Spark's integer settings
 # refuse. Integers in these documents are written as integers.

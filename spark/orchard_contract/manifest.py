@@ -11,11 +11,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchard_contract.errors import OrchardError
-from orchard_contract.json_schemas import StrictValidator, document_problems, load_schema, problems_message
+from orchard_contract.json_schemas import (
+    MANIFEST_SCHEMA,
+    StrictValidator,
+    document_problems,
+    load_schema,
+    problems_message,
+)
 from orchard_contract.paths import resolve_relative
 from orchard_contract.selection import DEFAULT_SEED, Selection
 
-SCHEMA_RESOURCE = "manifest-v1.schema.json"
 MANIFEST_SUFFIX = ".json"
 RUN_NAME_MAX_LENGTH = 40  # the schema's pattern of names: [A-Za-z0-9][A-Za-z0-9_-]{0,39}
 FALLBACK_RUN_NAME = "run"
@@ -72,7 +77,7 @@ class Manifest:
 
 def manifest_schema() -> dict[str, Any]:
     """The manifest JSON schema shipped with the package."""
-    return load_schema(SCHEMA_RESOURCE)
+    return load_schema(MANIFEST_SCHEMA)
 
 
 # The feature job's settings that a manifest's `job` block and the command line share: each one's rules (type, limits,
@@ -90,7 +95,7 @@ def job_setting_default(name: str) -> Any:
 
 def schema_problems(document: Any) -> list[str]:
     """Every way `document` breaks the schema, each naming the field, in document order."""
-    return document_problems(document, SCHEMA_RESOURCE, root="manifest")
+    return document_problems(document, MANIFEST_SCHEMA, root="manifest")
 
 
 def value_problems(schema: dict[str, Any], value: Any) -> list[str]:

@@ -8,9 +8,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
+from orchard_contract.json_schemas import MANIFEST_SCHEMA, load_schema
 from orchard_contract.paths import has_image_extension, label_from_path, path_segments
 
-DEFAULT_SEED = 42
+# The manifest schema's default, its one definition (read here, not through manifest.py, which imports this module).
+DEFAULT_SEED: int = load_schema(MANIFEST_SCHEMA)["properties"]["select"]["properties"]["seed"]["default"]
 
 
 @dataclass(frozen=True)
