@@ -32,16 +32,16 @@ class Run:
     reasons: dict[str, str]
 
 
-def finished_run(spark, config, root: str) -> Run:
-    """Run the job on `root` with `config` and read back its outputs."""
-    summary = job.run(spark, replace(config, inputs=(root,)), QUIET)
+def finished_run(spark, settings, root: str) -> Run:
+    """Run the job on `root` with `settings` and read back its outputs."""
+    info = job.run(spark, replace(settings, inputs=(root,)), QUIET)
 
     def rows(name: str) -> list:
-        return storage.read_parquet(spark, config.output, name).collect()
+        return storage.read_parquet(spark, settings.output, name).collect()
 
     return Run(
         root=root,
-        counts=summary.counts,
+        counts=info["counts"],
         paths={name: sorted(row.path for row in rows(name)) for name in ("features", "pca", "metadata")},
         metadata={row.path: (row.split, row.label, row.status) for row in rows("metadata")},
         reasons={row.path: row.reason for row in rows("errors")},
@@ -56,14 +56,14 @@ def tree(tmp_path_factory) -> tuple[Path, dict[str, tuple[str, str]]]:
 
 
 @pytest.fixture(scope="module")
-def runs(spark, tree, base_config, onnx_model, local_s3_server: LocalS3, tmp_path_factory) -> tuple[Run, Run]:
+def runs(spark, tree, base_settings, onnx_model, local_s3_server: LocalS3, tmp_path_factory) -> tuple[Run, Run]:
     """The tree read from its folder, then from the local S3 (uploaded just before: see conftest's server)."""
     root, _ = tree
     output = tmp_path_factory.mktemp("odd-names-output")
-    local = finished_run(spark, replace(base_config, output=str(output / "local")), f"file:{root}")
+    local = finished_run(spark, replace(base_settings, output=str(output / "local")), f"file:{root}")
     upload_folder(local_s3_server.client(), root, BUCKET, PREFIX)
     with driver_environment(local_s3_server):
-        on_s3 = finished_run(spark, replace(base_config, output=str(output / "s3")), f"s3://{BUCKET}/{PREFIX}")
+        on_s3 = finished_run(spark, replace(base_settings, output=str(output / "s3")), f"s3://{BUCKET}/{PREFIX}")
     return local, on_s3
 
 
