@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.parser import BaseModel, event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from orchard_functions.aws_clients import emr_client
 from orchard_functions.clusters import active_clusters, clusters_of_execution
 
 logger = Logger()
 tracer = Tracer()
-emr = boto3.client("emr")
+emr = emr_client()  # standard retries: orchard_functions.aws_clients
 
 
 class ExecutionStatusChange(BaseModel):

@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AwareDatetime, BaseModel
 
+from orchard_functions.aws_clients import emr_client
 from orchard_functions.costs import load_price_table
 from orchard_functions.emr_timelines import cluster_timeline, step_timeline
 from orchard_functions.plan_model import RunPlan
@@ -21,7 +22,7 @@ from orchard_functions.s3uri import split_s3_uri
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-emr = boto3.client("emr")
+emr = emr_client()  # standard retries: orchard_functions.aws_clients
 s3 = boto3.client("s3")
 REGION = emr.meta.region_name  # the cluster's region, which picks the price table
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from orchard_functions.aws_clients import emr_client
 from orchard_functions.clusters import active_clusters, execution_of, overdue_clusters
 from orchard_functions.settings import FunctionSettings
 
@@ -27,7 +27,7 @@ class Settings(FunctionSettings):
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-emr = boto3.client("emr")
+emr = emr_client()  # standard retries: orchard_functions.aws_clients
 
 
 @tracer.capture_method

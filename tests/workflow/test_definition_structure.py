@@ -72,6 +72,19 @@ def test_what_is_not_idempotent_is_never_retried():
         assert "Retry" not in states()[name], name
 
 
+def test_termination_retries_emr_throttling_a_bounded_number_of_times_with_growing_waits():
+    """EMR's ThrottlingException reaches Step Functions as the generic `EMR.AmazonElasticMapReduceException` (it is
+    not in EMR's API model: orchard_local.emr_sync). TerminateJobFlows is safe to repeat (a terminated cluster stays
+    terminated), so both termination tasks retry that error, a few times, each wait longer than the last."""
+    terminations = {name: state for name, state in states().items()
+                    if state.get("Resource") == "${EmrTerminateClusterSync}"}
+    assert sorted(terminations) == ["Terminate the cluster", "Terminate the cluster after the failure"]
+    for name, state in terminations.items():
+        (retrier,) = [r for r in state.get("Retry", []) if GENERIC_ERROR in r["ErrorEquals"]]
+        assert 1 <= retrier["MaxAttempts"] <= 5, name
+        assert retrier["IntervalSeconds"] >= 1 and retrier["BackoffRate"] > 1, name
+
+
 def test_emr_retriers_name_errors_as_step_functions_reports_them():
     """`EMR.` and the exception: one EMR's API model declares, or the SDK's generic one (see orchard_local.emr_sync)."""
     known = {f"{ERROR_PREFIX}{name}" for name in modeled_errors()} | {GENERIC_ERROR}

@@ -1,0 +1,150 @@
+"""EMR under load: every function's EMR client retries throttling with bounded, growing waits (botocore's standard
+mode, orchard_functions.aws_clients), and only the calls that are safe to repeat go through one."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError
+
+from orchard_functions.aws_clients import EMR_MAX_RETRIES, emr_client
+
+LAMBDAS = Path(__file__).resolve().parents[2] / "lambdas"
+HANDLERS = sorted(path.parent.name for path in LAMBDAS.glob("*/app.py"))
+# The EMR operations a function may call: reads, and TerminateJobFlows, whose effect is a state (terminated).
+IDEMPOTENT = {"DescribeCluster", "ListClusters", "ListSteps", "TerminateJobFlows"}
+THROTTLED = b'{"__type": "ThrottlingException", "message": "Rate exceeded"}'  # as EMR answers, HTTP 400
+
+
+class Body:
+    """A raw HTTP body botocore can read."""
+
+    def __init__(self, content: bytes) -> None:
+        self.content = content
+
+    def stream(self, **_: object) -> Iterator[bytes]:
+        yield self.content
+
+
+class Throttler:
+    """EMR answering the next `times` requests of an operation with ThrottlingException, before moto sees them."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.left: dict[str, int] = {}
+
+    def throttle(self, operation: str, times: int) -> None:
+        self.left[operation] = times
+
+    def __call__(self, request: object, event_name: str, **_: object) -> AWSResponse | None:
+        operation = event_name.rsplit(".", 1)[1]
+        self.sent.append(operation)
+        if self.left.get(operation, 0) > 0:
+            self.left[operation] -= 1
+            url = request.url  # type: ignore[attr-defined]
+            return AWSResponse(url, 400, {"Content-Type": "application/x-amz-json-1.1"}, Body(THROTTLED))
+        return None
+
+
+@pytest.fixture
+def waits(monkeypatch) -> list[float]:
+    """The backoff waits botocore takes between attempts, recorded instead of slept."""
+    slept: list[float] = []
+    monkeypatch.setattr("botocore.endpoint.time.sleep", slept.append)
+    return slept
+
+
+def throttled(client: BaseClient) -> Throttler:
+    throttler = Throttler()
+    client.meta.events.register_first("before-send.emr", throttler)
+    return throttler
+
+
+def emr_clients_of_the_functions() -> dict[str, BaseClient]:
+    clients = {}
+    for name in HANDLERS:
+        module = importlib.import_module(f"{name}.app")
+        for value in vars(module).values():
+            if isinstance(value, BaseClient) and value.meta.service_model.service_name == "emr":
+                clients[name] = value
+    return clients
+
+
+def test_every_function_that_calls_emr_retries_in_standard_mode_bounded():
+    clients = emr_clients_of_the_functions()
+
+    assert sorted(clients) == ["clean_up", "record_metrics", "watch_clusters"]
+    for client in clients.values():
+        # botocore keeps max_attempts (retries) as total_max_attempts (attempts, the first included)
+        assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": EMR_MAX_RETRIES + 1}
+
+
+def test_no_function_builds_an_emr_client_of_its_own():
+    builders = [path.relative_to(LAMBDAS) for path in LAMBDAS.rglob("*.py")
+                if re.search(r"""client\(\s*["']emr["']""", path.read_text()) and path.name != "aws_clients.py"]
+    assert builders == []
+
+
+def test_the_functions_call_only_the_emr_operations_that_are_safe_to_repeat():
+    source = "\n".join(path.read_text() for path in LAMBDAS.rglob("*.py"))
+    calls = re.findall(r"""\bemr\.(?:get_paginator\(["']([a-z_]+)["']\)|([a-z_]+)\()""", source)
+    called = {paginated or method for paginated, method in calls} - {"get_paginator"}
+    operations = {"".join(word.capitalize() for word in name.split("_")) for name in called}
+    assert "TerminateJobFlows" in operations and operations <= IDEMPOTENT, operations - IDEMPOTENT
+
+
+def test_a_throttled_emr_call_is_retried_after_growing_waits_and_answers(aws, waits):
+    emr = emr_client()
+    throttler = throttled(emr)
+    throttler.throttle("ListClusters", 3)
+
+    assert emr.list_clusters()["Clusters"] == []
+
+    assert throttler.sent == ["ListClusters"] * 4
+    # before retry i a random wait of up to 2**i seconds (a throttling error's base, 1 s)
+    assert len(waits) == 3 and all(0 <= wait <= 2**i for i, wait in enumerate(waits))
+
+
+def test_throttling_that_outlasts_the_retries_fails_with_its_name_after_a_bounded_number_of_attempts(aws, waits):
+    emr = emr_client()
+    throttler = throttled(emr)
+    throttler.throttle("DescribeCluster", 100)
+
+    with pytest.raises(ClientError) as raised:
+        emr.describe_cluster(ClusterId="j-0123456789ABC")
+
+    assert raised.value.response["Error"]["Code"] == "ThrottlingException"
+    assert throttler.sent == ["DescribeCluster"] * (EMR_MAX_RETRIES + 1)
+    assert sum(waits) <= 1 + 2 + 4 + 8
+
+
+def test_clean_up_terminates_the_clusters_of_an_execution_through_throttling(aws, emr, lambda_context, waits):
+    from clean_up import app
+    from orchard_functions.clusters import EXECUTION_TAG
+    from orchard_local.account import ACCOUNT, REGION, STATE_MACHINE_ARN
+    from orchard_local.events import execution_status_change
+
+    execution_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:orchard-pipeline:mini-0123456789abcdef"
+    cluster_id = emr.run_job_flow(
+        Name="orchard-mini", ReleaseLabel="emr-7.13.0", JobFlowRole="orchard-emr-instance-profile",
+        ServiceRole="orchard-emr-service-role", Tags=[{"Key": EXECUTION_TAG, "Value": execution_arn}],
+        Instances={"MasterInstanceType": "m5.xlarge", "InstanceCount": 1, "KeepJobFlowAliveWhenNoSteps": True},
+    )["JobFlowId"]
+    throttler = Throttler()
+    app.emr.meta.events.register_first("before-send.emr", throttler)
+    try:
+        for operation in ("ListClusters", "DescribeCluster", "TerminateJobFlows"):
+            throttler.throttle(operation, 2)
+        result = app.handler(execution_status_change(execution_arn, STATE_MACHINE_ARN, "FAILED"), lambda_context)
+    finally:
+        app.emr.meta.events.unregister("before-send.emr", throttler)
+
+    assert result == {"terminated": [cluster_id]}
+    assert emr.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]["State"] == "TERMINATED"
+    assert throttler.sent.count("TerminateJobFlows") == 3
