@@ -7,19 +7,33 @@
   boto_client_for`, imported by name by each service integration), so a request that does not match the
   service's API goes through; AWS rejects it. Here they are built with botocore's validation on, everything else as
   moto builds them, and handed to the caller (who records their calls as the state machine role's).
+
+And where moto's other services lack what Prepare the run asks of the account:
+
+- moto's Service Quotas knows only the `vpc` service (moto 5.2.5, `servicequotas/models.py`, `get_service_quota`
+  raises NoSuchResourceException for any other): here it also answers EC2's two Standard vCPU quotas, at values a
+  test may change or remove (`ec2_vcpu_quotas`).
+- moto's CreateServiceLinkedRole names a role `AWSServiceRoleFor` + the service principal's first label, so
+  `spot.amazonaws.com` gets `AWSServiceRoleForspot` (`iam/models.py`, `create_service_linked_role`, whose
+  SERVICE_NAME_CONVERSION lists three services); EC2's is `AWSServiceRoleForEC2Spot` (EC2 User Guide,
+  "Service-linked role for Spot Instance requests"), at path /aws-service-role/spot.amazonaws.com/, which moto does
+  give it (`spot_role_named_as_aws_names_it`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Final
+from unittest import mock
 
 import boto3
 from botocore.client import BaseClient
 from botocore.config import Config
 from moto.core.models import botocore_stubber
+from moto.iam import models as iam_models
+from moto.servicequotas.models import ServiceQuotasBackend
 from moto.settings import moto_server_port
 from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
 from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
@@ -77,3 +91,47 @@ def interpreter_clients(prepare: Callable[[BaseClient], None]) -> Iterator[None]
     finally:
         for module in users:
             vars(module)["boto_client_for"] = original
+
+
+# The account the offline stack plays has passed the deploy checklist (docs/aws.md): its Standard quotas allow the
+# default cluster (20 vCPUs) and more, On-Demand and Spot. AWS's defaults are lower (5 vCPUs for L-1216C47A in the
+# AWS CLI User Guide's example of get-aws-default-service-quota).
+DEFAULT_EC2_VCPU_QUOTAS: Final[Mapping[str, float]] = {"L-1216C47A": 128.0, "L-34B43A08": 128.0}
+MOTO_GET_SERVICE_QUOTA: Final = ServiceQuotasBackend.get_service_quota
+EC2_QUOTA_NAMES: Final[Mapping[str, str]] = {
+    "L-1216C47A": "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances",
+    "L-34B43A08": "All Standard (A, C, D, H, I, M, R, T, Z) Spot Instance Requests",
+}
+
+
+@contextlib.contextmanager
+def ec2_vcpu_quotas(values: Mapping[str, float] | None = None) -> Iterator[dict[str, float]]:
+    """moto's Service Quotas answers GetServiceQuota for EC2's Standard vCPU quotas, for the block: the defaults, or
+    `values`; the dict yielded is what it answers from (a test may change a value, or delete one to have Service
+    Quotas answer NoSuchResourceException). As AWS shows them: `Unit` "None", the value a float of vCPUs."""
+    quotas = dict(DEFAULT_EC2_VCPU_QUOTAS if values is None else values)
+
+    def get_service_quota(backend: ServiceQuotasBackend, service_code: str, quota_code: str) -> dict[str, Any]:
+        if service_code != "ec2" or quota_code not in quotas:
+            return MOTO_GET_SERVICE_QUOTA(backend, service_code, quota_code)  # moto's own, not an enclosing block's
+        return {"ServiceCode": "ec2", "ServiceName": "Amazon Elastic Compute Cloud (Amazon EC2)",
+                "QuotaArn": f"arn:aws:servicequotas:{backend.region_name}:{backend.account_id}:ec2/{quota_code}",
+                "QuotaCode": quota_code, "QuotaName": EC2_QUOTA_NAMES[quota_code], "Value": float(quotas[quota_code]),
+                "Unit": "None", "Adjustable": True, "GlobalQuota": False}
+
+    with mock.patch.object(ServiceQuotasBackend, "get_service_quota", get_service_quota):
+        yield quotas
+
+
+@contextlib.contextmanager
+def spot_role_named_as_aws_names_it() -> Iterator[None]:
+    """CreateServiceLinkedRole for spot.amazonaws.com makes AWSServiceRoleForEC2Spot, for the block."""
+    with mock.patch.dict(iam_models.SERVICE_NAME_CONVERSION, {"spot": "EC2Spot"}):
+        yield
+
+
+@contextlib.contextmanager
+def account_services() -> Iterator[dict[str, float]]:
+    """Both fixes above, for the block; yields the EC2 quotas answered."""
+    with spot_role_named_as_aws_names_it(), ec2_vcpu_quotas() as quotas:
+        yield quotas

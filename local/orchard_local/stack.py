@@ -30,7 +30,7 @@ from orchard_local.emr_sync import EmrBehaviour, emr_integration
 from orchard_local.eventbridge import invoke_async, matches, rule_targets
 from orchard_local.events import execution_status_change, object_created_event
 from orchard_local.lambda_service import LambdaService, handler_of, lambdas_in_process
-from orchard_local.moto_fixes import fail_states_reraise, interpreter_clients
+from orchard_local.moto_fixes import account_services, fail_states_reraise, interpreter_clients
 from orchard_local.principals import Call, Principals
 
 if TYPE_CHECKING:
@@ -80,6 +80,9 @@ class LocalStack:
     definition: dict[str, Any]
     calls: list[Call]
     stepfunctions: Any = field(default_factory=lambda: boto3.client("stepfunctions", region_name=REGION))
+    # EC2's Standard vCPU quotas as Service Quotas answers them, by quota code (orchard_local.moto_fixes): a test may
+    # lower one, or delete it (Service Quotas then answers NoSuchResourceException).
+    quotas: dict[str, float] = field(default_factory=dict)
 
     @property
     def state_machine_arn(self) -> str:
@@ -205,6 +208,12 @@ def create_resources(names: dict[str, str]) -> str:
     return queue_url
 
 
+def prepare_account() -> None:
+    """The account as the deploy checklist leaves it (docs/aws.md), beyond the stack: EC2's Spot service-linked role
+    exists (created once per account, by the command Prepare the run names when it is missing)."""
+    boto3.client("iam", region_name=REGION).create_service_linked_role(AWSServiceName="spot.amazonaws.com")
+
+
 def load_handlers(names: dict[str, str], principals: Principals) -> dict[str, Any]:
     """Each function's handler by ARN, its module loaded afresh, as a new deployment does; its
     module-level clients' calls recorded as its role's."""
@@ -218,7 +227,17 @@ def load_handlers(names: dict[str, str], principals: Principals) -> dict[str, An
 
 @contextlib.contextmanager
 def deployed(emr: EmrBehaviour | None = None) -> Iterator[LocalStack]:
-    """The stack deployed into moto (call inside mock_aws(config=MOTO_CONFIG)), for the block."""
+    """The stack deployed into moto (call inside mock_aws(config=MOTO_CONFIG)), for the block, in an account that
+    passed the deploy checklist (`prepare_account`), whose EC2 quotas Service Quotas answers (`LocalStack.quotas`)."""
+    with account_services() as quotas:
+        prepare_account()
+        with deployed_stack(emr) as stack:
+            stack.quotas = quotas
+            yield stack
+
+
+@contextlib.contextmanager
+def deployed_stack(emr: EmrBehaviour | None) -> Iterator[LocalStack]:
     names = physical_names()
     queue_url = create_resources(names)
     principals = Principals()

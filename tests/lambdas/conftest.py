@@ -10,6 +10,7 @@ from moto import mock_aws
 
 from orchard_local.account import ARTIFACTS_BUCKET, INPUTS_BUCKET, LOGS_BUCKET, OUTPUTS_BUCKET, REGION
 from orchard_local.lambda_service import FakeLambdaContext
+from orchard_local.moto_fixes import account_services
 
 
 @pytest.fixture
@@ -19,8 +20,9 @@ def lambda_context() -> FakeLambdaContext:
 
 @pytest.fixture
 def aws() -> Iterator[None]:
-    """moto in place of AWS, with the deployment's buckets created (versioned, as the template makes them)."""
-    with mock_aws():
+    """moto in place of AWS, with the deployment's buckets created (versioned, as the template makes them), and
+    EC2's vCPU quotas answered by Service Quotas (orchard_local.moto_fixes)."""
+    with mock_aws(), account_services():
         s3 = boto3.client("s3", region_name=REGION)
         for bucket in (INPUTS_BUCKET, OUTPUTS_BUCKET, ARTIFACTS_BUCKET, LOGS_BUCKET):
             s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})

@@ -5,51 +5,23 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from botocore.awsrequest import AWSResponse
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from orchard_functions.aws_clients import EMR_MAX_RETRIES, emr_client
+from orchard_functions.clusters import EXECUTION_TAG
+from orchard_local.account import ACCOUNT, REGION, STATE_MACHINE_ARN
+from orchard_local.events import execution_status_change
+from orchard_local.faults import faults_of
 
 LAMBDAS = Path(__file__).resolve().parents[2] / "lambdas"
 HANDLERS = sorted(path.parent.name for path in LAMBDAS.glob("*/app.py"))
 # The EMR operations a function may call: reads, and TerminateJobFlows, whose effect is a state (terminated).
 IDEMPOTENT = {"DescribeCluster", "ListClusters", "ListSteps", "TerminateJobFlows"}
-THROTTLED = b'{"__type": "ThrottlingException", "message": "Rate exceeded"}'  # as EMR answers, HTTP 400
-
-
-class Body:
-    """A raw HTTP body botocore can read."""
-
-    def __init__(self, content: bytes) -> None:
-        self.content = content
-
-    def stream(self, **_: object) -> Iterator[bytes]:
-        yield self.content
-
-
-class Throttler:
-    """EMR answering the next `times` requests of an operation with ThrottlingException, before moto sees them."""
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-        self.left: dict[str, int] = {}
-
-    def throttle(self, operation: str, times: int) -> None:
-        self.left[operation] = times
-
-    def __call__(self, request: object, event_name: str, **_: object) -> AWSResponse | None:
-        operation = event_name.rsplit(".", 1)[1]
-        self.sent.append(operation)
-        if self.left.get(operation, 0) > 0:
-            self.left[operation] -= 1
-            url = request.url  # type: ignore[attr-defined]
-            return AWSResponse(url, 400, {"Content-Type": "application/x-amz-json-1.1"}, Body(THROTTLED))
-        return None
+THROTTLING = "ThrottlingException"  # EMR's, "Rate exceeded", HTTP 400
 
 
 @pytest.fixture
@@ -58,12 +30,6 @@ def waits(monkeypatch) -> list[float]:
     slept: list[float] = []
     monkeypatch.setattr("botocore.endpoint.time.sleep", slept.append)
     return slept
-
-
-def throttled(client: BaseClient) -> Throttler:
-    throttler = Throttler()
-    client.meta.events.register_first("before-send.emr", throttler)
-    return throttler
 
 
 def emr_clients_of_the_functions() -> dict[str, BaseClient]:
@@ -101,34 +67,29 @@ def test_the_functions_call_only_the_emr_operations_that_are_safe_to_repeat():
 
 def test_a_throttled_emr_call_is_retried_after_growing_waits_and_answers(aws, waits):
     emr = emr_client()
-    throttler = throttled(emr)
-    throttler.throttle("ListClusters", 3)
+    with faults_of(emr) as faults:
+        faults.answer("ListClusters", THROTTLING, times=3)
 
-    assert emr.list_clusters()["Clusters"] == []
+        assert emr.list_clusters()["Clusters"] == []
 
-    assert throttler.sent == ["ListClusters"] * 4
+    assert faults.sent == ["ListClusters"] * 4
     # before retry i a random wait of up to 2**i seconds (a throttling error's base, 1 s)
     assert len(waits) == 3 and all(0 <= wait <= 2**i for i, wait in enumerate(waits))
 
 
 def test_throttling_that_outlasts_the_retries_fails_with_its_name_after_a_bounded_number_of_attempts(aws, waits):
     emr = emr_client()
-    throttler = throttled(emr)
-    throttler.throttle("DescribeCluster", 100)
-
-    with pytest.raises(ClientError) as raised:
+    with faults_of(emr) as faults, pytest.raises(ClientError) as raised:
+        faults.answer("DescribeCluster", THROTTLING, times=100)
         emr.describe_cluster(ClusterId="j-0123456789ABC")
 
-    assert raised.value.response["Error"]["Code"] == "ThrottlingException"
-    assert throttler.sent == ["DescribeCluster"] * (EMR_MAX_RETRIES + 1)
+    assert raised.value.response["Error"]["Code"] == THROTTLING
+    assert faults.sent == ["DescribeCluster"] * (EMR_MAX_RETRIES + 1)
     assert sum(waits) <= 1 + 2 + 4 + 8
 
 
 def test_clean_up_terminates_the_clusters_of_an_execution_through_throttling(aws, emr, lambda_context, waits):
     from clean_up import app
-    from orchard_functions.clusters import EXECUTION_TAG
-    from orchard_local.account import ACCOUNT, REGION, STATE_MACHINE_ARN
-    from orchard_local.events import execution_status_change
 
     execution_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:orchard-pipeline:mini-0123456789abcdef"
     cluster_id = emr.run_job_flow(
@@ -136,15 +97,11 @@ def test_clean_up_terminates_the_clusters_of_an_execution_through_throttling(aws
         ServiceRole="orchard-emr-service-role", Tags=[{"Key": EXECUTION_TAG, "Value": execution_arn}],
         Instances={"MasterInstanceType": "m5.xlarge", "InstanceCount": 1, "KeepJobFlowAliveWhenNoSteps": True},
     )["JobFlowId"]
-    throttler = Throttler()
-    app.emr.meta.events.register_first("before-send.emr", throttler)
-    try:
+    with faults_of(app.emr) as faults:
         for operation in ("ListClusters", "DescribeCluster", "TerminateJobFlows"):
-            throttler.throttle(operation, 2)
+            faults.answer(operation, THROTTLING, times=2)
         result = app.handler(execution_status_change(execution_arn, STATE_MACHINE_ARN, "FAILED"), lambda_context)
-    finally:
-        app.emr.meta.events.unregister("before-send.emr", throttler)
 
     assert result == {"terminated": [cluster_id]}
     assert emr.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]["State"] == "TERMINATED"
-    assert throttler.sent.count("TerminateJobFlows") == 3
+    assert faults.sent.count("TerminateJobFlows") == 3
