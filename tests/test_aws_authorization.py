@@ -36,6 +36,15 @@ def needed(service: str, operation: str, params: dict, status: int = 200) -> lis
      [("states:StartExecution", STATE_MACHINE)]),
     ("lambda", "Invoke", {"FunctionName": FUNCTION}, [("lambda:InvokeFunction", FUNCTION)]),
     ("sns", "Publish", {"TopicArn": TOPIC, "Message": "m"}, [("sns:Publish", TOPIC)]),
+    # no resource type in the Service Authorization Reference (parliament's copy of it): "*"
+    ("service-quotas", "GetServiceQuota", {"ServiceCode": "ec2", "QuotaCode": "L-1216C47A"},
+     [("servicequotas:GetServiceQuota", "*")]),
+    ("ec2", "DescribeInstanceTypes", {"InstanceTypes": ["m5.xlarge"]}, [("ec2:DescribeInstanceTypes", "*")]),
+    # a role's ARN holds its path: a service-linked role's is aws-service-role/<service>/
+    ("iam", "GetRole", {"RoleName": "AWSServiceRoleForEC2Spot"},
+     [("iam:GetRole", f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot")]),
+    ("iam", "GetRole", {"RoleName": "orchard-emr-service-role"},
+     [("iam:GetRole", f"arn:aws:iam::{ACCOUNT}:role/orchard-emr-service-role")]),
 ])
 def test_a_request_needs_its_action_on_the_resources_it_names(service, operation, params, expected):
     assert needed(service, operation, params) == [Permission(*p) for p in expected]

@@ -40,6 +40,14 @@ ACTIONS: Final = {"s3": S3_ACTIONS, "lambda": LAMBDA_ACTIONS}
 PARAMETERS: Final = {"BucketName": ("Bucket",), "ObjectName": ("Key",),
                      "ClusterId": ("ClusterId", "JobFlowId", "JobFlowIds")}
 PLACEHOLDER: Final = re.compile(r"\$\{([A-Za-z]+)\}")
+# IAM authorizes an action on a role against the role's ARN, path included (`role/${RoleNameWithPath}`: IAM User
+# Guide, "IAM identifiers", https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns),
+# while a request names the role by RoleName alone. The service-linked roles this application names, with the path
+# of each (EC2's Spot role: "Service-linked role for Spot Instance requests", EC2 User Guide,
+# https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/service-linked-roles-spot-instance-requests.html, whose KMS
+# grant example names arn:aws:iam::111122223333:role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot);
+# any other role is taken to be at the path /.
+ROLE_PATHS: Final = {"AWSServiceRoleForEC2Spot": "aws-service-role/spot.amazonaws.com/"}
 
 
 class Permission(NamedTuple):
@@ -102,11 +110,19 @@ def resources_of(action: str, params: Mapping[str, Any], region: str, account: s
               "Account": account, **params}
     values |= {placeholder: params[name]
                for placeholder, names in PARAMETERS.items() for name in names if name in params}
+    if isinstance(params.get("RoleName"), str):
+        values["RoleNameWithPath"] = role_name_with_path(params["RoleName"])
     found = {t: by_arn(arn_format(prefix, t), params) or fill(arn_format(prefix, t), values) for t in required or types}
     if required and not all(found.values()) or not any(found.values()):
         raise LookupError(f"cannot name the resources of {action} from the request's parameters {sorted(params)}: "
                           "map them in orchard_local.authorization.PARAMETERS")
     return [arn for arns in found.values() if arns for arn in arns]
+
+
+def role_name_with_path(role_name: str) -> str:
+    """The role's name with its path, as its ARN holds it: AWSServiceRoleForEC2Spot ->
+    aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot."""
+    return ROLE_PATHS.get(role_name, "") + role_name
 
 
 def by_arn(arn: str, params: Mapping[str, Any]) -> list[str] | None:
