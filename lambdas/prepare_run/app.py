@@ -1,7 +1,8 @@
 """Prepare the run: validate the manifest, check its inputs, resolve it, plan the cluster and the Spark step.
 
 Whatever the execution input or the manifest file holds, a run that cannot succeed, when that is cheap to know,
-fails here with InvalidManifest naming each field and its problem, before any cluster exists.
+fails here with InvalidManifest naming each field and its problem, before any cluster exists; a cluster the account
+can never run fails with RunExceedsQuota (its vCPUs over an EC2 vCPU quota) or SpotRoleMissing.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.parser import BaseModel, event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from orchard_functions.aws_clients import preflight_client
 from orchard_functions.input_survey import check_inputs
 from orchard_functions.manifest_source import manifest_source
+from orchard_functions.preflight import check_capacity
 from orchard_functions.run_plan import plan_run, validated_manifest
 from orchard_functions.s3uri import split_s3_uri
 from orchard_functions.settings import DeploymentParameters
@@ -25,6 +28,10 @@ from orchard_functions.settings import DeploymentParameters
 logger = Logger()
 tracer = Tracer()
 s3 = boto3.client("s3")
+# The account's answers before any cluster (orchard_functions.preflight), with bounded standard retries.
+service_quotas = preflight_client("service-quotas")
+ec2 = preflight_client("ec2")
+iam = preflight_client("iam")
 
 
 class PrepareRunRequest(BaseModel):
@@ -42,6 +49,8 @@ def prepare_run(*, execution_input: Any, execution_arn: str, started_at: datetim
     source, document = manifest_source(s3=s3, execution_input=execution_input, inputs_bucket=deployment.inputs_bucket)
     manifest = validated_manifest(document, source)
     plan = plan_run(manifest, source, execution_arn, started_at, deployment)
+    check_capacity(ec2=ec2, service_quotas=service_quotas, iam=iam, groups=plan.instances, region=deployment.region,
+                   source=plan.source)
     check_inputs(s3=s3, manifest=manifest, plan=plan, k_is_default="pca_components" not in document.get("job", {}),
                  inputs_bucket=deployment.inputs_bucket, time_left_ms=time_left_ms)
     bucket, key = split_s3_uri(plan.manifest_uri)

@@ -14,9 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orchard_contract.manifest import InvalidManifest, job_setting_default, job_setting_schemas, schema_problems
+from orchard_functions.aws_clients import PREFLIGHT_MAX_RETRIES
+from orchard_functions.capacity import RunExceedsQuota, SpotRoleMissing
 from orchard_functions.input_survey import LISTING_RESERVE_MS
 from orchard_local.account import ARTIFACTS_BUCKET, INPUTS_BUCKET, LOGS_BUCKET, OUTPUTS_BUCKET, REGION
+from orchard_local.faults import faults_of
 from orchard_local.lambda_service import FakeLambdaContext
+from orchard_local.moto_fixes import ec2_vcpu_quotas
 from prepare_run import app
 
 EXECUTION_ARN = f"arn:aws:states:{REGION}:123456789012:execution:orchard-pipeline:manual-1"
@@ -37,11 +41,13 @@ IMAGES_PER_CLASS = 8
 
 @pytest.fixture
 def aws(aws):
-    """moto, the deployment's buckets, and a small Fruits-360 layout in the inputs bucket (keys only matter)."""
+    """moto, the deployment's buckets, a small Fruits-360 layout in the inputs bucket (keys only matter), and an
+    account ready for Spot (EC2's Spot service-linked role created, as the deploy checklist asks)."""
     s3 = boto3.client("s3")
     for label in CLASSES:
         for number in range(IMAGES_PER_CLASS):
             s3.put_object(Bucket=INPUTS_BUCKET, Key=f"fruits-360/Training/{label}/{number}_100.jpg", Body=b"\xff\xd8")
+    boto3.client("iam").create_service_linked_role(AWSServiceName="spot.amazonaws.com")
     yield
 
 
@@ -400,3 +406,174 @@ def test_a_long_message_keeps_each_field_and_reason_and_stays_short(aws, lambda_
     assert lines[2:5] == ["$.select.classes[0]: 0 is not of type 'string'", "$.select.classes[1]: 1 is not of type "
                           "'string'", "$.select.classes[10]: 10 is not of type 'string'"]
     assert lines[-1] == "and 4981 more problems"
+
+
+# --- before any cluster: the account's EC2 quotas, and the Spot service-linked role ---------------------------
+
+
+ON_DEMAND_QUOTA, SPOT_QUOTA = "L-1216C47A", "L-34B43A08"
+SPOT_CORES = {"core_instance_type": "c6i.4xlarge", "core_instance_count": 4, "core_market": "SPOT"}  # 64 vCPUs
+
+
+def logged(caplog: pytest.LogCaptureFixture, level: str) -> list[dict[str, Any]]:
+    """What the function logged at `level`: each message with its keys (Powertools' `extra`)."""
+    return [{"message": record.getMessage(), **vars(record)} for record in caplog.records if record.levelname == level]
+
+
+@pytest.fixture
+def quotas(aws) -> Iterator[dict[str, float]]:
+    """EC2's Standard vCPU quotas as Service Quotas answers them, by quota code, for the test to set."""
+    with ec2_vcpu_quotas() as answered:
+        yield answered
+
+
+@pytest.fixture
+def account_requests(aws) -> Iterator[Counter[str]]:
+    """The operations the function's Service Quotas, EC2 and IAM clients send, by name."""
+    requests: Counter[str] = Counter()
+
+    def count(model: Any, **_: Any) -> None:
+        requests[model.name] += 1
+
+    clients = (app.service_quotas, app.ec2, app.iam)
+    for client in clients:
+        client.meta.events.register("before-call", count)
+    yield requests
+    for client in clients:
+        client.meta.events.unregister("before-call", count)
+
+
+def test_a_run_over_the_on_demand_quota_is_refused_by_name_before_anything_is_written(
+        s3_requests, account_requests, quotas, lambda_context):
+    quotas[ON_DEMAND_QUOTA] = 16  # the default cluster: 1 x m5.xlarge + 2 x c6i.2xlarge, 20 vCPUs
+
+    with pytest.raises(RunExceedsQuota) as raised:
+        app.handler(event({**MINI, "inputs": [TRAINING]}), lambda_context)
+
+    message = str(raised.value)
+    assert message.startswith("the execution input: the cluster needs 20 On-Demand vCPUs")
+    assert ('quota "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances" (Service Quotas, service code '
+            f"ec2, quota code L-1216C47A) allows in {REGION}: 16 vCPUs") in message
+    assert ("1 x m5.xlarge (primary, 4 vCPUs each) + 2 x c6i.2xlarge (core, 8 vCPUs each) = 20 vCPUs") in message
+    assert (f"aws service-quotas request-service-quota-increase --region {REGION} --service-code ec2 --quota-code "
+            "L-1216C47A --desired-value 20") in message
+    assert "or run a smaller cluster" in message
+    assert s3_requests == {}  # refused before the inputs are listed, and nothing written
+    assert outputs_written() == 0
+    assert account_requests == {"DescribeInstanceTypes": 1, "GetServiceQuota": 1}
+
+
+def test_a_spot_run_over_the_spot_quota_is_refused_by_name(s3_requests, quotas, lambda_context):
+    quotas[SPOT_QUOTA] = 32
+
+    with pytest.raises(RunExceedsQuota) as raised:
+        app.handler(event({**MINI, "inputs": [TRAINING], "cluster": SPOT_CORES}), lambda_context)
+
+    message = str(raised.value)
+    assert ('the cluster needs 64 Spot vCPUs of the Standard families, more than the account\'s quota "All Standard '
+            "(A, C, D, H, I, M, R, T, Z) Spot Instance Requests\" (Service Quotas, service code ec2, quota code "
+            f"L-34B43A08) allows in {REGION}: 32 vCPUs. The cluster: 4 x c6i.4xlarge (core, 16 vCPUs each) = 64 "
+            "vCPUs.") in message
+    assert "On-Demand vCPUs" not in message  # the primary node's 4 fit the On-Demand quota
+    assert "or core_market ON_DEMAND" in message
+    assert outputs_written() == 0 and s3_requests["PutObject"] == 0
+
+
+def test_a_run_over_both_quotas_names_both(quotas, lambda_context):
+    quotas.update({ON_DEMAND_QUOTA: 2, SPOT_QUOTA: 8})
+
+    with pytest.raises(RunExceedsQuota) as raised:
+        app.handler(event({**MINI, "inputs": [TRAINING], "cluster": SPOT_CORES}), lambda_context)
+
+    assert "L-1216C47A" in str(raised.value) and "L-34B43A08" in str(raised.value)
+
+
+@pytest.mark.parametrize("changes", [{}, {"cluster": SPOT_CORES}])
+def test_a_run_that_just_fits_its_quotas_is_planned(quotas, lambda_context, changes):
+    quotas.update({ON_DEMAND_QUOTA: 20, SPOT_QUOTA: 64})  # the default cluster's 20; the Spot cores' 64
+
+    plan = app.handler(event({**MINI, "inputs": [TRAINING], **changes}), lambda_context)
+
+    assert outputs_written() == 1 and plan["run_id"].startswith("mini-")
+
+
+@pytest.mark.parametrize(("fault", "reason"), [
+    (None, "NoSuchResourceException"),  # the quota not in Service Quotas (moto answers so when it does not hold it)
+    ("AccessDeniedException", "AccessDeniedException"),
+    ("TooManyRequestsException", "TooManyRequestsException"),  # throttled, past the client's retries
+])
+def test_when_service_quotas_cannot_answer_the_run_goes_on_with_a_warning(
+        quotas, lambda_context, caplog, monkeypatch, fault, reason):
+    monkeypatch.setattr("botocore.endpoint.time.sleep", lambda seconds: None)  # the retries' backoff
+    quotas[ON_DEMAND_QUOTA] = 1  # an answer would refuse the run
+    if fault is None:
+        del quotas[ON_DEMAND_QUOTA]
+
+    with faults_of(app.service_quotas) as faults:
+        if fault:
+            faults.answer("GetServiceQuota", fault, times=10)
+        plan = app.handler(event({**MINI, "inputs": [TRAINING]}), lambda_context)
+
+    assert plan["run_id"].startswith("mini-") and outputs_written() == 1
+    (warning,) = logged(caplog, "WARNING")
+    assert warning["message"] == "Service Quotas did not answer: this quota is not checked"
+    assert warning["quota_code"] == ON_DEMAND_QUOTA and warning["reason"].startswith(reason)
+    if fault == "TooManyRequestsException":
+        assert faults.sent == ["GetServiceQuota"] * (PREFLIGHT_MAX_RETRIES + 1)
+
+
+def test_when_ec2_cannot_describe_the_instance_types_the_run_goes_on_with_a_warning(quotas, lambda_context, caplog):
+    quotas[ON_DEMAND_QUOTA] = 1
+
+    plan = app.handler(event({**MINI, "inputs": [TRAINING], "cluster": {"core_instance_type": "c99q.huge"}}),
+                       lambda_context)
+
+    assert plan["instances"][1]["type"] == "c99q.huge"
+    (warning,) = logged(caplog, "WARNING")
+    assert warning["message"] == "EC2 did not describe the instance types: the quotas are not checked"
+    assert warning["instance_types"] == ["c99q.huge", "m5.xlarge"]
+    assert warning["reason"].startswith("InvalidInstanceType")
+
+
+def test_instance_types_outside_the_standard_families_are_not_checked_and_are_logged(
+        quotas, account_requests, lambda_context, caplog):
+    quotas[ON_DEMAND_QUOTA] = 0  # would refuse any Standard instance
+    gpus = {"primary_instance_type": "g5.xlarge", "core_instance_type": "p3.2xlarge"}
+
+    plan = app.handler(event({**MINI, "inputs": [TRAINING], "cluster": gpus}), lambda_context)
+
+    assert [group["type"] for group in plan["instances"]] == ["g5.xlarge", "p3.2xlarge"]
+    assert account_requests == {}  # nothing to count against the Standard quotas: no request at all
+    (skipped,) = [entry for entry in logged(caplog, "INFO") if "not checked" in entry["message"]]
+    assert skipped["instance_types"] == ["g5.xlarge", "p3.2xlarge"]
+
+
+def test_a_spot_run_without_the_spot_service_linked_role_is_refused_with_the_command_to_create_it(
+        aws, s3_requests, account_requests, lambda_context):
+    boto3.client("iam").delete_role(RoleName="AWSServiceRoleForEC2Spot")
+
+    with pytest.raises(SpotRoleMissing) as raised:
+        app.handler(event({**MINI, "inputs": [TRAINING], "cluster": SPOT_CORES}), lambda_context)
+
+    message = str(raised.value)
+    assert "the cluster asks for Spot instances (core: 4 x c6i.4xlarge)" in message
+    assert "no service-linked role AWSServiceRoleForEC2Spot" in message
+    assert "aws iam create-service-linked-role --aws-service-name spot.amazonaws.com" in message
+    assert outputs_written() == 0 and s3_requests == {}
+    assert account_requests["GetRole"] == 1
+
+    account_requests.clear()
+    app.handler(event({**MINI, "inputs": [TRAINING]}), lambda_context)  # On-Demand: the role is not asked for
+    assert "GetRole" not in account_requests
+
+
+def test_the_command_the_refusal_names_makes_the_spot_run_pass(aws, lambda_context):
+    iam = boto3.client("iam")
+    iam.delete_role(RoleName="AWSServiceRoleForEC2Spot")
+    spot_run = event({**MINI, "inputs": [TRAINING], "cluster": SPOT_CORES})
+    with pytest.raises(SpotRoleMissing):
+        app.handler(spot_run, lambda_context)
+
+    iam.create_service_linked_role(AWSServiceName="spot.amazonaws.com")  # the command, through the API
+
+    assert app.handler(spot_run, lambda_context)["instances"][1]["market"] == "SPOT"

@@ -1,0 +1,123 @@
+"""Before a cluster is asked for: the account's answers the capacity verdicts need (orchard_functions.capacity), read
+cheaply (one DescribeInstanceTypes, a GetServiceQuota per market the run uses, a GetRole for a Spot run).
+
+No check may block a run that could fit. Only an answer refuses a run; a read that fails (a quota Service Quotas does
+not hold in the region, access denied, throttling past the client's retries, an instance type EC2 does not know) is
+logged as a warning, and its check skipped: EMR will tell, as it would have without the check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
+
+from orchard_functions.capacity import (
+    QUOTAS,
+    SPOT_ROLE,
+    Demand,
+    Market,
+    VcpuQuota,
+    exceeds_quota_error,
+    other_types,
+    over_quota,
+    spot_role_missing_error,
+    standard_demand,
+    standard_types,
+    uses_spot,
+)
+from orchard_functions.plan_model import InstanceGroup
+
+logger = Logger(child=True)  # the function's Logger's: its keys and its output
+UNANSWERED = (ClientError, BotoCoreError)  # an error answer, or none (connection, timeout)
+
+
+def reason(error: Exception) -> str:
+    """An AWS error by its code (ClientError), else by its class."""
+    if isinstance(error, ClientError):
+        return f"{error.response['Error'].get('Code')}: {error.response['Error'].get('Message')}"
+    return f"{type(error).__name__}: {error}"
+
+
+def instance_vcpus(ec2: Any, instance_types: Sequence[str]) -> dict[str, int]:
+    """Each instance type's vCPUs, as EC2 describes it (DescribeInstanceTypes, VCpuInfo.DefaultVCpus: "The default
+    number of vCPUs for the instance type", EC2 API Reference, "VCpuInfo",
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_VCpuInfo.html). `ec2`: a boto3 EC2 client."""
+    return {described["InstanceType"]: described["VCpuInfo"]["DefaultVCpus"]
+            for page in ec2.get_paginator("describe_instance_types").paginate(InstanceTypes=list(instance_types))
+            for described in page["InstanceTypes"]}
+
+
+def applied_quota(service_quotas: Any, quota: VcpuQuota) -> float:
+    """The quota's value for this account and region: GetServiceQuota "Retrieves the applied quota value for the
+    specified account-level or resource-level quota" (Service Quotas API Reference, GetServiceQuota,
+    https://docs.aws.amazon.com/servicequotas/2019-06-24/apireference/API_GetServiceQuota.html); its `Unit` says
+    "None" for the vCPU quotas, whose value counts vCPUs by definition (orchard_functions.capacity).
+    `service_quotas`: a boto3 Service Quotas client."""
+    answer = service_quotas.get_service_quota(ServiceCode=quota.service_code, QuotaCode=quota.code)
+    return float(answer["Quota"]["Value"])
+
+
+def spot_role_exists(iam: Any) -> bool:
+    """Whether the account has EC2's Spot service-linked role: GetRole answers NoSuchEntity when it has not (IAM API
+    Reference, GetRole, Errors). `iam`: a boto3 IAM client."""
+    try:
+        iam.get_role(RoleName=SPOT_ROLE)
+    except ClientError as error:
+        if error.response["Error"].get("Code") == "NoSuchEntity":
+            return False
+        raise
+    return True
+
+
+def quota_problems(service_quotas: Any, demands: Mapping[Market, Demand]) -> list[tuple[Demand, float]]:
+    """Each market's demand over its quota, with the quota's value; a quota that cannot be read is skipped."""
+    problems = []
+    for market in sorted(demands):
+        demand, quota = demands[market], QUOTAS[market]
+        try:
+            value = applied_quota(service_quotas, quota)
+        except UNANSWERED as error:
+            logger.warning("Service Quotas did not answer: this quota is not checked", extra={
+                "quota_code": quota.code, "quota_name": quota.name, "reason": reason(error)})
+            continue
+        logger.info("vCPUs against the quota", extra={"market": market, "quota_code": quota.code,
+                                                      "quota_vcpus": value, "run_vcpus": demand.vcpus})
+        if over_quota(demand, value):
+            problems.append((demand, value))
+    return problems
+
+
+def check_capacity(*, ec2: Any, service_quotas: Any, iam: Any, groups: Sequence[InstanceGroup], region: str,
+                   source: str) -> None:
+    """Raise RunExceedsQuota when the run's Standard vCPUs of a market exceed that market's quota, SpotRoleMissing
+    when a Spot run's account lacks AWSServiceRoleForEC2Spot; `source` names the run's manifest in the message."""
+    skipped = other_types(groups)
+    if skipped:
+        logger.info("Instance types outside the Standard (A, C, D, H, I, M, R, T, Z) families: their quotas are not "
+                    "checked", extra={"instance_types": skipped})
+    types = standard_types(groups)
+    vcpus: dict[str, int] = {}
+    if types:
+        try:
+            vcpus = instance_vcpus(ec2, types)
+        except UNANSWERED as error:
+            logger.warning("EC2 did not describe the instance types: the quotas are not checked",
+                           extra={"instance_types": types, "reason": reason(error)})
+        else:
+            if unknown := sorted(set(types) - vcpus.keys()):
+                logger.warning("EC2 did not describe these instance types: they are not counted",
+                               extra={"instance_types": unknown})
+    problems = quota_problems(service_quotas, standard_demand(groups, vcpus))
+    if problems:
+        raise exceeds_quota_error(problems, region, source)
+    if uses_spot(groups):
+        try:
+            exists = spot_role_exists(iam)
+        except UNANSWERED as error:
+            logger.warning(f"IAM did not say whether {SPOT_ROLE} exists: not checked", extra={"reason": reason(error)})
+            return
+        if not exists:
+            raise spot_role_missing_error(groups, source)
