@@ -50,6 +50,13 @@ def test_a_request_needs_its_action_on_the_resources_it_names(service, operation
     assert needed(service, operation, params) == [Permission(*p) for p in expected]
 
 
+def test_a_global_service_s_client_region_names_its_partition():
+    model = botocore.session.get_session().get_service_model("iam").operation_model("GetRole")
+    assert permissions(model, {"RoleName": "AWSServiceRoleForEC2Spot"}, region="aws-global", account=ACCOUNT,
+                       status=200) == [Permission("iam:GetRole", f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/"
+                                                                 "spot.amazonaws.com/AWSServiceRoleForEC2Spot")]
+
+
 def test_reading_a_missing_object_as_not_found_needs_list_bucket_too():
     assert needed("s3", "GetObject", {"Bucket": "b", "Key": "k"}, status=404) == [
         Permission("s3:GetObject", "arn:aws:s3:::b/k"), Permission("s3:ListBucket", "arn:aws:s3:::b")]

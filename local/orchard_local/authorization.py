@@ -106,7 +106,7 @@ def resources_of(action: str, params: Mapping[str, Any], region: str, account: s
     if not types:
         return ["*"]
     required = [t.rstrip("*") for t in types if t.endswith("*")]
-    values = {"Partition": botocore.session.get_session().get_partition_for_region(region), "Region": region,
+    values = {"Partition": partition_of(region), "Region": region,
               "Account": account, **params}
     values |= {placeholder: params[name]
                for placeholder, names in PARAMETERS.items() for name in names if name in params}
@@ -117,6 +117,14 @@ def resources_of(action: str, params: Mapping[str, Any], region: str, account: s
         raise LookupError(f"cannot name the resources of {action} from the request's parameters {sorted(params)}: "
                           "map them in orchard_local.authorization.PARAMETERS")
     return [arn for arns in found.values() if arns for arn in arns]
+
+
+def partition_of(region: str) -> str:
+    """The partition of a client's region; a global service's client (IAM's) is in the pseudo-region
+    `<partition>-global` (botocore's endpoint ruleset: `aws-global`), which no region lookup knows."""
+    if region.endswith("-global"):
+        return region.removesuffix("-global")
+    return botocore.session.get_session().get_partition_for_region(region)
 
 
 def role_name_with_path(role_name: str) -> str:
