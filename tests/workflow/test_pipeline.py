@@ -249,6 +249,37 @@ def test_an_invalid_manifest_fails_before_any_cluster_with_each_problem_named(st
     assert "InvalidManifest" in stack.notices()[0]["Message"]
 
 
+def test_a_cluster_over_the_accounts_vcpu_quota_fails_before_any_cluster_with_the_quota_named(stack, capsys):
+    stack.quotas["L-1216C47A"] = 16  # the default cluster needs 20 On-Demand vCPUs
+
+    execution = run_upload(stack)
+
+    assert (execution.status, execution.error) == ("FAILED", "RunExceedsQuota")
+    message = json.loads(execution.cause)["errorMessage"]  # the cause: Lambda's function error
+    assert ('"Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances" (Service Quotas, service code ec2, '
+            "quota code L-1216C47A) allows in eu-west-1: 16 vCPUs") in message
+    assert "1 x m5.xlarge (primary, 4 vCPUs each) + 2 x c6i.2xlarge (core, 8 vCPUs each) = 20 vCPUs" in message
+    assert execution.state_names == ["Prepare the run", "Keep only the error"] + FAILURE_END
+    assert stack.cluster_states() == {}
+    assert_run_recorded(capsys.readouterr().out, succeeded=False)
+    (notice,) = stack.notices()
+    assert "RunExceedsQuota" in notice["Message"] and "L-1216C47A" in notice["Message"]
+
+
+def test_a_spot_run_checks_its_quota_and_the_spot_role_with_the_grants_of_the_template(stack, capsys):
+    """The account has EC2's Spot service-linked role (the deploy checklist): the run goes on; the stack fixture then
+    checks Prepare's GetServiceQuota, DescribeInstanceTypes and GetRole against its role's policies."""
+    spot = {**MANIFEST, "cluster": {"core_market": "SPOT"}}
+
+    execution = run_upload(stack, spot)
+
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert execution.output["run"]["instances"][1]["market"] == "SPOT"
+    prepared = {call.operation.name for call in stack.calls if call.principal == "PrepareRunFunctionRole"}
+    assert {"GetServiceQuota", "DescribeInstanceTypes", "GetRole"} <= prepared
+    assert_every_cluster_terminated(stack)
+
+
 def test_a_manual_start_with_an_inline_manifest_runs(stack, capsys):
     inline = {**MANIFEST, "inputs": [f"s3://{stack.names['InputsBucket']}/fruits-360/Training/"]}
 
