@@ -6,9 +6,13 @@ import json
 import re
 from typing import Any
 
+from iam_coverage import allowed
 from orchard_local import deployed as d
 from orchard_local import template as t
 from orchard_local.account import ACCOUNT, REGION, STATE_MACHINE_ARN
+from orchard_local.authorization import Permission
+
+EMR_SERVICE_POLICY_V2 = "arn:aws:iam::aws:policy/service-role/AmazonEMRServicePolicy_v2"
 
 
 def pin(path: str, package: str) -> str:
@@ -66,6 +70,27 @@ def test_each_principal_is_the_role_its_resource_names():
     assert d.role_of("PipelineStateMachine") == "StateMachineRole"
     profile = d.instance_profile_named(d.physical_names()["EmrInstanceProfile"])
     assert d.role_of(profile) == "EmrInstanceRole"
+
+
+def test_the_instance_profile_is_named_as_its_role():
+    """EMR refuses an instance profile named otherwise than its role ("invalid instance profile": EMR Management
+    Guide, "Customize IAM roles with Amazon EMR"); CloudFormation would generate two different names."""
+    names = d.physical_names()
+    assert names["EmrInstanceProfile"] == names["EmrInstanceRole"]
+    assert d.role_of(d.instance_profile_named(names["EmrInstanceRole"])) == "EmrInstanceRole"
+
+
+def test_emr_may_pass_the_instance_role_which_its_v2_managed_policy_alone_does_not_allow():
+    """AmazonEMRServicePolicy_v2 lets EMR pass EMR_EC2_DefaultRole only (its PassRoleForEC2 statement)."""
+    pass_instance_role = Permission("iam:PassRole", d.physical_names()["EmrInstanceRole.Arn"])
+    assert not allowed([d.aws_managed_policies()[EMR_SERVICE_POLICY_V2]], pass_instance_role)
+    assert allowed(d.identity_policies()["EmrServiceRole"], pass_instance_role)
+
+
+def test_emr_makes_and_tags_the_clusters_security_groups_itself():
+    """The v2 managed policy needs the tag on every security group EMR uses (the network's tags are checked in
+    test_contract): EMR tags those it creates, and the template gives the clusters no other."""
+    assert not any(resource["Type"].startswith("AWS::EC2::SecurityGroup") for resource in d.stack().resources.values())
 
 
 def test_a_role_holds_its_attached_aws_managed_policies_documents():
