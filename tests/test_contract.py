@@ -240,10 +240,13 @@ def test_clusters_are_created_only_with_the_tags_the_definition_gives_them():
 
 
 def test_the_state_machine_may_create_emr_cleanup_role_and_nothing_else():
+    """The EMR guide's statement ("Using service-linked roles for Amazon EMR for cleanup"), kept to this account."""
     statement = state_machine_role_statement("CreateEmrCleanupRoleOnFirstUse")
-    assert statement["Action"] == ["iam:CreateServiceLinkedRole"]
-    assert statement["Resource"]["Fn::Sub"].endswith("/AWSServiceRoleForEMRCleanup*")
-    assert statement["Condition"] == {"StringEquals": {"iam:AWSServiceName": "elasticmapreduce.amazonaws.com"}}
+    assert statement["Action"] == ["iam:CreateServiceLinkedRole", "iam:PutRolePolicy"]
+    assert statement["Resource"]["Fn::Sub"] == ("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/"
+                                                "elasticmapreduce.amazonaws.com*/AWSServiceRoleForEMRCleanup*")
+    assert statement["Condition"] == {"StringLike": {"iam:AWSServiceName": [
+        "elasticmapreduce.amazonaws.com", "elasticmapreduce.amazonaws.com.cn"]}}
 
 
 def test_the_default_network_is_tagged_for_emr_managed_policies():
