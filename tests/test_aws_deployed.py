@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from typing import Any
@@ -91,6 +92,27 @@ def test_emr_makes_and_tags_the_clusters_security_groups_itself():
     """The v2 managed policy needs the tag on every security group EMR uses (the network's tags are checked in
     test_contract): EMR tags those it creates, and the template gives the clusters no other."""
     assert not any(resource["Type"].startswith("AWS::EC2::SecurityGroup") for resource in d.stack().resources.values())
+
+
+def test_spots_service_linked_role_is_created_only_when_asked_and_outlives_the_stack():
+    """EC2 creates AWSServiceRoleForEC2Spot by itself only for a console request, and AmazonEMRServicePolicy_v2
+    cannot create it (EC2 User Guide, "Service-linked role for Spot Instance requests")."""
+    assert "Ec2SpotServiceLinkedRole" not in d.stack().resources  # by default: the account may have it already
+    template = copy.deepcopy(d.transformed())
+    template["Parameters"]["CreateSpotServiceLinkedRole"]["Default"] = "true"
+    role = d.Stack(template).resources["Ec2SpotServiceLinkedRole"]
+    assert role["Type"] == "AWS::IAM::ServiceLinkedRole"
+    assert role["Properties"]["AWSServiceName"] == "spot.amazonaws.com"
+    assert (role["DeletionPolicy"], role["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert "ServiceLinkedRole" not in json.dumps(d.aws_managed_policies()[EMR_SERVICE_POLICY_V2])
+
+
+def test_prepare_may_read_spots_service_linked_role_and_no_other_role():
+    prepare = d.identity_policies()["PrepareRunFunctionRole"]
+    for spot_role in (f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot",
+                      f"arn:aws:iam::{ACCOUNT}:role/AWSServiceRoleForEC2Spot"):
+        assert allowed(prepare, Permission("iam:GetRole", spot_role)), spot_role
+    assert not allowed(prepare, Permission("iam:GetRole", d.physical_names()["EmrServiceRole.Arn"]))
 
 
 def test_a_role_holds_its_attached_aws_managed_policies_documents():
