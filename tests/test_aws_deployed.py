@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from typing import Any
 
+from iam_coverage import allowed
 from orchard_local import deployed as d
 from orchard_local import template as t
 from orchard_local.account import ACCOUNT, REGION, STATE_MACHINE_ARN
+from orchard_local.authorization import Permission
+
+EMR_SERVICE_POLICY_V2 = "arn:aws:iam::aws:policy/service-role/AmazonEMRServicePolicy_v2"
 
 
 def pin(path: str, package: str) -> str:
@@ -66,6 +71,48 @@ def test_each_principal_is_the_role_its_resource_names():
     assert d.role_of("PipelineStateMachine") == "StateMachineRole"
     profile = d.instance_profile_named(d.physical_names()["EmrInstanceProfile"])
     assert d.role_of(profile) == "EmrInstanceRole"
+
+
+def test_the_instance_profile_is_named_as_its_role():
+    """EMR refuses an instance profile named otherwise than its role ("invalid instance profile": EMR Management
+    Guide, "Customize IAM roles with Amazon EMR"); CloudFormation would generate two different names."""
+    names = d.physical_names()
+    assert names["EmrInstanceProfile"] == names["EmrInstanceRole"]
+    assert d.role_of(d.instance_profile_named(names["EmrInstanceRole"])) == "EmrInstanceRole"
+
+
+def test_emr_may_pass_the_instance_role_which_its_v2_managed_policy_alone_does_not_allow():
+    """AmazonEMRServicePolicy_v2 lets EMR pass EMR_EC2_DefaultRole only (its PassRoleForEC2 statement)."""
+    pass_instance_role = Permission("iam:PassRole", d.physical_names()["EmrInstanceRole.Arn"])
+    assert not allowed([d.aws_managed_policies()[EMR_SERVICE_POLICY_V2]], pass_instance_role)
+    assert allowed(d.identity_policies()["EmrServiceRole"], pass_instance_role)
+
+
+def test_emr_makes_and_tags_the_clusters_security_groups_itself():
+    """The v2 managed policy needs the tag on every security group EMR uses (the network's tags are checked in
+    test_contract): EMR tags those it creates, and the template gives the clusters no other."""
+    assert not any(resource["Type"].startswith("AWS::EC2::SecurityGroup") for resource in d.stack().resources.values())
+
+
+def test_spots_service_linked_role_is_created_only_when_asked_and_outlives_the_stack():
+    """EC2 creates AWSServiceRoleForEC2Spot by itself only for a console request, and AmazonEMRServicePolicy_v2
+    cannot create it (EC2 User Guide, "Service-linked role for Spot Instance requests")."""
+    assert "Ec2SpotServiceLinkedRole" not in d.stack().resources  # by default: the account may have it already
+    template = copy.deepcopy(d.transformed())
+    template["Parameters"]["CreateSpotServiceLinkedRole"]["Default"] = "true"
+    role = d.Stack(template).resources["Ec2SpotServiceLinkedRole"]
+    assert role["Type"] == "AWS::IAM::ServiceLinkedRole"
+    assert role["Properties"]["AWSServiceName"] == "spot.amazonaws.com"
+    assert (role["DeletionPolicy"], role["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert "ServiceLinkedRole" not in json.dumps(d.aws_managed_policies()[EMR_SERVICE_POLICY_V2])
+
+
+def test_prepare_may_read_spots_service_linked_role_and_no_other_role():
+    prepare = d.identity_policies()["PrepareRunFunctionRole"]
+    for spot_role in (f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot",
+                      f"arn:aws:iam::{ACCOUNT}:role/AWSServiceRoleForEC2Spot"):
+        assert allowed(prepare, Permission("iam:GetRole", spot_role)), spot_role
+    assert not allowed(prepare, Permission("iam:GetRole", d.physical_names()["EmrServiceRole.Arn"]))
 
 
 def test_a_role_holds_its_attached_aws_managed_policies_documents():

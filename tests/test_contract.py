@@ -5,9 +5,12 @@ from __future__ import annotations
 import importlib
 import json
 import re
+from importlib import metadata
 from typing import Any
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from pydantic import BaseModel
 from statelint.linter import Linter
 
@@ -170,6 +173,49 @@ def test_packages_shared_by_the_job_and_the_lambdas_have_the_same_pins():
     assert "jsonschema" in shared_somewhere  # the layer validates manifests with the job's own schema and validator
 
 
+SDK = {"boto3", "botocore", "s3transfer"}  # one release train: boto3 pins the other two's ranges
+
+
+def brought_in(requirement_files: list[str]) -> dict[str, str]:
+    """Every distribution the requirement files bring in (name -> version), extras and markers followed, as installed
+    here from the same constraints the Lambda builds use (lambda-build.mk), for Python 3.11 on Linux as on Lambda."""
+    pending = [Requirement(line) for path in requirement_files for line in (t.ROOT / path).read_text().splitlines()
+               if line.strip() and not line.startswith("#")]
+    seen: set[tuple[str, str]] = set()
+    found: dict[str, str] = {}
+    while pending:
+        requirement = pending.pop()
+        name = canonicalize_name(requirement.name)
+        extras = {""} | set(requirement.extras)
+        if all((name, extra) in seen for extra in extras):
+            continue
+        seen |= {(name, extra) for extra in extras}
+        distribution = metadata.distribution(name)
+        found[name] = distribution.version
+        for needed in map(Requirement, distribution.requires or []):
+            if needed.marker is None or any(needed.marker.evaluate({"extra": extra}) for extra in extras):
+                pending.append(needed)
+    return found
+
+
+@pytest.mark.parametrize("function", sorted(t.functions()))
+def test_each_function_ships_the_whole_sdk_at_the_tested_pins_or_none_of_it(function):
+    """A botocore in the layer shadows the runtime's, whose boto3 and s3transfer would then load beside it: a set never
+    released together. Lambda's guide recommends shipping one's own SDK for a fixed version ("Building Lambda
+    functions with Python"). The layer (every function's, Globals) ships boto3 for Powertools' tracer's botocore."""
+    own = f'{t.functions()[function]["Properties"]["CodeUri"].rstrip("/")}/requirements.txt'
+    files = ["lambdas/shared/requirements.txt"] + ([own] if (t.ROOT / own).exists() else [])
+    shipped = brought_in(files)
+    constraints = pins("requirements/constraints.txt")
+    assert SDK <= set(shipped) or not SDK & set(shipped), {name: shipped.get(name) for name in sorted(SDK)}
+    assert {name: shipped[name] for name in SDK & set(shipped)} == {name: constraints[name] for name in SDK & set(shipped)}
+
+
+def test_the_layer_ships_the_sdk_the_tests_run_with():
+    assert pins("lambdas/shared/requirements.txt")["boto3"] == pins("requirements/constraints.txt")["boto3"]
+    assert SDK <= set(brought_in(["lambdas/shared/requirements.txt"]))
+
+
 def test_manual_starts_and_the_published_manifests_are_valid_inputs():
     from orchard_contract.manifest import schema_problems
 
@@ -240,10 +286,13 @@ def test_clusters_are_created_only_with_the_tags_the_definition_gives_them():
 
 
 def test_the_state_machine_may_create_emr_cleanup_role_and_nothing_else():
+    """The EMR guide's statement ("Using service-linked roles for Amazon EMR for cleanup"), kept to this account."""
     statement = state_machine_role_statement("CreateEmrCleanupRoleOnFirstUse")
-    assert statement["Action"] == ["iam:CreateServiceLinkedRole"]
-    assert statement["Resource"]["Fn::Sub"].endswith("/AWSServiceRoleForEMRCleanup*")
-    assert statement["Condition"] == {"StringEquals": {"iam:AWSServiceName": "elasticmapreduce.amazonaws.com"}}
+    assert statement["Action"] == ["iam:CreateServiceLinkedRole", "iam:PutRolePolicy"]
+    assert statement["Resource"]["Fn::Sub"] == ("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/"
+                                                "elasticmapreduce.amazonaws.com*/AWSServiceRoleForEMRCleanup*")
+    assert statement["Condition"] == {"StringLike": {"iam:AWSServiceName": [
+        "elasticmapreduce.amazonaws.com", "elasticmapreduce.amazonaws.com.cn"]}}
 
 
 def test_the_default_network_is_tagged_for_emr_managed_policies():

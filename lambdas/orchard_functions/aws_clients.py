@@ -15,8 +15,9 @@ to 2 will result in the request being retried at most two times after the initia
 `retries`, in botocore/config.py; botocore turns it into `total_max_attempts` = max_attempts + 1), unlike
 AWS_MAX_ATTEMPTS and the config file's max_attempts, which count every attempt (boto3 Developer Guide, "Retries",
 https://docs.aws.amazon.com/boto3/latest/guide/retries.html). The mode is set here, not left to the default, which
-depends on the botocore at hand: that guide still calls "legacy" the default, botocore 1.44.8 (the tests') defaults to
-"standard" (`configprovider.py`, since boto/botocore PR #3513), and Lambda's runtime bundles a botocore of its own.
+depends on the botocore at hand: that guide still calls "legacy" the default, botocore 1.44.8 (the tests', and the
+shared layer's) defaults to "standard" (`configprovider.py`, since boto/botocore PR #3513), and a function run with
+the runtime's own SDK would get whatever botocore Lambda bundles.
 
 Only calls that are safe to repeat go through these clients: EMR's DescribeCluster, ListClusters, ListSteps and
 TerminateJobFlows (terminating a cluster that is terminating or terminated leaves it so: the request's effect is a

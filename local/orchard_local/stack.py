@@ -91,8 +91,8 @@ class LocalStack:
     def function_arn(self, logical_id: str) -> str:
         return self.names[f"{logical_id}.Arn"]
 
-    def start(self, execution_input: dict[str, Any], name: str | None = None) -> str:
-        """Start an execution by hand (as `aws stepfunctions start-execution`); its ARN."""
+    def start(self, execution_input: Any, name: str | None = None) -> str:
+        """Start an execution by hand (as `aws stepfunctions start-execution`) with any JSON input; its ARN."""
         extra = {"name": name} if name else {}
         return self.stepfunctions.start_execution(stateMachineArn=self.state_machine_arn,
                                                   input=json.dumps(execution_input), **extra)["executionArn"]

@@ -79,7 +79,8 @@ def demo_closing_lines(execution: Execution, report: Path, local_seconds: float)
         f"{100 * outputs['explained_variance_total']:.1f} % of the variance"
         + ("   (random weights: NOT ImageNet)" if outputs["weights_are_random"] else ""),
         f"  cost        {summary['cost']['estimated_usd']:.3f} USD as recorded ({cluster} for this cluster's "
-        f"{summary['cluster']['seconds']:.0f} s, eu-west-1 list prices of {table.as_of})",
+        f"{summary['cluster']['seconds']:.0f} s, billed per second with a one-minute minimum, "
+        f"eu-west-1 list prices of {table.as_of})",
         f"              about {on_aws['estimated_usd']:.2f} USD on AWS, which also bills about {AWS_STARTUP_MINUTES} "
         "minutes of provisioning and bootstrap per cluster",
         f"  outputs     {summary['output_uri']} (mirrored in {report.parent.parent})",

@@ -56,6 +56,16 @@ def test_every_state_between_creation_and_termination_catches_everything():
         assert any(c["ErrorEquals"] == ["States.ALL"] and c["ResultPath"] == "$.error" for c in catchers), name
 
 
+def test_the_first_state_catches_whatever_the_execution_input_is():
+    """The first state's input is the execution input, any JSON: its error can replace it, not go into it
+    ($.error cannot be applied to an array, a string, a number or null: the Catch itself would fail with
+    States.ResultPathMatchFailure, the execution with it, unrecorded)."""
+    first = json.loads(t.DEFINITION.read_text())["StartAt"]
+    (catcher,) = states()[first]["Catch"]
+    assert (catcher["ErrorEquals"], catcher["ResultPath"]) == (["States.ALL"], "$")
+    assert states()[catcher["Next"]]["Parameters"] == {"error.$": "$"}
+
+
 def test_termination_itself_catches_everything_and_keeps_the_first_error():
     for name, state in states().items():
         if terminates(state):

@@ -249,6 +249,22 @@ def test_an_invalid_manifest_fails_before_any_cluster_with_each_problem_named(st
     assert "InvalidManifest" in stack.notices()[0]["Message"]
 
 
+@pytest.mark.parametrize("execution_input", [[MANIFEST], "manifests/mini.json", 5, None],
+                         ids=["array", "string", "number", "null"])
+def test_an_input_that_is_no_json_object_fails_recorded_and_notified(stack, capsys, execution_input):
+    """Prepare's Catch must not put the error into the input: "ResultPath": "$.error" cannot be applied to an array,
+    a string, a number or null, and the Catch itself fails (States.ResultPathMatchFailure on AWS, States.Runtime in
+    moto), the failure unrecorded and unnotified."""
+    execution = stack.wait(stack.start(execution_input), timeout_seconds=120)
+
+    assert (execution.status, execution.error) == ("FAILED", "InvalidManifest")
+    assert execution.state_names == ["Prepare the run", "Keep only the error"] + FAILURE_END
+    assert stack.cluster_states() == {}
+    assert_run_recorded(capsys.readouterr().out, succeeded=False)
+    (notice,) = stack.notices()
+    assert "InvalidManifest" in notice["Message"]
+
+
 def test_a_cluster_over_the_accounts_vcpu_quota_fails_before_any_cluster_with_the_quota_named(stack, capsys):
     stack.quotas["L-1216C47A"] = 16  # the default cluster needs 20 On-Demand vCPUs
 
