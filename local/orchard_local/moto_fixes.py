@@ -7,12 +7,19 @@
   boto_client_for`, imported by name by each service integration), so a request that does not match the
   service's API goes through; AWS rejects it. Here they are built with botocore's validation on, everything else as
   moto builds them, and handed to the caller (who records their calls as the state machine role's).
+- moto's DynamoDB reads an item, checks the condition and writes the item back without a lock (moto 5.2.5,
+  `DynamoDBBackend.update_item`), so two executions taking a cluster slot at once may both pass the condition and
+  one write be lost. In DynamoDB "individual write operations such as UpdateItem are atomic and always operate on the
+  most recent version of the item, regardless of concurrency" (DynamoDB Developer Guide, "Best practices for handling
+  concurrent updates in DynamoDB"). Here each item operation runs alone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,6 +27,7 @@ import boto3
 from botocore.client import BaseClient
 from botocore.config import Config
 from moto.core.models import botocore_stubber
+from moto.dynamodb.models import DynamoDBBackend
 from moto.settings import moto_server_port
 from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
 from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
@@ -77,3 +85,28 @@ def interpreter_clients(prepare: Callable[[BaseClient], None]) -> Iterator[None]
     finally:
         for module in users:
             vars(module)["boto_client_for"] = original
+
+
+ITEM_OPERATIONS = ("get_item", "put_item", "update_item", "delete_item")
+
+
+@contextlib.contextmanager
+def atomic_item_operations() -> Iterator[None]:
+    """moto's DynamoDB item operations one at a time, for the block, as DynamoDB makes each atomic."""
+    lock = threading.RLock()
+    originals = {name: vars(DynamoDBBackend)[name] for name in ITEM_OPERATIONS}
+
+    def alone(operation: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(operation)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return operation(*args, **kwargs)
+        return run
+
+    for name, operation in originals.items():
+        setattr(DynamoDBBackend, name, alone(operation))
+    try:
+        yield
+    finally:
+        for name, operation in originals.items():
+            setattr(DynamoDBBackend, name, operation)
