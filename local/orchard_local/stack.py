@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from orchard_functions.slots import SLOTS_KEY
 from orchard_local import template as t
 from orchard_local.account import REGION
 from orchard_local.deployed import instance_profile_named, physical_names, role_of, stack
@@ -159,6 +160,12 @@ class LocalStack:
         timelines = {c["Id"]: c["Status"]["Timeline"] for c in emr.list_clusters()["Clusters"]}
         return {cluster_id: (timeline["CreationDateTime"], timeline.get("EndDateTime"))
                 for cluster_id, timeline in timelines.items()}
+
+    def slots(self) -> dict[str, Any]:
+        """The item of the cluster slots table, its attributes as plain values ({} before any run took a slot)."""
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        item = dynamodb.get_item(TableName=self.names["SlotsTable"], Key=SLOTS_KEY, ConsistentRead=True).get("Item", {})
+        return {name: next(iter(value.values())) for name, value in item.items()}
 
     def stop(self, execution_arn: str, timeout_seconds: float = 60) -> Execution:
         """Stop the execution (StopExecution), wait for it to be ABORTED, and publish Step Functions' status-change
