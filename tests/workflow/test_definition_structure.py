@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -199,3 +200,28 @@ def test_dynamodb_retriers_name_errors_as_step_functions_reports_them():
         assert retried <= known - {CONDITION_FAILED}, name
         assert {"DynamoDB.ThrottlingException", "DynamoDB.ProvisionedThroughputExceededException",
                 "DynamoDB.InternalServerError"} <= retried, name
+
+
+def test_the_readme_diagram_draws_every_transition_of_the_definition():
+    """Each arrow between two states in README.md's mermaid diagram is a transition of the definition (Next, Catch,
+    Choice), and each transition is drawn: the diagram cannot drift from the workflow."""
+    text = (t.ROOT / "README.md").read_text()
+    start = text.index("```mermaid")
+    lines = text[start:text.index("```", start + 3)].splitlines()[2:]
+    node = r'(\w+)(?:\(\["([^"]*)"\]\)|\["([^"]*)"\]|\{"([^"]*)"\})?'  # id, and its label: (["..."]), ["..."], {"..."}
+    arrow = r"\s*(?:-->|-\. [^.]+ \.->|-- [^-]+ -->)\s*"  # plain, dotted with a label, or with a label
+    labels: dict[str, str] = {}
+    arrows = set()
+    for line in lines:
+        match = re.fullmatch(rf"\s*{node}{arrow}{node}\s*", line)
+        assert match, line
+        source, target = match.group(1), match.group(5)
+        for name, label in ((source, match.group(2, 3, 4)), (target, match.group(6, 7, 8))):
+            if any(label):
+                labels[name] = re.sub(r" \(.*\)$", "", next(filter(None, label)))  # "(by tag)" is a gloss
+        arrows.add((source, target))
+    machine = states()
+    drawn = {(labels[a], labels[b]) for a, b in arrows if labels.get(a) in machine and labels.get(b) in machine}
+    transitions = {(name, successor) for name, state in machine.items() for successor in successors(state)}
+    assert drawn == transitions
+    assert set(machine) <= set(labels.values())
