@@ -19,6 +19,9 @@ from typing import Any
 
 import boto3
 from moto import mock_aws
+from moto.core.exceptions import JsonRESTError
+from moto.dynamodb.exceptions import ERROR_TYPE_PREFIX
+from moto.dynamodb.models import DynamoDBBackend
 
 from iam_coverage import missing_grants
 from job_outputs import JobOutputs, write_outputs
@@ -229,6 +232,46 @@ def test_a_run_that_waits_too_long_fails_with_a_named_error_and_a_notice():
         gate.open()
         assert stack.wait(running, timeout_seconds=60).status == "SUCCEEDED"
         assert len(stack.cluster_states()) == 1
+        assert_nothing_left(stack)
+
+
+
+class InternalServerError(JsonRESTError):
+    """DynamoDB's 500, as its JSON protocol answers it."""
+
+    code = 500
+
+    def __init__(self) -> None:
+        super().__init__(f"{ERROR_TYPE_PREFIX}InternalServerError", "Internal server error (injected after the write)")
+
+
+def test_a_take_whose_answer_was_lost_finds_its_own_slot_and_does_not_wait_for_itself():
+    """The take's write lands, then DynamoDB answers 500: the retried take fails its condition on the run's own
+    attribute, and "Does this run already hold a slot?" sends it on to create its cluster (with one slot, waiting
+    would have been waiting for itself until SlotWaitTimedOut)."""
+    with slotted_stack(writing_outputs(lambda: None), MaxConcurrentRuns="1") as stack:
+        update_item = vars(DynamoDBBackend)["update_item"]  # moto's, made atomic by the harness
+        lost: list[str] = []
+
+        def answer_lost_once(backend: Any, *args: Any, **kwargs: Any) -> Any:
+            result = update_item(backend, *args, **kwargs)
+            if not lost and "if_not_exists" in kwargs.get("update_expression", ""):
+                lost.append("the take's answer")
+                raise InternalServerError
+            return result
+
+        DynamoDBBackend.update_item = answer_lost_once  # type: ignore[method-assign]
+        try:
+            (arn,) = upload_runs(stack, 1)
+            execution = stack.wait(arn, timeout_seconds=60)
+        finally:
+            DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
+
+        assert lost and execution.status == "SUCCEEDED", (execution.error, execution.cause)
+        assert execution.state_names[:5] == ["Prepare the run", "Take a cluster slot", "Look for this run's slot",
+                                             "Does this run already hold a slot?", "Create the EMR cluster"]
+        assert execution.states[1].attempts == 2
+        assert WAITING not in execution.state_names
         assert_nothing_left(stack)
 
 
