@@ -305,3 +305,48 @@ def test_the_default_network_is_tagged_for_emr_managed_policies():
     assert aws_deployed.stack().lazy_condition_map["CreateClusterNetwork"]  # the defaults make the stack's network
     subnet = t.functions()["PrepareRunFunction"]["Properties"]["Environment"]["Variables"]["SUBNET_ID"]
     assert subnet == {"Fn::If": ["CreateClusterNetwork", {"Ref": "ClusterSubnet"}, {"Ref": "SubnetId"}]}
+
+
+def test_the_definition_and_the_clean_up_hold_slots_in_the_same_item_the_same_way():
+    """The state machine takes and releases slots, the clean-up function releases them too: one key, one counter,
+    one release, and the table's key is that key's."""
+    from orchard_functions.slots import HELD, RELEASE_CONDITION, RELEASE_EXPRESSION, SLOTS_KEY
+
+    machine = json.loads(t.DEFINITION.read_text())["States"]
+    slot_tasks = [state["Parameters"] for state in machine.values()
+                  if state.get("Resource") in ("${DynamoDbUpdateItem}", "${DynamoDbGetItem}")]
+    assert len(slot_tasks) == 4
+    for parameters in slot_tasks:
+        assert parameters["TableName"] == "${SlotsTableName}" and parameters["Key"] == SLOTS_KEY
+        assert parameters["ExpressionAttributeNames"]["#holder.$"] == "$$.Execution.Id"
+        assert parameters["ExpressionAttributeNames"].get("#held", HELD) == HELD
+    releases = [p for p in slot_tasks if "REMOVE" in p.get("UpdateExpression", "")]
+    assert len(releases) == 2
+    assert all((p["UpdateExpression"], p["ConditionExpression"]) == (RELEASE_EXPRESSION, RELEASE_CONDITION)
+               for p in releases)
+    table = t.resources()["SlotsTable"]["Properties"]
+    assert table["KeySchema"] == [{"AttributeName": key, "KeyType": "HASH"} for key in SLOTS_KEY]
+    assert t.functions()["CleanUpFunction"]["Properties"]["Environment"]["Variables"]["SLOTS_TABLE"] == {
+        "Ref": "SlotsTable"}
+
+
+def test_the_slot_wait_is_bounded_in_minutes_by_polls_a_minute_apart():
+    """The wait counts polls; MaxSlotWaitMinutes of them, SlotPollSeconds apart, make its minutes only at 60 s."""
+    assert t.substitutions()["SlotPollSeconds"] == "60"
+    assert t.substitutions()["SlotWaitPolls"] == {"Ref": "MaxSlotWaitMinutes"}
+    assert t.substitutions()["MaxConcurrentRuns"] == {"Ref": "MaxConcurrentRuns"}
+    parameters = t.template()["Parameters"]
+    assert (parameters["MaxConcurrentRuns"]["Default"], parameters["MaxConcurrentRuns"]["MinValue"]) == (2, 1)
+    assert parameters["MaxSlotWaitMinutes"]["MinValue"] >= 1
+
+
+def test_slots_are_held_with_exactly_the_dynamodb_actions_needed():
+    state_machine = state_machine_role_statement("HoldClusterSlots")
+    assert state_machine["Action"] == ["dynamodb:UpdateItem", "dynamodb:GetItem"]
+    assert state_machine["Resource"] == {"Fn::GetAtt": ["SlotsTable", "Arn"]}
+    dynamodb_grants = [(owner, s) for owner, s in allow_statements()
+                       if any(action.startswith("dynamodb:") for action in as_list(s["Action"]))]
+    assert [(owner, s["Action"], s["Resource"]) for owner, s in dynamodb_grants] == [
+        ("CleanUpFunction", ["dynamodb:UpdateItem"], {"Fn::GetAtt": ["SlotsTable", "Arn"]}),
+        ("StateMachineRole", ["dynamodb:UpdateItem", "dynamodb:GetItem"], {"Fn::GetAtt": ["SlotsTable", "Arn"]}),
+    ]

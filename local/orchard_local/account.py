@@ -16,6 +16,7 @@ OUTPUTS_BUCKET = "orchard-outputs-local"
 ARTIFACTS_BUCKET = "orchard-artifacts-local"
 LOGS_BUCKET = "orchard-logs-local"
 STATE_MACHINE_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:orchard-pipeline"
+SLOTS_TABLE = "orchard-slots-local"
 
 # What template.yaml sets for the functions (tests/test_contract.py checks that each variable a
 # function reads is set there). The handlers read it when invoked (orchard_functions.settings).
@@ -40,6 +41,7 @@ LAMBDA_ENVIRONMENT = {
     "CORE_MARKET": "ON_DEMAND",
     "IDLE_TIMEOUT_MINUTES": "15",
     "MAX_RUN_MINUTES": "180",
+    "SLOTS_TABLE": SLOTS_TABLE,
 }
 os.environ.update(LAMBDA_ENVIRONMENT)
 

@@ -55,6 +55,7 @@ NAME_PROPERTIES: Final = {
     "AWS::StepFunctions::StateMachine": "StateMachineName", "AWS::SNS::Topic": "TopicName",
     "AWS::SQS::Queue": "QueueName", "AWS::Logs::LogGroup": "LogGroupName", "AWS::Events::Rule": "Name",
     "AWS::Scheduler::Schedule": "Name", "AWS::Lambda::LayerVersion": "LayerName", "AWS::KMS::Alias": "AliasName",
+    "AWS::DynamoDB::Table": "TableName",
 }
 PolicyKind = Literal["identity", "resource"]  # a policy attached to a principal, or to a resource
 # Where each type of resource holds policy documents: (property, or Policies for a role's inline ones; kind).
@@ -220,6 +221,8 @@ class Stack(Mapping[str, Any]):
                 return Deployed(name, {"Arn": arn("logs", "log-group", LogGroupName=name) + ":*"})
             case "AWS::Events::Rule":
                 return Deployed(name, {"Arn": arn("events", "rule-on-default-event-bus", RuleName=name)})
+            case "AWS::DynamoDB::Table":
+                return Deployed(name, {"Arn": arn("dynamodb", "table", TableName=name)})
             case "AWS::Scheduler::Schedule":
                 return Deployed(name, {"Arn": arn("scheduler", "schedule", GroupName="default", ScheduleName=name)})
         return Deployed(name)

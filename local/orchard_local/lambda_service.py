@@ -6,6 +6,10 @@ duration of a block, by a call of the handler that template.yaml names for the f
 the event and context shapes Lambda gives: the JSON payload as a dict, a context object; an
 exception becomes Lambda's `{"errorType", "errorMessage"}` function error, which Step Functions
 turns into the error name. Faults of the Lambda service itself (throttling) can be injected.
+
+Invocations run one at a time, whichever thread makes them (executions run side by side in moto): Lambda gives each
+concurrent invocation an execution environment of its own, and here the handlers share one process's module state
+(Powertools' metrics buffer and logger keys).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import contextlib
 import importlib.util
 import json
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -53,6 +58,7 @@ class LambdaService:
 
     handlers: dict[str, Handler]
     faults: dict[str, list[str]] = field(default_factory=dict)
+    one_at_a_time: threading.RLock = field(default_factory=threading.RLock)
 
     def throttle(self, function_arn: str, times: int = 1) -> None:
         """The next `times` invocations of the function fail as Lambda throttling does."""
@@ -60,7 +66,8 @@ class LambdaService:
 
     def call(self, function_arn: str, event: Any) -> Any:
         """The handler's result for `event`, with a context as Lambda gives it (exceptions propagate)."""
-        return self.handlers[function_arn](event, FakeLambdaContext(function_arn.rsplit(":", 1)[-1], function_arn))
+        with self.one_at_a_time:
+            return self.handlers[function_arn](event, FakeLambdaContext(function_arn.rsplit(":", 1)[-1], function_arn))
 
     def invoke(self, env: Any, function_arn: str, event: Any) -> dict[str, Any]:
         """Lambda's Invoke: the handler's result as the payload, or its exception as a function error."""

@@ -18,12 +18,22 @@ And where moto's other services lack what Prepare the run asks of the account:
   SERVICE_NAME_CONVERSION lists three services); EC2's is `AWSServiceRoleForEC2Spot` (EC2 User Guide,
   "Service-linked role for Spot Instance requests"), at path /aws-service-role/spot.amazonaws.com/, which moto does
   give it (`spot_role_named_as_aws_names_it`).
+
+And where moto's DynamoDB is not what DynamoDB is:
+
+- moto's DynamoDB reads an item, checks the condition and writes the item back without a lock (moto 5.2.5,
+  `DynamoDBBackend.update_item`), so two executions taking a cluster slot at once may both pass the condition and
+  one write be lost. In DynamoDB "individual write operations such as UpdateItem are atomic and always operate on the
+  most recent version of the item, regardless of concurrency" (DynamoDB Developer Guide, "Best practices for handling
+  concurrent updates in DynamoDB"). Here each item operation runs alone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 from unittest import mock
@@ -32,6 +42,7 @@ import boto3
 from botocore.client import BaseClient
 from botocore.config import Config
 from moto.core.models import botocore_stubber
+from moto.dynamodb.models import DynamoDBBackend
 from moto.iam import models as iam_models
 from moto.servicequotas.models import ServiceQuotasBackend
 from moto.settings import moto_server_port
@@ -135,3 +146,28 @@ def account_services() -> Iterator[dict[str, float]]:
     """Both fixes above, for the block; yields the EC2 quotas answered."""
     with spot_role_named_as_aws_names_it(), ec2_vcpu_quotas() as quotas:
         yield quotas
+
+
+ITEM_OPERATIONS = ("get_item", "put_item", "update_item", "delete_item")
+
+
+@contextlib.contextmanager
+def atomic_item_operations() -> Iterator[None]:
+    """moto's DynamoDB item operations one at a time, for the block, as DynamoDB makes each atomic."""
+    lock = threading.RLock()
+    originals = {name: vars(DynamoDBBackend)[name] for name in ITEM_OPERATIONS}
+
+    def alone(operation: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(operation)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return operation(*args, **kwargs)
+        return run
+
+    for name, operation in originals.items():
+        setattr(DynamoDBBackend, name, alone(operation))
+    try:
+        yield
+    finally:
+        for name, operation in originals.items():
+            setattr(DynamoDBBackend, name, operation)

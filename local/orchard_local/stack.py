@@ -1,9 +1,10 @@
 """template.yaml deployed into moto, and the real state machine run by moto's interpreter.
 
 `deploy()` plays CloudFormation for what a run touches: the buckets, the failure topic, the queue
-of lost events, the artifacts published by the real custom-resource code, each function's environment resolved from
-the template, and the state machine created from `statemachine/pipeline.asl.json` with the
-template's `DefinitionSubstitutions`, every resource named as in the deployed template
+of lost events, the DynamoDB tables, the artifacts published by the real custom-resource code, each function's
+environment resolved from the template, and the state machine created from `statemachine/pipeline.asl.json` with the
+template's `DefinitionSubstitutions` (parameters at their defaults unless the caller gives them, and any substitution
+the caller replaces), every resource named as in the deployed template
 (`orchard_local.deployed`). Lambda tasks run the handlers in-process (`lambda_service.py`), EMR tasks go through the
 `.sync` adapter (`emr_sync.py`). Every AWS call is recorded as its principal's (`principals.py`): each
 function's role, the state machine's, the clusters' instance role. Use inside `mock_aws(config=MOTO_CONFIG)`.
@@ -16,13 +17,14 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from orchard_functions.slots import SLOTS_KEY
 from orchard_local import template as t
 from orchard_local.account import REGION
 from orchard_local.deployed import instance_profile_named, physical_names, role_of, stack
@@ -30,7 +32,7 @@ from orchard_local.emr_sync import EmrBehaviour, emr_integration
 from orchard_local.eventbridge import invoke_async, matches, rule_targets
 from orchard_local.events import execution_status_change, object_created_event
 from orchard_local.lambda_service import LambdaService, handler_of, lambdas_in_process
-from orchard_local.moto_fixes import account_services, fail_states_reraise, interpreter_clients
+from orchard_local.moto_fixes import account_services, atomic_item_operations, fail_states_reraise, interpreter_clients
 from orchard_local.principals import Call, Principals
 
 if TYPE_CHECKING:
@@ -154,6 +156,26 @@ class LocalStack:
         emr = boto3.client("emr", region_name=REGION)
         return {c["Id"]: c["Status"]["State"] for c in emr.list_clusters()["Clusters"]}
 
+    def cluster_lifetimes(self) -> dict[str, tuple[datetime, datetime | None]]:
+        """Every cluster created so far, by id: when EMR created it and when it ended (None while it is alive), from
+        the cluster's own timeline."""
+        emr = boto3.client("emr", region_name=REGION)
+        timelines = {c["Id"]: c["Status"]["Timeline"] for c in emr.list_clusters()["Clusters"]}
+        return {cluster_id: (timeline["CreationDateTime"], timeline.get("EndDateTime"))
+                for cluster_id, timeline in timelines.items()}
+
+    def slots(self) -> dict[str, Any]:
+        """The item of the cluster slots table, its attributes as plain values ({} before any run took a slot)."""
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        item = dynamodb.get_item(TableName=self.names["SlotsTable"], Key=SLOTS_KEY, ConsistentRead=True).get("Item", {})
+        return {name: next(iter(value.values())) for name, value in item.items()}
+
+    def stop(self, execution_arn: str, timeout_seconds: float = 60) -> Execution:
+        """Stop the execution (StopExecution), wait for it to be ABORTED, and publish Step Functions' status-change
+        event for it, as `wait` does for any end."""
+        self.stepfunctions.stop_execution(executionArn=execution_arn, error="Stopped", cause="Stopped by the test")
+        return self.wait(execution_arn, timeout_seconds)
+
 
 def states_of(events: list[dict[str, Any]]) -> list[StateRun]:
     """The states entered, in order: times, how each ended, how many attempts its task took."""
@@ -205,6 +227,12 @@ def create_resources(names: dict[str, str]) -> str:
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "false"})
     sqs.create_queue(QueueName=names["LostEventsQueue.QueueName"])
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    for logical, table in t.resources("AWS::DynamoDB::Table").items():
+        properties = table["Properties"]
+        dynamodb.create_table(TableName=names[logical], KeySchema=properties["KeySchema"],
+                              AttributeDefinitions=properties["AttributeDefinitions"],
+                              BillingMode=properties["BillingMode"])
     return queue_url
 
 
@@ -225,20 +253,41 @@ def load_handlers(names: dict[str, str], principals: Principals) -> dict[str, An
     return handlers
 
 
+def definition_values(names: dict[str, str], parameters: Mapping[str, str],
+                      substitutions: Mapping[str, str]) -> dict[str, str]:
+    """Each `DefinitionSubstitutions` value as deployed with these parameters, `substitutions` replacing some.
+
+    Parameters given here reach the definition only: one that a function's environment reads too is refused (the
+    functions' environments are resolved at the template's defaults)."""
+    unknown = (set(parameters) - set(t.template()["Parameters"])) | (set(substitutions) - set(t.substitutions()))
+    if unknown:
+        raise KeyError(f"no such template parameter or definition substitution: {sorted(unknown)}")
+    environments = [function["Properties"].get("Environment", {}) for function in t.functions().values()]
+    in_functions = set(parameters) & t.referenced_names(environments)
+    if in_functions:
+        raise ValueError(f"{sorted(in_functions)} also reach a function's environment, which is not redeployed here")
+    return {key: t.resolve(value, names, parameters) for key, value in t.substitutions().items()} | dict(substitutions)
+
+
 @contextlib.contextmanager
-def deployed(emr: EmrBehaviour | None = None) -> Iterator[LocalStack]:
+def deployed(emr: EmrBehaviour | None = None, *, parameters: Mapping[str, str] | None = None,
+             substitutions: Mapping[str, str] | None = None) -> Iterator[LocalStack]:
     """The stack deployed into moto (call inside mock_aws(config=MOTO_CONFIG)), for the block, in an account that
-    passed the deploy checklist (`prepare_account`), whose EC2 quotas Service Quotas answers (`LocalStack.quotas`)."""
+    passed the deploy checklist (`prepare_account`), whose EC2 quotas Service Quotas answers (`LocalStack.quotas`):
+    the template's parameters at their defaults unless `parameters` gives them, its definition's substitutions as
+    the template gives them unless `substitutions` replaces them (a shorter slot poll: {"SlotPollSeconds": "1"})."""
     with account_services() as quotas:
         prepare_account()
-        with deployed_stack(emr) as stack:
+        with deployed_stack(emr, parameters or {}, substitutions or {}) as stack:
             stack.quotas = quotas
             yield stack
 
 
 @contextlib.contextmanager
-def deployed_stack(emr: EmrBehaviour | None) -> Iterator[LocalStack]:
+def deployed_stack(emr: EmrBehaviour | None, parameters: Mapping[str, str],
+                   substitutions: Mapping[str, str]) -> Iterator[LocalStack]:
     names = physical_names()
+    values = definition_values(names, parameters, substitutions)
     queue_url = create_resources(names)
     principals = Principals()
     # a plain function of the module, called with keywords, not an (event, context) handler
@@ -255,8 +304,8 @@ def deployed_stack(emr: EmrBehaviour | None) -> Iterator[LocalStack]:
 
     try:
         service = LambdaService(handlers=load_handlers(names, principals))
-        definition = t.render_definition({key: t.resolve(value, names) for key, value in t.substitutions().items()})
-        with lambdas_in_process(service, state_machine.invoked), fail_states_reraise(), \
+        definition = t.render_definition(values)
+        with lambdas_in_process(service, state_machine.invoked), fail_states_reraise(), atomic_item_operations(), \
                 interpreter_clients(lambda client: state_machine.watch(client.meta.events)), \
                 emr_integration(emr or EmrBehaviour(), node_credentials) as behaviour:
             boto3.client("stepfunctions", region_name=REGION).create_state_machine(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -56,8 +57,9 @@ def render_definition(values: dict[str, str]) -> dict[str, Any]:
 PSEUDO_PARAMETERS = {"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012"}
 
 
-def resolve(value: Any, names: dict[str, str]) -> str:
-    """A value as CloudFormation would give it, parameters at their defaults.
+def resolve(value: Any, names: dict[str, str], parameters: Mapping[str, str] | None = None) -> str:
+    """A value as CloudFormation would give it, parameters at their defaults unless `parameters` gives them (as
+    `sam deploy --parameter-overrides` does).
 
     `names` holds each resource's physical name or ARN by logical id (what Ref gives, and GetAtt
     unless `names` has an entry "Logical.Attribute").
@@ -65,23 +67,40 @@ def resolve(value: Any, names: dict[str, str]) -> str:
     if isinstance(value, str | int | float):
         return str(value)
     if "Ref" in value:
-        return reference(value["Ref"], names)
+        return reference(value["Ref"], names, parameters)
     if "Fn::GetAtt" in value:
         logical, attribute = value["Fn::GetAtt"]
         return names.get(f"{logical}.{attribute}") or names[logical]
     if "Fn::Sub" in value:
-        return re.sub(r"\$\{([^}]+)\}", lambda match: reference(match.group(1), names), value["Fn::Sub"])
+        return re.sub(r"\$\{([^}]+)\}", lambda match: reference(match.group(1), names, parameters),
+                      value["Fn::Sub"])
     raise ValueError(f"cannot resolve {value!r}")
 
 
-def reference(name: str, names: dict[str, str]) -> str:
-    """What ${name} or Ref name stands for: a pseudo parameter, a parameter's default, a resource."""
+def reference(name: str, names: dict[str, str], parameters: Mapping[str, str] | None = None) -> str:
+    """What ${name} or Ref name stands for: a pseudo parameter, a parameter (given, else its default), a resource."""
     if name in PSEUDO_PARAMETERS:
         return PSEUDO_PARAMETERS[name]
     parameter = template().get("Parameters", {}).get(name)
     if parameter is not None:
-        return str(parameter["Default"])
+        return str((parameters or {}).get(name, parameter["Default"]))
     return names[name]
+
+
+def referenced_names(value: Any) -> set[str]:
+    """The parameters and resources a template value refers to (Ref, ${...} in Fn::Sub, Fn::GetAtt), at any depth."""
+    if isinstance(value, list):
+        return set().union(*map(referenced_names, value))
+    if not isinstance(value, dict):
+        return set()
+    found = set().union(*map(referenced_names, value.values()))
+    if isinstance(value.get("Ref"), str):
+        found.add(value["Ref"])
+    if isinstance(value.get("Fn::GetAtt"), list):
+        found.add(value["Fn::GetAtt"][0])
+    if isinstance(value.get("Fn::Sub"), str):
+        found |= {name.split(".")[0] for name in re.findall(r"\$\{([^}]+)\}", value["Fn::Sub"])}
+    return found
 
 
 def function_directory(function: dict[str, Any]) -> Path:

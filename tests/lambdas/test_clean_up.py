@@ -1,12 +1,17 @@
-"""Clean up: an execution that has ended gets its active EMR clusters terminated, and no others."""
+"""Clean up: an execution that has ended gets its active EMR clusters terminated, and no others, then its cluster
+slot released, and no other."""
 
 from __future__ import annotations
 
+import boto3
 import pytest
 from aws_lambda_powertools.utilities.parser import ValidationError
+from botocore.exceptions import ClientError
 
 from orchard_functions.clusters import EXECUTION_TAG, clusters_of_execution
-from orchard_local.account import ACCOUNT, REGION, STATE_MACHINE_ARN
+from orchard_functions.slots import HELD, SLOTS_KEY
+from orchard_local import template as t
+from orchard_local.account import ACCOUNT, REGION, SLOTS_TABLE, STATE_MACHINE_ARN
 from orchard_local.events import execution_status_change
 
 EXECUTION_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:orchard-pipeline:mini-0123456789abcdef"
@@ -14,10 +19,30 @@ OTHER_EXECUTION_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:orchard-pipe
 
 
 @pytest.fixture
-def app():
+def app(slots):
     from clean_up import app
 
     return app
+
+
+@pytest.fixture
+def slots(aws):
+    """The cluster slots table, as the template declares it, empty."""
+    properties = t.resources()["SlotsTable"]["Properties"]
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb.create_table(TableName=SLOTS_TABLE, KeySchema=properties["KeySchema"],
+                          AttributeDefinitions=properties["AttributeDefinitions"], BillingMode="PAY_PER_REQUEST")
+    return dynamodb
+
+
+def hold(dynamodb, *execution_arns: str) -> None:
+    """The slot item as the state machine leaves it when these executions each took a slot."""
+    holders = {arn: {"S": "2026-11-27T21:05:03.412Z"} for arn in execution_arns}
+    dynamodb.put_item(TableName=SLOTS_TABLE, Item={**SLOTS_KEY, HELD: {"N": str(len(execution_arns))}, **holders})
+
+
+def slot_item(dynamodb) -> dict:
+    return dynamodb.get_item(TableName=SLOTS_TABLE, Key=SLOTS_KEY, ConsistentRead=True).get("Item", {})
 
 
 def create_cluster(emr, execution_arn: str | None) -> str:
@@ -65,14 +90,14 @@ def test_the_state_machine_can_call_it_with_the_events_detail_alone(app, emr, la
     other = create_cluster(emr, OTHER_EXECUTION_ARN)
     detail = {"executionArn": EXECUTION_ARN, "stateMachineArn": STATE_MACHINE_ARN, "status": "FAILED"}
 
-    assert app.handler({"detail": detail}, lambda_context) == {"terminated": [ours]}
+    assert app.handler({"detail": detail}, lambda_context)["terminated"] == [ours]
     assert state(emr, other) == "WAITING"
 
 
 def test_an_execution_without_clusters_terminates_nothing(app, emr, lambda_context):
     other = create_cluster(emr, OTHER_EXECUTION_ARN)
 
-    assert app.handler(status_change("ABORTED"), lambda_context) == {"terminated": []}
+    assert app.handler(status_change("ABORTED"), lambda_context) == {"terminated": [], "slot_released": False}
     assert state(emr, other) == "WAITING"
 
 
@@ -90,6 +115,49 @@ def test_an_event_for_a_running_execution_is_refused(app, emr, lambda_context):
     with pytest.raises(ValidationError):
         app.handler(status_change("RUNNING"), lambda_context)
     assert state(emr, ours) == "WAITING"
+
+
+@pytest.mark.parametrize("status", ["SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"])
+def test_releases_the_slot_the_execution_holds_and_only_it(app, slots, lambda_context, status):
+    """The backstop for executions that end without releasing their slot (aborted, timed out: no Catch runs)."""
+    hold(slots, EXECUTION_ARN, OTHER_EXECUTION_ARN)
+
+    assert app.handler(status_change(status), lambda_context)["slot_released"] is True
+
+    assert slot_item(slots) == {**SLOTS_KEY, HELD: {"N": "1"}, OTHER_EXECUTION_ARN: {"S": "2026-11-27T21:05:03.412Z"}}
+
+
+def test_releasing_is_idempotent_and_an_execution_without_a_slot_changes_nothing(app, slots, lambda_context):
+    hold(slots, EXECUTION_ARN, OTHER_EXECUTION_ARN)
+    first = app.handler(status_change("ABORTED"), lambda_context)
+    after_first = slot_item(slots)
+
+    again = app.handler(status_change("ABORTED"), lambda_context)  # EventBridge delivers at least once
+
+    assert (first["slot_released"], again["slot_released"]) == (True, False)
+    assert slot_item(slots) == after_first
+    assert after_first[HELD] == {"N": "1"}
+
+
+def test_no_slot_item_yet_is_left_absent(app, slots, lambda_context):
+    """A conditional update on a missing item fails the condition and creates nothing."""
+    assert app.handler(status_change("FAILED"), lambda_context)["slot_released"] is False
+    assert slot_item(slots) == {}
+
+
+def test_a_failed_termination_keeps_the_slot_for_the_retry(app, emr, slots, lambda_context, monkeypatch):
+    """A slot stands for a cluster: it is released only once the cluster's termination is under way. The function's
+    error makes Lambda try the event again (EventInvokeConfig), the slot still held."""
+    create_cluster(emr, EXECUTION_ARN)
+    hold(slots, EXECUTION_ARN)
+
+    def throttled(**_):
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "TerminateJobFlows")
+    monkeypatch.setattr(app.emr, "terminate_job_flows", throttled)
+
+    with pytest.raises(ClientError):
+        app.handler(status_change("ABORTED"), lambda_context)
+    assert EXECUTION_ARN in slot_item(slots)
 
 
 def describe(cluster_id: str, state: str, tags: dict[str, str]) -> dict:

@@ -1,19 +1,35 @@
-"""The definition's shape: once the cluster may exist, every way out goes through its termination."""
+"""The definition's shape: once the cluster may exist, every way out goes through its termination; once a cluster
+slot may be held, every way out goes through its release; the only loop, the wait for a slot, is bounded."""
 
 from __future__ import annotations
 
+import copy
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
+
+import botocore.session
+import pytest
 
 from orchard_local import template as t
 from orchard_local.emr_sync import ERROR_PREFIX, GENERIC_ERROR, modeled_errors
 
 CREATE = "Create the EMR cluster"
 TERMINATING_RESOURCES = {"${EmrTerminateClusterSync}", "${CleanUpFunctionArn}"}
+TAKE = "Take a cluster slot"
+HELD_CHOICE = "Does this run already hold a slot?"
+WAIT_BOUND = "Has the run waited too long?"
+CONDITION_FAILED = "DynamoDB.ConditionalCheckFailedException"
+# Step Functions names an optimized DynamoDB task's errors `DynamoDB.<exception>` ("Call DynamoDB APIs with Step
+# Functions", exception prefix), the generic `DynamoDB.AmazonDynamoDBException` for those the SDK does not model.
+DYNAMODB_GENERIC_ERROR = "DynamoDB.AmazonDynamoDBException"
+DYNAMODB_ACTIONS = {"${DynamoDbUpdateItem}": "UpdateItem", "${DynamoDbGetItem}": "GetItem"}
+
+States = dict[str, dict[str, Any]]
 
 
-def states() -> dict[str, dict[str, Any]]:
+def states() -> States:
     return json.loads(t.DEFINITION.read_text())["States"]
 
 
@@ -25,19 +41,43 @@ def successors(state: dict[str, Any]) -> list[str]:
     return following + ([state["Default"]] if "Default" in state else [])
 
 
-def paths_from(name: str, seen: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
-    """Every path from `name` to a state that ends the execution (the definition has no loops)."""
+def paths_from(name: str, seen: tuple[str, ...] = (), machine: States | None = None) -> Iterator[tuple[str, ...]]:
+    """Every path from `name` to a state that ends the execution, each state at most once (a loop, the wait for a
+    slot, is followed once round: going round again reaches the same states)."""
+    machine = machine or states()
     path = (*seen, name)
-    state = states()[name]
+    state = machine[name]
     if state.get("End") or state["Type"] in ("Succeed", "Fail"):
         yield path
     for successor in successors(state):
-        assert successor not in path, f"loop through {successor}"
-        yield from paths_from(successor, path)
+        if successor not in path:
+            yield from paths_from(successor, path, machine)
 
 
 def terminates(state: dict[str, Any]) -> bool:
     return state.get("Resource") in TERMINATING_RESOURCES
+
+
+def releases(state: dict[str, Any]) -> bool:
+    """Whether the state gives the execution's cluster slot back."""
+    parameters = state.get("Parameters", {})
+    return (state.get("Resource") == "${DynamoDbUpdateItem}" and "REMOVE #holder" in parameters["UpdateExpression"]
+            and parameters["ExpressionAttributeNames"]["#holder.$"] == "$$.Execution.Id")
+
+
+def slot_held_from(machine: States) -> set[str]:
+    """The states control reaches once the execution may hold a slot: after "Take a cluster slot" succeeded, after
+    it failed otherwise than on its condition (its write may have landed before the error), and where the execution
+    finds it holds one already."""
+    take = machine[TAKE]
+    held = {take["Next"]} | {c["Next"] for c in take["Catch"] if c["ErrorEquals"] != [CONDITION_FAILED]}
+    return held | {choice["Next"] for choice in machine[HELD_CHOICE]["Choices"] if "StringMatches" in choice}
+
+
+def paths_without_release(machine: States) -> list[tuple[str, ...]]:
+    """Every path on which the execution may hold a slot and ends without a state that releases it."""
+    return [path for start in slot_held_from(machine) for path in paths_from(start, machine=machine)
+            if not any(releases(machine[name]) for name in path)]
 
 
 def test_every_path_from_cluster_creation_to_an_end_passes_through_termination():
@@ -119,3 +159,92 @@ def test_every_failure_is_notified_and_ends_in_the_fail_state_with_the_original_
         if path[-1] == "Fail the run":
             assert "Notify of the failure" in path
     assert states()["Fail the run"] == {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"}
+
+
+def test_every_path_from_taking_a_slot_to_an_end_releases_it():
+    machine = states()
+    assert slot_held_from(machine) >= {CREATE, "Release the cluster slot after the failure"}
+    assert paths_without_release(machine) == []
+
+
+@pytest.mark.parametrize("release", ["Release the cluster slot", "Release the cluster slot after the failure"])
+def test_a_definition_without_one_of_its_releases_fails_the_check(release):
+    """Each release bypassed in turn (whatever led to it goes where it led): the check finds the unreleased paths."""
+    machine = copy.deepcopy(states())
+    bypass = machine.pop(release)["Next"]
+    for state in machine.values():
+        for transition in [state, *state.get("Catch", []), *state.get("Choices", [])]:
+            if transition.get("Next") == release:
+                transition["Next"] = bypass
+
+    assert paths_without_release(machine) != []
+
+
+def test_a_cluster_is_created_only_with_a_slot():
+    into_create = {name for name, state in states().items() if CREATE in successors(state)}
+    assert into_create == {TAKE, HELD_CHOICE}
+    assert states()[TAKE]["Next"] == CREATE
+
+
+def test_a_slot_is_released_only_once_the_cluster_is_terminated():
+    for path in paths_from(CREATE):
+        first_release = next(i for i, name in enumerate(path) if releases(states()[name]))
+        assert any(terminates(states()[name]) for name in path[:first_release]), " -> ".join(path)
+
+
+def test_the_only_loop_is_the_wait_for_a_slot_and_it_is_bounded():
+    """Without the bound's Choice the graph has no cycle: every way round passes it, and it leads out on the
+    failure path once the wait has lasted its polls."""
+    machine = states()
+
+    def cycle_through(name: str, path: tuple[str, ...]) -> bool:
+        return any(successor in path or cycle_through(successor, (*path, successor))
+                   for successor in successors(machine[name]) if successor != WAIT_BOUND)
+
+    assert not any(cycle_through(name, (name,)) for name in machine if name != WAIT_BOUND)
+    assert any(successor == TAKE for successor in successors(machine[WAIT_BOUND]))
+    (bound,) = machine[WAIT_BOUND]["Choices"]
+    assert bound["Variable"] == "$.slot_wait.polls" and bound["NumericGreaterThanEqualsPath"] == "$.slot_wait.max_polls"
+    timed_out = machine[bound["Next"]]
+    assert timed_out["Parameters"]["Error"] == "SlotWaitTimedOut" and timed_out["ResultPath"] == "$.error"
+    assert all("Notify of the failure" in path for path in paths_from(bound["Next"]))
+
+
+def test_dynamodb_retriers_name_errors_as_step_functions_reports_them():
+    """`DynamoDB.` and an exception DynamoDB's API model declares for the task's operation, or the generic one; a
+    failed condition is an answer, never retried."""
+    model = botocore.session.get_session().get_service_model("dynamodb")
+    tasks = {name: state for name, state in states().items() if state.get("Resource") in DYNAMODB_ACTIONS}
+    assert len(tasks) == 4
+    for name, state in tasks.items():
+        operation = model.operation_model(DYNAMODB_ACTIONS[state["Resource"]])
+        known = {f"DynamoDB.{shape.name}" for shape in operation.error_shapes} | {DYNAMODB_GENERIC_ERROR}
+        retried = {error for retrier in state["Retry"] for error in retrier["ErrorEquals"]}
+        assert retried <= known - {CONDITION_FAILED}, name
+        assert {"DynamoDB.ThrottlingException", "DynamoDB.ProvisionedThroughputExceededException",
+                "DynamoDB.InternalServerError"} <= retried, name
+
+
+def test_the_readme_diagram_draws_every_transition_of_the_definition():
+    """Each arrow between two states in README.md's mermaid diagram is a transition of the definition (Next, Catch,
+    Choice), and each transition is drawn: the diagram cannot drift from the workflow."""
+    text = (t.ROOT / "README.md").read_text()
+    start = text.index("```mermaid")
+    lines = text[start:text.index("```", start + 3)].splitlines()[2:]
+    node = r'(\w+)(?:\(\["([^"]*)"\]\)|\["([^"]*)"\]|\{"([^"]*)"\})?'  # id, and its label: (["..."]), ["..."], {"..."}
+    arrow = r"\s*(?:-->|-\. [^.]+ \.->|-- [^-]+ -->)\s*"  # plain, dotted with a label, or with a label
+    labels: dict[str, str] = {}
+    arrows = set()
+    for line in lines:
+        match = re.fullmatch(rf"\s*{node}{arrow}{node}\s*", line)
+        assert match, line
+        source, target = match.group(1), match.group(5)
+        for name, label in ((source, match.group(2, 3, 4)), (target, match.group(6, 7, 8))):
+            if any(label):
+                labels[name] = re.sub(r" \(.*\)$", "", next(filter(None, label)))  # "(by tag)" is a gloss
+        arrows.add((source, target))
+    machine = states()
+    drawn = {(labels[a], labels[b]) for a, b in arrows if labels.get(a) in machine and labels.get(b) in machine}
+    transitions = {(name, successor) for name, state in machine.items() for successor in successors(state)}
+    assert drawn == transitions
+    assert set(machine) <= set(labels.values())

@@ -34,9 +34,15 @@ MANIFEST = {
     "job": {"pca_components": 5},
 }
 KIWIS = 6  # images of the manifest's class in the inputs bucket: more than its pca_components
-HAPPY_PATH = ["Prepare the run", "Create the EMR cluster", "Run the feature job", "Terminate the cluster",
-              "Check the outputs", "Record the run's metrics"]
+HAPPY_PATH = ["Prepare the run", "Take a cluster slot", "Create the EMR cluster", "Run the feature job",
+              "Terminate the cluster", "Release the cluster slot", "Check the outputs", "Record the run's metrics"]
 FAILURE_END = ["Record the failed run", "Notify of the failure", "Fail the run"]
+RELEASE_AFTER_FAILURE = "Release the cluster slot after the failure"
+
+
+def happy_path_up_to(state: str) -> list[str]:
+    """The happy path's states up to `state`, included."""
+    return HAPPY_PATH[:HAPPY_PATH.index(state) + 1]
 
 
 def output_of(step: dict[str, Any]) -> str:
@@ -152,7 +158,8 @@ def test_a_failed_spark_step_terminates_the_cluster_and_is_not_run_again(stack, 
     assert execution.status == "FAILED"
     assert execution.error == "States.TaskFailed"
     assert "Step failed with exitCode 1" in execution.cause
-    assert execution.state_names == HAPPY_PATH[:3] + ["Terminate the cluster after the failure"] + FAILURE_END
+    assert execution.state_names == happy_path_up_to("Run the feature job") + [
+        "Terminate the cluster after the failure", RELEASE_AFTER_FAILURE] + FAILURE_END
     assert len(stack.emr.steps_run) == 1
     assert_every_cluster_terminated(stack)
     assert_run_recorded(capsys.readouterr().out, succeeded=False)
@@ -167,7 +174,8 @@ def test_a_cluster_that_fails_to_start_is_terminated_by_its_tag(stack, capsys):
 
     assert execution.status == "FAILED"
     assert execution.error == "States.TaskFailed" and "BOOTSTRAP_FAILURE" in execution.cause
-    assert execution.state_names == HAPPY_PATH[:2] + ["Terminate any cluster of this run"] + FAILURE_END
+    assert execution.state_names == happy_path_up_to("Create the EMR cluster") + [
+        "Terminate any cluster of this run", RELEASE_AFTER_FAILURE] + FAILURE_END
     assert stack.emr.steps_run == []
     assert_every_cluster_terminated(stack)
     assert_run_recorded(capsys.readouterr().out, succeeded=False)
@@ -184,7 +192,7 @@ def test_outputs_that_fail_their_check_fail_the_run_after_termination(stack, cap
     execution = run_upload(stack)
 
     assert (execution.status, execution.error) == ("FAILED", error)
-    assert execution.state_names == HAPPY_PATH[:5] + FAILURE_END
+    assert execution.state_names == happy_path_up_to("Check the outputs") + FAILURE_END
     assert_every_cluster_terminated(stack)
     assert_run_recorded(capsys.readouterr().out, succeeded=False)
     assert error in stack.notices()[0]["Message"]
@@ -204,7 +212,7 @@ def test_outputs_whose_counts_do_not_add_up_fail_the_run(stack, capsys):
 
     assert (execution.status, execution.error) == ("FAILED", "CountsDoNotAddUp")
     assert "pca/" in execution.cause
-    assert execution.state_names == HAPPY_PATH[:5] + FAILURE_END
+    assert execution.state_names == happy_path_up_to("Check the outputs") + FAILURE_END
     assert_every_cluster_terminated(stack)
     assert_run_recorded(capsys.readouterr().out, succeeded=False)
     assert "CountsDoNotAddUp" in stack.notices()[0]["Message"]
@@ -329,8 +337,9 @@ def test_a_creation_failing_with_the_generic_emr_error_is_not_retried_and_leaves
     execution = run_upload(stack)
 
     assert (execution.status, execution.error) == ("FAILED", "EMR.AmazonElasticMapReduceException")
-    assert execution.state_names == HAPPY_PATH[:2] + ["Terminate any cluster of this run"] + FAILURE_END
-    assert execution.states[1].attempts == 1
+    assert execution.state_names == happy_path_up_to("Create the EMR cluster") + [
+        "Terminate any cluster of this run", RELEASE_AFTER_FAILURE] + FAILURE_END
+    assert execution.states[HAPPY_PATH.index("Create the EMR cluster")].attempts == 1
     assert_every_cluster_terminated(stack)
     assert_run_recorded(capsys.readouterr().out, succeeded=False)
 
