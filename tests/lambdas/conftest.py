@@ -8,7 +8,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from orchard_local.account import ARTIFACTS_BUCKET, INPUTS_BUCKET, LOGS_BUCKET, OUTPUTS_BUCKET, REGION
+from orchard_local import template
+from orchard_local.account import ARTIFACTS_BUCKET, INPUTS_BUCKET, LOGS_BUCKET, OUTPUTS_BUCKET, REGION, SLOTS_TABLE
 from orchard_local.lambda_service import FakeLambdaContext
 from orchard_local.moto_fixes import account_services
 
@@ -28,6 +29,16 @@ def aws() -> Iterator[None]:
             s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
             s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
         yield
+
+
+@pytest.fixture
+def slots(aws):
+    """The cluster slots table, as the template declares it, empty (the clean-up releases its slot there)."""
+    properties = template.resources()["SlotsTable"]["Properties"]
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb.create_table(TableName=SLOTS_TABLE, KeySchema=properties["KeySchema"],
+                          AttributeDefinitions=properties["AttributeDefinitions"], BillingMode="PAY_PER_REQUEST")
+    return dynamodb
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from orchard_local.faults import faults_of
 LAMBDAS = Path(__file__).resolve().parents[2] / "lambdas"
 HANDLERS = sorted(path.parent.name for path in LAMBDAS.glob("*/app.py"))
 # The EMR operations a function may call: reads, and TerminateJobFlows, whose effect is a state (terminated).
-IDEMPOTENT = {"DescribeCluster", "ListClusters", "ListSteps", "TerminateJobFlows"}
+IDEMPOTENT = {"DescribeCluster", "ListClusters", "ListInstances", "ListSteps", "TerminateJobFlows"}
 THROTTLING = "ThrottlingException"  # EMR's, "Rate exceeded", HTTP 400
 
 
@@ -88,7 +88,8 @@ def test_throttling_that_outlasts_the_retries_fails_with_its_name_after_a_bounde
     assert sum(waits) <= 1 + 2 + 4 + 8
 
 
-def test_clean_up_terminates_the_clusters_of_an_execution_through_throttling(aws, emr, lambda_context, waits):
+def test_clean_up_terminates_the_clusters_of_an_execution_through_throttling(slots, emr, lambda_context,
+                                                                              waits):
     from clean_up import app
 
     execution_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:orchard-pipeline:mini-0123456789abcdef"
@@ -102,6 +103,6 @@ def test_clean_up_terminates_the_clusters_of_an_execution_through_throttling(aws
             faults.answer(operation, THROTTLING, times=2)
         result = app.handler(execution_status_change(execution_arn, STATE_MACHINE_ARN, "FAILED"), lambda_context)
 
-    assert result == {"terminated": [cluster_id]}
+    assert result == {"terminated": [cluster_id], "slot_released": False}  # it held no slot
     assert emr.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]["State"] == "TERMINATED"
     assert faults.sent.count("TerminateJobFlows") == 3

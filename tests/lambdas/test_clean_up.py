@@ -3,14 +3,12 @@ slot released, and no other."""
 
 from __future__ import annotations
 
-import boto3
 import pytest
 from aws_lambda_powertools.utilities.parser import ValidationError
 from botocore.exceptions import ClientError
 
 from orchard_functions.clusters import EXECUTION_TAG, clusters_of_execution
 from orchard_functions.slots import HELD, SLOTS_KEY
-from orchard_local import template as t
 from orchard_local.account import ACCOUNT, REGION, SLOTS_TABLE, STATE_MACHINE_ARN
 from orchard_local.events import execution_status_change
 
@@ -23,16 +21,6 @@ def app(slots):
     from clean_up import app
 
     return app
-
-
-@pytest.fixture
-def slots(aws):
-    """The cluster slots table, as the template declares it, empty."""
-    properties = t.resources()["SlotsTable"]["Properties"]
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
-    dynamodb.create_table(TableName=SLOTS_TABLE, KeySchema=properties["KeySchema"],
-                          AttributeDefinitions=properties["AttributeDefinitions"], BillingMode="PAY_PER_REQUEST")
-    return dynamodb
 
 
 def hold(dynamodb, *execution_arns: str) -> None:
