@@ -154,8 +154,9 @@ def test_every_function_and_the_state_machine_log_with_retention():
 def test_the_price_table_prices_the_default_instance_types():
     prices = load_price_table("eu-west-1").instances
     parameters = t.template()["Parameters"]
-    for parameter in ("PrimaryInstanceType", "CoreInstanceType"):
-        assert parameters[parameter]["Default"] in prices
+    for parameter in ("PrimaryInstanceTypes", "CoreInstanceTypes"):
+        assert parameters[parameter]["Type"] == "CommaDelimitedList"
+        assert set(parameters[parameter]["Default"].split(",")) <= prices.keys(), parameter
 
 
 def pins(path: str) -> dict[str, str]:
@@ -295,16 +296,25 @@ def test_the_state_machine_may_create_emr_cleanup_role_and_nothing_else():
         "elasticmapreduce.amazonaws.com", "elasticmapreduce.amazonaws.com.cn"]}}
 
 
-def test_the_default_network_is_tagged_for_emr_managed_policies():
-    """AmazonEMRServicePolicy_v2 launches into tagged subnets and makes its security groups in tagged VPCs only."""
+def test_the_default_network_has_a_subnet_in_each_of_two_zones_tagged_for_emr_managed_policies():
+    """AmazonEMRServicePolicy_v2 launches into tagged subnets and makes its security groups in tagged VPCs only; the
+    fleets get a subnet in each of two Availability Zones, routed alike, for EMR to choose the one with capacity."""
     emr_tag = {"Key": "for-use-with-amazon-emr-managed-policies", "Value": "true"}
-    for name in ("ClusterVpc", "ClusterSubnet"):
+    subnets = ("ClusterSubnetA", "ClusterSubnetB")
+    for name in ("ClusterVpc", *subnets):
         resource = t.resources()[name]
         assert resource["Condition"] == "CreateClusterNetwork" and emr_tag in resource["Properties"]["Tags"], name
+    zones = [t.resources()[name]["Properties"]["AvailabilityZone"] for name in subnets]
+    assert zones == [{"Fn::Select": [0, {"Fn::GetAZs": ""}]}, {"Fn::Select": [1, {"Fn::GetAZs": ""}]}]
+    routed = {association["Properties"]["SubnetId"]["Ref"]: association["Properties"]["RouteTableId"]
+              for association in t.resources("AWS::EC2::SubnetRouteTableAssociation").values()}
+    assert routed == dict.fromkeys(subnets, {"Ref": "ClusterRouteTable"})
     assert t.resources()["ClusterVpc"]["Properties"]["EnableDnsHostnames"] is True
     assert aws_deployed.stack().lazy_condition_map["CreateClusterNetwork"]  # the defaults make the stack's network
-    subnet = t.functions()["PrepareRunFunction"]["Properties"]["Environment"]["Variables"]["SUBNET_ID"]
-    assert subnet == {"Fn::If": ["CreateClusterNetwork", {"Ref": "ClusterSubnet"}, {"Ref": "SubnetId"}]}
+    subnet_ids = t.functions()["PrepareRunFunction"]["Properties"]["Environment"]["Variables"]["SUBNET_IDS"]
+    assert subnet_ids == {"Fn::If": ["CreateClusterNetwork",
+                                     {"Fn::Join": [",", [{"Ref": "ClusterSubnetA"}, {"Ref": "ClusterSubnetB"}]]},
+                                     {"Fn::Join": [",", {"Ref": "SubnetIds"}]}]}
 
 
 def test_the_definition_and_the_clean_up_hold_slots_in_the_same_item_the_same_way():

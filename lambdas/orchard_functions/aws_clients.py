@@ -21,7 +21,8 @@ the runtime's own SDK would get whatever botocore Lambda bundles.
 
 Only calls that are safe to repeat go through these clients: EMR's DescribeCluster, ListClusters, ListSteps and
 TerminateJobFlows (terminating a cluster that is terminating or terminated leaves it so: the request's effect is a
-state, not an event), and Prepare's reads (GetServiceQuota, DescribeInstanceTypes, GetRole). The two EMR calls that
+state, not an event), Record metrics' ListInstances and DescribeSpotPriceHistory, and Prepare's reads
+(GetServiceQuota, DescribeInstanceTypes, GetRole). The two EMR calls that
 are not (RunJobFlow, which has no idempotency token, and AddJobFlowSteps, which queues one more step per call) are
 made by the state machine only, and never retried there (statemachine/README.md).
 """
@@ -40,9 +41,10 @@ if TYPE_CHECKING:  # the stubs are a dev requirement, not in the layer
 # EMR's reads and terminations: 5 attempts at most, the 4 retries of a throttled call after waits of up to 1, 2, 4 and
 # 8 s (15 s in all at most, a quarter of the functions' 60 s timeout).
 EMR_MAX_RETRIES: Final = 4
-# Prepare's checks before any cluster: 3 attempts at most (waits of up to 1 and 2 s); the function has 30 s, most of
-# it for listing the inputs, and a check that still cannot answer is skipped, not failed (orchard_functions.preflight).
-PREFLIGHT_MAX_RETRIES: Final = 2
+# Reads of other services (Prepare's checks before any cluster, Record metrics' Spot prices): 3 attempts at most (waits
+# of up to 1 and 2 s); Prepare has 30 s, most of it for listing the inputs, and a check that still cannot answer is
+# skipped, not failed (orchard_functions.preflight).
+READ_MAX_RETRIES: Final = 2
 
 
 def retrying(max_retries: int) -> Config:
@@ -55,8 +57,9 @@ def emr_client() -> EMRClient:
     return boto3.client("emr", config=retrying(EMR_MAX_RETRIES))
 
 
-def preflight_client(service_name: str) -> BaseClient:
-    """Prepare's client of Service Quotas ("service-quotas"), EC2 or IAM, for its checks before any cluster."""
+def read_client(service_name: str) -> BaseClient:
+    """A client of Service Quotas ("service-quotas"), EC2 or IAM for reads: Prepare's checks before any cluster, Record
+    metrics' Spot prices."""
     # boto3-stubs type client() per literal service name; the stubs of these three are not installed
-    client: BaseClient = boto3.client(service_name, config=retrying(PREFLIGHT_MAX_RETRIES))  # type: ignore[call-overload]
+    client: BaseClient = boto3.client(service_name, config=retrying(READ_MAX_RETRIES))  # type: ignore[call-overload]
     return client

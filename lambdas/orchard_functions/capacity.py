@@ -20,11 +20,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
-from orchard_functions.plan_model import InstanceGroup
+from orchard_functions.plan_model import InstanceFleet, Market
 
-Market = Literal["ON_DEMAND", "SPOT"]
 STANDARD_LETTERS: Final = frozenset("acdhimrtz")
 # Families whose name starts with a standard letter but which have a quota of their own (Running On-Demand DL, HPC,
 # Inf, Trn instances; Mac instances run on Dedicated Hosts only).
@@ -57,6 +56,21 @@ class RunExceedsQuota(Exception):
     machine sees this class's name."""
 
 
+class InstanceTypeNotOffered(Exception):
+    """The run names an instance type EC2 does not offer in the region: EMR could never launch it. The state machine
+    sees this class's name."""
+
+
+def not_offered_error(missing: Iterable[str], origins: Mapping[str, str], region: str,
+                      source: str) -> InstanceTypeNotOffered:
+    """The error naming each type EC2 does not offer, and the parameter or manifest field that named it."""
+    named = "; ".join(f"{instance_type!r} ({origins[instance_type]})" for instance_type in sorted(missing))
+    return InstanceTypeNotOffered(
+        f"{source}: EC2 offers no such instance type in {region}: {named}. Name types EC2 offers in the region "
+        f"(aws ec2 describe-instance-type-offerings --region {region}); EMR supports a subset of them (EMR "
+        "Management Guide, \"Supported instance types\").")
+
+
 class SpotRoleMissing(Exception):
     """The run asks for Spot instances and the account lacks the service-linked role EC2 launches them with. The
     state machine sees this class's name."""
@@ -74,44 +88,56 @@ def is_standard(instance_type: str) -> bool:
     return family[:1] in STANDARD_LETTERS and family not in OWN_QUOTA_FAMILIES
 
 
-def standard_types(groups: Iterable[InstanceGroup]) -> list[str]:
-    """The run's instance types the Standard quotas count, each once, sorted."""
-    return sorted({group.type for group in groups if group.count and is_standard(group.type)})
+def is_standard_fleet(fleet: InstanceFleet) -> bool:
+    """Whether every type the fleet may launch counts against the Standard quotas (else EMR may fill it from others)."""
+    return all(is_standard(instance_type) for instance_type in fleet.weights)
 
 
-def other_types(groups: Iterable[InstanceGroup]) -> list[str]:
-    """The run's instance types outside the Standard families (their quotas are not checked), each once, sorted."""
-    return sorted({group.type for group in groups if group.count and not is_standard(group.type)})
+def other_types(fleets: Iterable[InstanceFleet]) -> list[str]:
+    """The run's instance types outside the Standard families, each once, sorted: a fleet that holds one is not
+    checked."""
+    return sorted({instance_type for fleet in fleets for instance_type in fleet.weights
+                   if not is_standard(instance_type)})
 
 
-def uses_spot(groups: Iterable[InstanceGroup]) -> bool:
-    return any(group.market == "SPOT" and group.count for group in groups)
+def uses_spot(fleets: Iterable[InstanceFleet]) -> bool:
+    return any(fleet.market == "SPOT" for fleet in fleets)
+
+
+def fleet_vcpus(fleet: InstanceFleet, vcpus: Mapping[str, int]) -> int:
+    """The fewest vCPUs the fleet can be filled with: its capacity counted in vCPUs, or one instance of its smallest
+    type."""
+    if fleet.unit == "vCPU":
+        return fleet.capacity
+    return fleet.capacity * min(vcpus[instance_type] for instance_type in fleet.weights)
 
 
 @dataclass(frozen=True)
 class Demand:
-    """What a run asks of one market's Standard quota: vCPUs by instance group."""
+    """What a run asks of one market's Standard quota: the vCPUs of each of its fleets in that market."""
 
     market: Market
-    groups: tuple[tuple[InstanceGroup, int], ...]  # each group and its type's vCPUs
+    fleets: tuple[tuple[InstanceFleet, int], ...]  # each fleet and the fewest vCPUs it launches
 
     @property
     def vcpus(self) -> int:
-        return sum(group.count * vcpus for group, vcpus in self.groups)
+        return sum(vcpus for _, vcpus in self.fleets)
 
     def breakdown(self) -> str:
-        """1 x m5.xlarge (primary, 4 vCPUs each) + 3 x c6i.2xlarge (core, 8 vCPUs each) = 28 vCPUs"""
-        terms = [f"{group.count} x {group.type} ({group.role}, {vcpus} vCPUs each)" for group, vcpus in self.groups]
+        """primary: 1 of m5.xlarge, m6i.xlarge (4 vCPUs at least) + core: 16 vCPUs of c6i.2xlarge, c5.2xlarge
+        = 20 vCPUs"""
+        terms = [f"{fleet.role}: 1 of {', '.join(fleet.weights)} ({vcpus} vCPUs at least)" if fleet.unit == "instance"
+                 else f"{fleet.role}: {vcpus} vCPUs of {', '.join(fleet.weights)}" for fleet, vcpus in self.fleets]
         return f"{' + '.join(terms)} = {self.vcpus} vCPUs"
 
 
-def standard_demand(groups: Iterable[InstanceGroup], vcpus: Mapping[str, int]) -> dict[Market, Demand]:
-    """The vCPUs each market's Standard quota must allow, from each type's vCPUs (DescribeInstanceTypes'
-    VCpuInfo.DefaultVCpus); types outside the Standard families, or of unknown vCPUs, are left out."""
-    by_market: dict[Market, list[tuple[InstanceGroup, int]]] = {}
-    for group in groups:
-        if group.count and is_standard(group.type) and group.type in vcpus:
-            by_market.setdefault(group.market, []).append((group, vcpus[group.type]))
+def standard_demand(fleets: Iterable[InstanceFleet], vcpus: Mapping[str, int]) -> dict[Market, Demand]:
+    """The vCPUs each market's Standard quota must allow at least, from each type's vCPUs (DescribeInstanceTypes'
+    VCpuInfo.DefaultVCpus); a fleet that may launch a type outside the Standard families is left out."""
+    by_market: dict[Market, list[tuple[InstanceFleet, int]]] = {}
+    for fleet in fleets:
+        if is_standard_fleet(fleet):
+            by_market.setdefault(fleet.market, []).append((fleet, fleet_vcpus(fleet, vcpus)))
     return {market: Demand(market, tuple(entries)) for market, entries in by_market.items()}
 
 
@@ -141,17 +167,17 @@ def exceeds_quota_error(problems: list[tuple[Demand, float]], region: str, sourc
                 f"--desired-value {demand.vcpus}" for demand, _ in problems]
     advice = ("EMR could never start this cluster. Either request an increase of the quota in Service Quotas (it "
               "counts every running instance of the account in the region, so ask for more than this run needs), "
-              f"e.g. {'; '.join(requests)}; or run a smaller cluster: fewer or smaller core nodes (the manifest's "
-              "`cluster` block, core_instance_count and core_instance_type, or the CoreInstanceCount and "
-              "CoreInstanceType parameters)")
+              f"e.g. {'; '.join(requests)}; or run a smaller cluster: fewer core vCPUs (the manifest's `cluster` "
+              "block, core_vcpus, or the CoreVcpus parameter)")
     if any(demand.market == "SPOT" for demand, _ in problems):
         advice += ", or core_market ON_DEMAND"
     return RunExceedsQuota(f"{source}: " + " ".join(lines) + f" {advice}.")
 
 
-def spot_role_missing_error(groups: Iterable[InstanceGroup], source: str) -> SpotRoleMissing:
+def spot_role_missing_error(fleets: Iterable[InstanceFleet], source: str) -> SpotRoleMissing:
     """The error of a Spot run in an account without EC2's Spot service-linked role, with the command to create it."""
-    spot = ", ".join(f"{group.role}: {group.count} x {group.type}" for group in groups if group.market == "SPOT")
+    spot = ", ".join(f"{fleet.role}: {fleet.capacity} {fleet.unit}s of {', '.join(fleet.weights)}"
+                     for fleet in fleets if fleet.market == "SPOT")
     return SpotRoleMissing(
         f"{source}: the cluster asks for Spot instances ({spot}), and the account has no service-linked role "
         f"{SPOT_ROLE}, with which EC2 launches Spot instances; EC2 creates it only for a request made in its "

@@ -1,4 +1,5 @@
-"""The estimated cost of a run: instance time, billed per second, priced from a per-region table of list prices."""
+"""The estimated cost of a run: the time of each instance launched, billed per second, priced from a per-region table
+of list prices and, for Spot instances, the Spot price."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 PRICES_PACKAGE = "orchard_functions.prices"
 # EMR and EC2 bill each instance per second, with a one-minute minimum: the Amazon EMR pricing page
@@ -15,10 +17,25 @@ PRICES_PACKAGE = "orchard_functions.prices"
 # billing of EC2 On-Demand Linux instances, 60 seconds at least (https://aws.amazon.com/ec2/pricing/on-demand/).
 MINIMUM_BILLED_SECONDS = 60.0
 BASIS = (
-    "instance count x (EC2 on-demand + EMR) hourly list price x the cluster's life (creation to end),"
-    " billed per second with a one-minute minimum per instance; EBS, S3 and data transfer not included"
+    "each instance EMR launched (ListInstances) x (EC2 + EMR) hourly price x its life (creation to end), billed per"
+    " second with a one-minute minimum per instance; EC2 at the on-demand list price, or for a Spot instance at the"
+    " Spot price of its type in the cluster's Availability Zone when it was launched; EBS, S3 and data transfer not"
+    " included"
 )
-SPOT_NOTE = "SPOT instances are priced at the on-demand EC2 rate: the estimate is an upper bound"
+SPOT_AT_ON_DEMAND_NOTE = ("no Spot price was read for {types}: priced at the on-demand EC2 rate, so the estimate is an"
+                          " upper bound")
+ON_DEMAND_RATE, SPOT_RATE = "on-demand list price", "Spot price at launch"
+
+
+@dataclass(frozen=True)
+class LaunchedInstance:
+    """One instance EMR launched for the cluster, and how long it lived."""
+
+    role: str  # primary or core
+    type: str
+    market: Literal["ON_DEMAND", "SPOT"]
+    launched_at: datetime
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -62,7 +79,7 @@ def unknown_cost(reason: str) -> dict[str, Any]:
         "estimated_usd": None,
         "reason": reason,
         "basis": BASIS,
-        "cluster_hours": None,
+        "billed_instance_hours": None,
         "price_table": None,
         "breakdown": [],
         "notes": [],
@@ -74,40 +91,48 @@ def billed_seconds(seconds: float) -> float:
     return max(MINIMUM_BILLED_SECONDS, seconds)
 
 
-def run_cost(instances: Sequence[Mapping[str, Any]], cluster_seconds: float, table: PriceTable) -> dict[str, Any]:
-    """The cost of a cluster: for each instance group, count x (EC2 + EMR hourly price) x the billed hours.
+def run_cost(instances: Sequence[LaunchedInstance], table: PriceTable,
+             spot_prices: Mapping[str, float]) -> dict[str, Any]:
+    """The cost of the instances a cluster launched, one line per fleet role, instance type and market.
 
-    `instances` are the run plan's groups ({"role", "type", "count", "market"}). Every instance is
-    billed for the cluster's whole life (`billed_seconds`), and SPOT groups at the on-demand rate, so
-    the estimate errs high. An instance type missing from the table makes the total None, with the reason.
+    Each instance is billed for its own life (`billed_seconds`) at its type's EMR price plus its EC2 price: the
+    on-demand list price, or for SPOT the hourly Spot price in `spot_prices` (a type missing there is priced
+    on-demand, and noted). An instance type missing from the table makes the total None, with the reason.
     """
-    hours = cluster_seconds / 3600
-    billed_hours = billed_seconds(cluster_seconds) / 3600
-    breakdown, missing, total = [], [], 0.0
-    for group in instances:
-        price = table.instances.get(group["type"])
-        usd = group["count"] * (price.ec2 + price.emr) * billed_hours if price else None
+    lines: dict[tuple[str, str, str], list[LaunchedInstance]] = {}
+    for instance in instances:
+        lines.setdefault((instance.role, instance.type, instance.market), []).append(instance)
+    breakdown, missing, unpriced_spot, total, all_seconds = [], set(), set(), 0.0, 0.0
+    for (role, instance_type, market), launched in lines.items():
+        price = table.instances.get(instance_type)
+        seconds = sum(billed_seconds(instance.seconds) for instance in launched)
+        all_seconds += seconds
+        spot = spot_prices.get(instance_type) if market == "SPOT" else None
+        if market == "SPOT" and spot is None:
+            unpriced_spot.add(instance_type)
+        ec2 = spot if spot is not None else price.ec2 if price else None
+        usd = (ec2 + price.emr) * seconds / 3600 if price and ec2 is not None else None
         if usd is None:
-            missing.append(group["type"])
+            missing.add(instance_type)
         else:
             total += usd
-        breakdown.append(
-            {
-                "role": group["role"],
-                "type": group["type"],
-                "count": group["count"],
-                "market": group["market"],
-                "ec2_hourly_usd": price.ec2 if price else None,
-                "emr_hourly_usd": price.emr if price else None,
-                "usd": None if usd is None else round(usd, 4),
-            }
-        )
+        breakdown.append({
+            "role": role,
+            "type": instance_type,
+            "market": market,
+            "count": len(launched),
+            "billed_seconds": round(seconds, 1),
+            "ec2_hourly_usd": ec2,
+            "ec2_rate": SPOT_RATE if spot is not None else ON_DEMAND_RATE,
+            "emr_hourly_usd": price.emr if price else None,
+            "usd": None if usd is None else round(usd, 4),
+        })
     return {
         "estimated_usd": None if missing else round(total, 4),
-        "reason": f"no {table.region} price for {', '.join(sorted(set(missing)))}" if missing else None,
+        "reason": f"no {table.region} price for {', '.join(sorted(missing))}" if missing else None,
         "basis": BASIS,
-        "cluster_hours": round(hours, 4),
+        "billed_instance_hours": round(all_seconds / 3600, 4),
         "price_table": {"region": table.region, "currency": table.currency, "as_of": table.as_of},
         "breakdown": breakdown,
-        "notes": [SPOT_NOTE] if any(group["market"] == "SPOT" for group in instances) else [],
+        "notes": [SPOT_AT_ON_DEMAND_NOTE.format(types=", ".join(sorted(unpriced_spot)))] if unpriced_spot else [],
     }

@@ -1,10 +1,13 @@
-"""A run's cluster and step as EMR describes them: their states and times, for the run summary."""
+"""A run's cluster, its instances and its step as EMR describes them: their states and times, for the run summary."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final, Literal
+
+from orchard_functions.costs import LaunchedInstance
 
 if TYPE_CHECKING:  # the stubs are a dev requirement, not in the layer
     from mypy_boto3_emr import EMRClient
@@ -18,6 +21,7 @@ class ClusterTimeline:
     state: str
     created_at: datetime
     ended_at: datetime | None
+    zone: str | None  # the Availability Zone EMR chose among the subnets, once it has
 
 
 @dataclass(frozen=True)
@@ -32,14 +36,44 @@ class StepTimeline:
 
 def cluster_timeline(emr: EMRClient, cluster_id: str) -> ClusterTimeline:
     """The cluster's state, creation and end times (end None while it runs)."""
-    status = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]
-    timeline = status["Timeline"]
+    cluster = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]
+    status, timeline = cluster["Status"], cluster["Status"]["Timeline"]
     return ClusterTimeline(
         id=cluster_id,
         state=status["State"],
         created_at=timeline["CreationDateTime"],
         ended_at=timeline.get("EndDateTime"),
+        zone=cluster.get("Ec2InstanceAttributes", {}).get("Ec2AvailabilityZone"),
     )
+
+
+# The cluster's fleets by InstanceFleetType, the filter ListInstances takes (botocore's EMR model, ListInstancesInput).
+FLEET_ROLES: Final[dict[Literal["MASTER", "CORE"], str]] = {"MASTER": "primary", "CORE": "core"}
+
+
+def described_instances(emr: EMRClient, cluster_id: str) -> Iterator[tuple[str, dict]]:
+    """Every instance the cluster's fleets launched, with its fleet's role (ListInstances, all pages)."""
+    for fleet_type, role in FLEET_ROLES.items():
+        pages = emr.get_paginator("list_instances").paginate(ClusterId=cluster_id, InstanceFleetType=fleet_type)
+        for page in pages:
+            for instance in page["Instances"]:
+                yield role, dict(instance)
+
+
+def launched_instances(described: list[tuple[str, dict]], cluster: ClusterTimeline,
+                       now: datetime) -> list[LaunchedInstance]:
+    """The instances EMR launched and how long each lived: from its creation to its end, else the cluster's end, else
+    `now` (ListInstances' InstanceTimeline; an instance not yet created has cost nothing)."""
+    launched = []
+    for role, instance in described:
+        timeline = instance.get("Status", {}).get("Timeline", {})
+        if "CreationDateTime" not in timeline:
+            continue
+        end = timeline.get("EndDateTime") or cluster.ended_at or now
+        launched.append(LaunchedInstance(role=role, type=instance["InstanceType"], market=instance["Market"],
+                                         launched_at=timeline["CreationDateTime"],
+                                         seconds=max(0.0, (end - timeline["CreationDateTime"]).total_seconds())))
+    return launched
 
 
 def step_timeline(emr: EMRClient, cluster_id: str) -> StepTimeline | None:

@@ -8,14 +8,21 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+Role = Literal["primary", "core"]
+Market = Literal["ON_DEMAND", "SPOT"]
 
-class InstanceGroup(BaseModel):
-    """One group of the cluster's instances, as the run's cost is worked out from it."""
 
-    role: str  # primary or core
-    type: str  # the EC2 instance type
-    count: int = Field(ge=0)
-    market: Literal["ON_DEMAND", "SPOT"]
+class InstanceFleet(BaseModel):
+    """One instance fleet of the cluster: the types EMR may launch, what each counts for, and how much it needs.
+
+    Each type's weight is the units of capacity one of its instances provides (EMR's WeightedCapacity): 1 for the
+    primary fleet's single instance, the type's vCPUs for the core fleet, whose capacity is counted in vCPUs."""
+
+    role: Role
+    weights: dict[str, int]  # instance type -> units of capacity, in the order EMR is given them
+    capacity: int = Field(ge=1)  # the units to launch
+    unit: Literal["instance", "vCPU"]
+    market: Market
 
 
 class ClusterRequest(BaseModel):
@@ -40,7 +47,7 @@ class RunPlan(BaseModel):
     summary_uri: str
     log_uri: str
     pca_components: int = Field(ge=1)  # the manifest's, or the default written into the resolved manifest
-    instances: list[InstanceGroup]
+    fleets: list[InstanceFleet]
     cluster: ClusterRequest
     step: dict[str, Any]  # EMR's AddJobFlowSteps step, passed whole by "Run the feature job"
     step_timeout_seconds: int

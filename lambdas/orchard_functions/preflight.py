@@ -1,9 +1,11 @@
 """Before a cluster is asked for: the account's answers the capacity verdicts need (orchard_functions.capacity), read
 cheaply (one DescribeInstanceTypes, a GetServiceQuota per market the run uses, a GetRole for a Spot run).
 
-No check may block a run that could fit. Only an answer refuses a run; a read that fails (a quota Service Quotas does
-not hold in the region, access denied, throttling past the client's retries, an instance type EC2 does not know) is
-logged as a warning, and its check skipped: EMR will tell, as it would have without the check.
+The instance types' vCPUs are the fleets' weights, so the plan needs them: an instance type EC2 does not offer in the
+region refuses the run, and a DescribeInstanceTypes that fails fails it. No other check may block a run that could
+fit: only an answer refuses a run; a read that fails (a quota Service Quotas does not hold in the region, access
+denied, throttling past the client's retries) is logged as a warning, and its check skipped: EMR will tell, as it
+would have without the check.
 """
 
 from __future__ import annotations
@@ -21,14 +23,15 @@ from orchard_functions.capacity import (
     Market,
     VcpuQuota,
     exceeds_quota_error,
+    not_offered_error,
     other_types,
     over_quota,
     spot_role_missing_error,
     standard_demand,
-    standard_types,
     uses_spot,
 )
-from orchard_functions.plan_model import InstanceGroup
+from orchard_functions.plan_model import InstanceFleet
+from orchard_functions.run_plan import FleetChoice
 
 logger = Logger(child=True)  # the function's Logger's: its keys and its output
 UNANSWERED = (ClientError, BotoCoreError)  # an error answer, or none (connection, timeout)
@@ -42,12 +45,25 @@ def reason(error: Exception) -> str:
 
 
 def instance_vcpus(ec2: Any, instance_types: Sequence[str]) -> dict[str, int]:
-    """Each instance type's vCPUs, as EC2 describes it (DescribeInstanceTypes, VCpuInfo.DefaultVCpus: "The default
-    number of vCPUs for the instance type", EC2 API Reference, "VCpuInfo",
+    """The vCPUs of each of the instance types that EC2 offers in the client's region; the others are left out.
+
+    DescribeInstanceTypes with the `instance-type` filter, which (unlike its InstanceTypes parameter, refused whole with
+    InvalidInstanceType) lists just the matches (EC2 API Reference, DescribeInstanceTypes, Filters,
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeInstanceTypes.html); VCpuInfo.DefaultVCpus is
+    "The default number of vCPUs for the instance type" (EC2 API Reference, "VCpuInfo",
     https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_VCpuInfo.html). `ec2`: a boto3 EC2 client."""
+    pages = ec2.get_paginator("describe_instance_types").paginate(
+        Filters=[{"Name": "instance-type", "Values": list(instance_types)}])
     return {described["InstanceType"]: described["VCpuInfo"]["DefaultVCpus"]
-            for page in ec2.get_paginator("describe_instance_types").paginate(InstanceTypes=list(instance_types))
-            for described in page["InstanceTypes"]}
+            for page in pages for described in page["InstanceTypes"]}
+
+
+def offered_vcpus(ec2: Any, choice: FleetChoice, region: str, source: str) -> dict[str, int]:
+    """The vCPUs of every instance type the run names, or InstanceTypeNotOffered naming those EC2 does not offer."""
+    described = instance_vcpus(ec2, choice.instance_types)
+    if missing := set(choice.instance_types) - described.keys():
+        raise not_offered_error(missing, choice.origins, region, source)
+    return {instance_type: described[instance_type] for instance_type in choice.instance_types}
 
 
 def applied_quota(service_quotas: Any, quota: VcpuQuota) -> float:
@@ -90,34 +106,21 @@ def quota_problems(service_quotas: Any, demands: Mapping[Market, Demand]) -> lis
     return problems
 
 
-def check_capacity(*, ec2: Any, service_quotas: Any, iam: Any, groups: Sequence[InstanceGroup], region: str,
-                   source: str) -> None:
+def check_capacity(*, service_quotas: Any, iam: Any, fleets: Sequence[InstanceFleet], vcpus: Mapping[str, int],
+                   region: str, source: str) -> None:
     """Raise RunExceedsQuota when the run's Standard vCPUs of a market exceed that market's quota, SpotRoleMissing
     when a Spot run's account lacks AWSServiceRoleForEC2Spot; `source` names the run's manifest in the message."""
-    skipped = other_types(groups)
-    if skipped:
-        logger.info("Instance types outside the Standard (A, C, D, H, I, M, R, T, Z) families: their quotas are not "
-                    "checked", extra={"instance_types": skipped})
-    types = standard_types(groups)
-    vcpus: dict[str, int] = {}
-    if types:
-        try:
-            vcpus = instance_vcpus(ec2, types)
-        except UNANSWERED as error:
-            logger.warning("EC2 did not describe the instance types: the quotas are not checked",
-                           extra={"instance_types": types, "reason": reason(error)})
-        else:
-            if unknown := sorted(set(types) - vcpus.keys()):
-                logger.warning("EC2 did not describe these instance types: they are not counted",
-                               extra={"instance_types": unknown})
-    problems = quota_problems(service_quotas, standard_demand(groups, vcpus))
+    if skipped := other_types(fleets):
+        logger.info("Instance types outside the Standard (A, C, D, H, I, M, R, T, Z) families: the quotas of the "
+                    "fleets that hold them are not checked", extra={"instance_types": skipped})
+    problems = quota_problems(service_quotas, standard_demand(fleets, vcpus))
     if problems:
         raise exceeds_quota_error(problems, region, source)
-    if uses_spot(groups):
+    if uses_spot(fleets):
         try:
             exists = spot_role_exists(iam)
         except UNANSWERED as error:
             logger.warning(f"IAM did not say whether {SPOT_ROLE} exists: not checked", extra={"reason": reason(error)})
             return
         if not exists:
-            raise spot_role_missing_error(groups, source)
+            raise spot_role_missing_error(fleets, source)

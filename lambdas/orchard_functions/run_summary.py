@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from orchard_functions.costs import PriceTable, run_cost, unknown_cost
+from orchard_functions.costs import LaunchedInstance, PriceTable, run_cost, unknown_cost
 from orchard_functions.emr_timelines import ClusterTimeline, StepTimeline
 
 SUMMARY_VERSION = 1
@@ -21,15 +21,18 @@ def build_run_summary(
     outputs: Mapping[str, Any] | None,
     error: Mapping[str, Any] | None,
     cluster: ClusterTimeline | None,
+    instances: Sequence[LaunchedInstance],
     step: StepTimeline | None,
     prices: PriceTable | None,
+    spot_prices: Mapping[str, float],
     region: str,
     now: datetime,
 ) -> dict[str, Any]:
     """The run summary, ready for JSON: parts the run never reached are None.
 
-    `run`, `outputs` and `error` are the execution state's `$.run`, `$.outputs` and `$.error`.
-    An unfinished cluster or step counts to `now`.
+    `run`, `outputs` and `error` are the execution state's `$.run`, `$.outputs` and `$.error`; `instances` what the
+    cluster launched, priced with the table and, for Spot instances, `spot_prices`. An unfinished cluster or step
+    counts to `now`.
     """
     cluster_seconds = _seconds(cluster.created_at, cluster.ended_at, now) if cluster else None
     step_seconds = _seconds(step.started_at, step.ended_at, now) if step and step.started_at else None
@@ -65,7 +68,7 @@ def build_run_summary(
             if outputs
             else None
         ),
-        "cost": _cost(run, cluster_seconds, prices, region),
+        "cost": _cost(cluster, instances, prices, spot_prices, region),
         "error": dict(error) if error else None,
         "links": run_links(region=region, execution_arn=execution_arn, log_uri=run["log_uri"] if run else None,
                            cluster_id=cluster.id if cluster else None, step_id=step.id if step else None),
@@ -119,16 +122,13 @@ def _timeline_part(timeline: ClusterTimeline | StepTimeline, seconds: float | No
     return fields | {"seconds": seconds}
 
 
-def _cost(
-    run: Mapping[str, Any] | None, cluster_seconds: float | None, prices: PriceTable | None, region: str
-) -> dict[str, Any]:
-    if cluster_seconds is None:
+def _cost(cluster: ClusterTimeline | None, instances: Sequence[LaunchedInstance], prices: PriceTable | None,
+          spot_prices: Mapping[str, float], region: str) -> dict[str, Any]:
+    if cluster is None:
         return unknown_cost("no EMR cluster id in the execution state (none created, or its creation failed)")
-    if run is None:
-        return unknown_cost("no run plan in the execution state: instance types and counts unknown")
     if prices is None:
         return unknown_cost(f"no price table for region {region}")
-    return run_cost(run["instances"], cluster_seconds, prices)
+    return run_cost(instances, prices, spot_prices)
 
 
 def _seconds(start: datetime, end: datetime | None, now: datetime) -> float:

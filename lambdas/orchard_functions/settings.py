@@ -6,10 +6,13 @@ environment variable of the same name in upper case, unless its `validation_alia
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Annotated, Self
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# A template's CommaDelimitedList parameter, joined with commas into one environment variable.
+CommaList = Annotated[tuple[str, ...], NoDecode]
 
 
 class FunctionSettings(BaseSettings):
@@ -31,16 +34,24 @@ class DeploymentParameters(FunctionSettings):
     logs_bucket: str
     artifacts_uri: str
     model_store_uri: str
-    primary_instance_type: str
-    core_instance_type: str
-    core_instance_count: int
+    primary_instance_types: CommaList
+    core_instance_types: CommaList
+    core_vcpus: int
     core_market: str
     idle_timeout_minutes: int
     max_run_minutes: int
     # Set by Lambda in every function ("Defined runtime environment variables",
     # https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime).
     region: str = Field(validation_alias="AWS_REGION")
-    subnet_id: str = ""
+    subnet_ids: CommaList = ()
+
+    @field_validator("primary_instance_types", "core_instance_types", "subnet_ids", mode="before")
+    @classmethod
+    def split_commas(cls, value: object) -> object:
+        """"a, b" -> ("a", "b"); "" -> ()."""
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
 
 
 def environment_variables(settings: type[FunctionSettings]) -> set[str]:

@@ -2,7 +2,8 @@
 
 Whatever the execution input or the manifest file holds, a run that cannot succeed, when that is cheap to know,
 fails here with InvalidManifest naming each field and its problem, before any cluster exists; a cluster the account
-can never run fails with RunExceedsQuota (its vCPUs over an EC2 vCPU quota) or SpotRoleMissing.
+can never run fails with InstanceTypeNotOffered (a type EC2 does not offer in the region), RunExceedsQuota (its vCPUs
+over an EC2 vCPU quota) or SpotRoleMissing.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.parser import BaseModel, event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orchard_functions.aws_clients import preflight_client
+from orchard_functions.aws_clients import read_client
 from orchard_functions.input_survey import check_inputs
 from orchard_functions.manifest_source import manifest_source
-from orchard_functions.preflight import check_capacity
-from orchard_functions.run_plan import plan_run, validated_manifest
+from orchard_functions.preflight import check_capacity, offered_vcpus
+from orchard_functions.run_plan import INLINE_SOURCE, fleet_choice, plan_run, validated_manifest
 from orchard_functions.s3uri import split_s3_uri
 from orchard_functions.settings import DeploymentParameters
 
@@ -29,9 +30,9 @@ logger = Logger()
 tracer = Tracer()
 s3 = boto3.client("s3")
 # The account's answers before any cluster (orchard_functions.preflight), with bounded standard retries.
-service_quotas = preflight_client("service-quotas")
-ec2 = preflight_client("ec2")
-iam = preflight_client("iam")
+service_quotas = read_client("service-quotas")
+ec2 = read_client("ec2")
+iam = read_client("iam")
 
 
 class PrepareRunRequest(BaseModel):
@@ -48,9 +49,11 @@ def prepare_run(*, execution_input: Any, execution_arn: str, started_at: datetim
     """Validate and check the manifest, store the resolved copy next to the outputs, return the plan (`$.run`)."""
     source, document = manifest_source(s3=s3, execution_input=execution_input, inputs_bucket=deployment.inputs_bucket)
     manifest = validated_manifest(document, source)
-    plan = plan_run(manifest, source, execution_arn, started_at, deployment)
-    check_capacity(ec2=ec2, service_quotas=service_quotas, iam=iam, groups=plan.instances, region=deployment.region,
-                   source=plan.source)
+    choice = fleet_choice(deployment, manifest.get("cluster", {}))
+    vcpus = offered_vcpus(ec2, choice, deployment.region, source or INLINE_SOURCE)
+    plan = plan_run(manifest, source, execution_arn, started_at, deployment, vcpus)
+    check_capacity(service_quotas=service_quotas, iam=iam, fleets=plan.fleets, vcpus=vcpus,
+                   region=deployment.region, source=plan.source)
     check_inputs(s3=s3, manifest=manifest, plan=plan, k_is_default="pca_components" not in document.get("job", {}),
                  inputs_bucket=deployment.inputs_bucket, time_left_ms=time_left_ms)
     bucket, key = split_s3_uri(plan.manifest_uri)

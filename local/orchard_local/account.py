@@ -6,7 +6,7 @@ import os
 from typing import Final
 
 from orchard_contract.emr_step import STEP_NAME
-from orchard_functions.plan_model import ClusterRequest, InstanceGroup, RunPlan
+from orchard_functions.plan_model import ClusterRequest, InstanceFleet, RunPlan
 from orchard_functions.run_plan import cluster_instances
 
 REGION: Final = "eu-west-1"  # Final: its literal type is an S3 LocationConstraint
@@ -35,9 +35,9 @@ LAMBDA_ENVIRONMENT = {
     "ARTIFACTS_URI": f"s3://{ARTIFACTS_BUCKET}/code/0123456789abcdef/",
     "MODEL_STORE_URI": f"s3://{ARTIFACTS_BUCKET}/models/",
     "STATE_MACHINE_ARN": STATE_MACHINE_ARN,
-    "PRIMARY_INSTANCE_TYPE": "m5.xlarge",
-    "CORE_INSTANCE_TYPE": "c6i.2xlarge",
-    "CORE_INSTANCE_COUNT": "2",
+    "PRIMARY_INSTANCE_TYPES": "m5.xlarge,m6i.xlarge",
+    "CORE_INSTANCE_TYPES": "c6i.2xlarge,c5.2xlarge,c7i.2xlarge",
+    "CORE_VCPUS": "16",
     "CORE_MARKET": "ON_DEMAND",
     "IDLE_TIMEOUT_MINUTES": "15",
     "MAX_RUN_MINUTES": "180",
@@ -46,13 +46,16 @@ LAMBDA_ENVIRONMENT = {
 os.environ.update(LAMBDA_ENVIRONMENT)
 
 
-def example_run(run_id: str, pca_components: int) -> dict:
-    """A run plan (`$.run`) as Prepare run makes it for the MINI manifest, core nodes on Spot; its EMR requests cut
-    short (no configuration, bootstrap action or step arguments)."""
+def example_run(run_id: str, pca_components: int,
+                core_types: dict[str, int] | None = None) -> dict:
+    """A run plan (`$.run`) as Prepare run makes it for the MINI manifest, 16 vCPUs of core nodes on Spot, of
+    `core_types` (instance type -> vCPUs; c6i.2xlarge and c5.2xlarge by default); its EMR requests cut short (no
+    configuration, bootstrap action or step arguments)."""
     output_uri = f"s3://{OUTPUTS_BUCKET}/runs/{run_id}/"
     log_uri = f"s3://{LOGS_BUCKET}/emr/{run_id}/"
-    groups = [InstanceGroup(role="primary", type="m5.xlarge", count=1, market="ON_DEMAND"),
-              InstanceGroup(role="core", type="c6i.2xlarge", count=2, market="SPOT")]
+    fleets = [InstanceFleet(role="primary", weights={"m5.xlarge": 1}, capacity=1, unit="instance", market="ON_DEMAND"),
+              InstanceFleet(role="core", weights=core_types or {"c6i.2xlarge": 8, "c5.2xlarge": 8}, capacity=16,
+                            unit="vCPU", market="SPOT")]
     return RunPlan(
         run_id=run_id,
         name="mini",
@@ -62,8 +65,8 @@ def example_run(run_id: str, pca_components: int) -> dict:
         summary_uri=f"{output_uri}run_summary.json",
         log_uri=log_uri,
         pca_components=pca_components,
-        instances=groups,
-        cluster=ClusterRequest(Name=f"orchard-{run_id}", LogUri=log_uri, Instances=cluster_instances(groups, ""),
+        fleets=fleets,
+        cluster=ClusterRequest(Name=f"orchard-{run_id}", LogUri=log_uri, Instances=cluster_instances(fleets, ()),
                                Configurations=[], BootstrapActions=[], IdleTimeoutSeconds=900),
         step={"Name": STEP_NAME},
         step_timeout_seconds=10800,

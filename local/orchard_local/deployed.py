@@ -143,8 +143,9 @@ class Stack(Mapping[str, Any]):
     def __init__(self, template: Mapping[str, Any], chosen_names: Mapping[str, str] = CHOSEN_NAMES) -> None:
         self.template = template
         self.chosen_names = chosen_names
-        self.parameters = PSEUDO_PARAMETERS | {name: str(parameter["Default"])
-                                               for name, parameter in template.get("Parameters", {}).items()}
+        self.parameters: dict[str, str | list[str] | None] = dict(PSEUDO_PARAMETERS)
+        self.parameters |= {name: parameter_value(parameter)
+                            for name, parameter in template.get("Parameters", {}).items()}
         self.cross_stack_resources: dict[str, Any] = {}
         self.lazy_condition_map = LazyDict()
         for name, condition in template.get("Conditions", {}).items():
@@ -226,6 +227,14 @@ class Stack(Mapping[str, Any]):
             case "AWS::Scheduler::Schedule":
                 return Deployed(name, {"Arn": arn("scheduler", "schedule", GroupName="default", ScheduleName=name)})
         return Deployed(name)
+
+
+def parameter_value(parameter: Mapping[str, Any]) -> str | list[str]:
+    """What Ref gives for a parameter at its default: a CommaDelimitedList's is a list of its comma-separated values
+    (CloudFormation User Guide, "CloudFormation template Parameters syntax", the CommaDelimitedList type: "" gives
+    [""]), any other's a string."""
+    default = str(parameter["Default"])
+    return default.split(",") if parameter["Type"] == "CommaDelimitedList" else default
 
 
 def without_no_value(value: Any) -> Any:

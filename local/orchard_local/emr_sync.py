@@ -59,6 +59,8 @@ from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
+from orchard_local.emr_fleets import FleetChooser, end_instances, first_listed, instance_fleet_filter, launch_fleets
+
 ACCOUNT: Final = "123456789012"  # moto's default account
 # Step Functions names an EMR task's service error `EMR.<exception>`: the exception's own name when EMR's API model
 # declares it (InternalServerException, InvalidRequestException, ...), else the SDK's generic
@@ -99,6 +101,8 @@ class EmrBehaviour:
     # The step's request, and a session with the credentials of the cluster's nodes.
     run_step: Callable[[dict[str, Any], boto3.Session], StepResult] = lambda step, node: StepResult("COMPLETED")
     steps_run: list[dict[str, Any]] = field(default_factory=list)
+    # What EMR launches for each instance fleet when the cluster starts
+    launch: FleetChooser = first_listed
     faults: dict[str, list[str]] = field(default_factory=dict)  # EMR operation -> error codes of its next calls
 
     def fail_next(self, operation: str, code: str = "ThrottlingException", times: int = 1) -> None:
@@ -195,6 +199,7 @@ class StateTaskServiceEmr(StateTaskServiceCallback):
             env.stack.append({"ClusterId": normalised_parameters["ClusterId"], "StepId": response["StepIds"][0]})
         elif action == "terminateCluster":
             emr.terminate_job_flows(JobFlowIds=[normalised_parameters["ClusterId"]])
+            end_instances(ACCOUNT, resource_runtime_part.region, normalised_parameters["ClusterId"])
             env.stack.append({"ClusterId": normalised_parameters["ClusterId"]})
         else:
             raise ValueError(f"unsupported EMR action {action!r}")
@@ -211,6 +216,9 @@ class StateTaskServiceEmr(StateTaskServiceCallback):
             if not behaviour.cluster_starts:
                 cluster.state = "TERMINATED_WITH_ERRORS"
                 cluster.end_datetime = datetime.now(UTC)
+            else:
+                launch_fleets(ACCOUNT, region, cluster.id, normalised_parameters["Instances"].get("InstanceFleets", []),
+                              behaviour.launch)
 
         def resolve() -> Any | None:
             if action == "addStep":
@@ -266,7 +274,8 @@ def emr_integration(chosen: EmrBehaviour, credentials: NodeCredentials) -> Itera
     behaviour, node_credentials = chosen, credentials
     state_task_factory.state_task_service_for = service_for
     try:
-        yield chosen
+        with instance_fleet_filter():
+            yield chosen
     finally:
         state_task_factory.state_task_service_for = original
         behaviour, node_credentials = previous

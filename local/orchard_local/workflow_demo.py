@@ -14,6 +14,7 @@ import shutil
 import sys
 import time
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,7 @@ from moto import mock_aws
 from orchard_features.cli import spark_session
 from orchard_features.progress import Progress
 from orchard_features.settings import DEFAULT_MODEL_CACHE
-from orchard_functions.costs import load_price_table, run_cost
-from orchard_functions.plan_model import RunPlan
+from orchard_functions.costs import LaunchedInstance, load_price_table, run_cost
 from orchard_local.account import REGION
 from orchard_local.emr_sync import EmrBehaviour
 from orchard_local.job_demo import demo_arguments, imagenet_available, lay_out_sample
@@ -65,10 +65,13 @@ def demo_closing_lines(execution: Execution, report: Path, local_seconds: float)
     counts, outputs = summary["counts"], execution.output["outputs"]
     table = load_price_table("eu-west-1")
     assert table is not None, "orchard_functions ships the eu-west-1 prices"
-    groups = RunPlan.model_validate(execution.output["run"]).instances
+    lines = summary["cost"]["breakdown"]  # the instances the fleets launched
     seconds_on_aws = AWS_STARTUP_MINUTES * 60 + summary["cluster"]["seconds"]
-    on_aws = run_cost([group.model_dump() for group in groups], seconds_on_aws, table)
-    cluster = " + ".join(f"{group.count} x {group.type}" for group in groups)
+    launched_at = datetime.fromisoformat(summary["cluster"]["created_at"])
+    on_aws = run_cost([LaunchedInstance(role=line["role"], type=line["type"], market=line["market"],
+                                        launched_at=launched_at, seconds=seconds_on_aws)
+                       for line in lines for _ in range(line["count"])], table, spot_prices={})
+    cluster = " + ".join(f"{line['count']} x {line['type']}" for line in lines)
     return [
         f"Run {summary['run_id']}: {summary['status']} in {local_seconds:.0f} s",
         f"  images      read {counts['images_read']}, featurized {counts['images_featurized']}, "

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orchard_contract.manifest import InvalidManifest, job_setting_default, job_setting_schemas, schema_problems
-from orchard_functions.aws_clients import PREFLIGHT_MAX_RETRIES
-from orchard_functions.capacity import RunExceedsQuota, SpotRoleMissing
+from orchard_functions.aws_clients import READ_MAX_RETRIES
+from orchard_functions.capacity import InstanceTypeNotOffered, RunExceedsQuota, SpotRoleMissing
 from orchard_functions.input_survey import LISTING_RESERVE_MS
 from orchard_local.account import ARTIFACTS_BUCKET, INPUTS_BUCKET, LOGS_BUCKET, OUTPUTS_BUCKET, REGION
 from orchard_local.faults import faults_of
@@ -117,9 +117,19 @@ def test_the_job_settings_defaults_are_resolved_once_by_the_plan(aws, lambda_con
 
 def test_cluster_follows_the_deployment_and_the_allowed_overrides(aws, lambda_context):
     plain = app.handler(event({**MINI, "inputs": [TRAINING]}), lambda_context)
-    groups = plain["cluster"]["Instances"]["InstanceGroups"]
-    assert [(g["InstanceRole"], g["InstanceType"], g["InstanceCount"], g["Market"]) for g in groups] == [
-        ("MASTER", "m5.xlarge", 1, "ON_DEMAND"), ("CORE", "c6i.2xlarge", 2, "ON_DEMAND")]
+    primary, core = plain["cluster"]["Instances"]["InstanceFleets"]
+    assert primary == {
+        "Name": "Primary", "InstanceFleetType": "MASTER", "TargetOnDemandCapacity": 1,
+        "InstanceTypeConfigs": [{"InstanceType": "m5.xlarge", "WeightedCapacity": 1},
+                                {"InstanceType": "m6i.xlarge", "WeightedCapacity": 1}],
+        "LaunchSpecifications": {"OnDemandSpecification": {"AllocationStrategy": "lowest-price"}}}
+    # the core fleet's capacity in vCPUs, each type weighted by its vCPUs as EC2 describes it
+    assert (core["InstanceFleetType"], core["TargetOnDemandCapacity"], "TargetSpotCapacity" in core) == (
+        "CORE", 16, False)
+    assert core["InstanceTypeConfigs"] == [{"InstanceType": name, "WeightedCapacity": 8}
+                                           for name in ("c6i.2xlarge", "c5.2xlarge", "c7i.2xlarge")]
+    assert "SpotSpecification" not in core["LaunchSpecifications"]
+    assert "Ec2SubnetIds" not in plain["cluster"]["Instances"]  # the test deployment gives no subnets
     assert plain["cluster"]["IdleTimeoutSeconds"] == 15 * 60
     assert plain["cluster"]["LogUri"] == f"s3://{LOGS_BUCKET}/emr/{plain['run_id']}/"
     assert plain["cluster"]["Instances"]["KeepJobFlowAliveWhenNoSteps"] is True
@@ -137,12 +147,21 @@ def test_cluster_follows_the_deployment_and_the_allowed_overrides(aws, lambda_co
     spark_env = next(c for c in plain["cluster"]["Configurations"] if c["Classification"] == "spark-env")
     assert spark_env["Configurations"][0]["Properties"]["AWS_DEFAULT_REGION"] == REGION
 
-    overridden = {**MINI, "inputs": [TRAINING],
-                  "cluster": {"core_instance_type": "c6i.4xlarge", "core_instance_count": 4, "core_market": "SPOT"}}
+    overridden = {**MINI, "inputs": [TRAINING], "cluster": {
+        "primary_instance_types": ["m6i.xlarge"], "core_instance_types": ["c6i.4xlarge", "c6i.2xlarge"],
+        "core_vcpus": 64, "core_market": "SPOT"}}
     plan = app.handler(event(overridden), lambda_context)
-    core = plan["cluster"]["Instances"]["InstanceGroups"][1]
-    assert (core["InstanceType"], core["InstanceCount"], core["Market"]) == ("c6i.4xlarge", 4, "SPOT")
-    assert plan["instances"][1] == {"role": "core", "type": "c6i.4xlarge", "count": 4, "market": "SPOT"}
+    primary, core = plan["cluster"]["Instances"]["InstanceFleets"]
+    assert [config["InstanceType"] for config in primary["InstanceTypeConfigs"]] == ["m6i.xlarge"]
+    assert core["InstanceTypeConfigs"] == [{"InstanceType": "c6i.4xlarge", "WeightedCapacity": 16},
+                                           {"InstanceType": "c6i.2xlarge", "WeightedCapacity": 8}]
+    assert ("TargetOnDemandCapacity" in core, core["TargetSpotCapacity"]) == (False, 64)
+    # Spot found by price and capacity, else on demand after 10 minutes rather than a failed run
+    assert core["LaunchSpecifications"]["SpotSpecification"] == {
+        "AllocationStrategy": "price-capacity-optimized", "TimeoutDurationMinutes": 10,
+        "TimeoutAction": "SWITCH_TO_ON_DEMAND"}
+    assert plan["fleets"][1] == {"role": "core", "weights": {"c6i.4xlarge": 16, "c6i.2xlarge": 8}, "capacity": 64,
+                                 "unit": "vCPU", "market": "SPOT"}
 
 
 def test_the_uploaded_version_is_the_one_run(aws, lambda_context):
@@ -412,7 +431,7 @@ def test_a_long_message_keeps_each_field_and_reason_and_stays_short(aws, lambda_
 
 
 ON_DEMAND_QUOTA, SPOT_QUOTA = "L-1216C47A", "L-34B43A08"
-SPOT_CORES = {"core_instance_type": "c6i.4xlarge", "core_instance_count": 4, "core_market": "SPOT"}  # 64 vCPUs
+SPOT_CORES = {"core_instance_types": ["c6i.4xlarge"], "core_vcpus": 64, "core_market": "SPOT"}
 
 
 def logged(caplog: pytest.LogCaptureFixture, level: str) -> list[dict[str, Any]]:
@@ -445,7 +464,7 @@ def account_requests(aws) -> Iterator[Counter[str]]:
 
 def test_a_run_over_the_on_demand_quota_is_refused_by_name_before_anything_is_written(
         s3_requests, account_requests, quotas, lambda_context):
-    quotas[ON_DEMAND_QUOTA] = 16  # the default cluster: 1 x m5.xlarge + 2 x c6i.2xlarge, 20 vCPUs
+    quotas[ON_DEMAND_QUOTA] = 16  # the default cluster: a 4-vCPU primary node and 16 core vCPUs
 
     with pytest.raises(RunExceedsQuota) as raised:
         app.handler(event({**MINI, "inputs": [TRAINING]}), lambda_context)
@@ -454,7 +473,8 @@ def test_a_run_over_the_on_demand_quota_is_refused_by_name_before_anything_is_wr
     assert message.startswith("the execution input: the cluster needs 20 On-Demand vCPUs")
     assert ('quota "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances" (Service Quotas, service code '
             f"ec2, quota code L-1216C47A) allows in {REGION}: 16 vCPUs") in message
-    assert ("1 x m5.xlarge (primary, 4 vCPUs each) + 2 x c6i.2xlarge (core, 8 vCPUs each) = 20 vCPUs") in message
+    assert ("primary: 1 of m5.xlarge, m6i.xlarge (4 vCPUs at least) + core: 16 vCPUs of c6i.2xlarge, c5.2xlarge, "
+            "c7i.2xlarge = 20 vCPUs") in message
     assert (f"aws service-quotas request-service-quota-increase --region {REGION} --service-code ec2 --quota-code "
             "L-1216C47A --desired-value 20") in message
     assert "or run a smaller cluster" in message
@@ -472,8 +492,7 @@ def test_a_spot_run_over_the_spot_quota_is_refused_by_name(s3_requests, quotas, 
     message = str(raised.value)
     assert ('the cluster needs 64 Spot vCPUs of the Standard families, more than the account\'s quota "All Standard '
             "(A, C, D, H, I, M, R, T, Z) Spot Instance Requests\" (Service Quotas, service code ec2, quota code "
-            f"L-34B43A08) allows in {REGION}: 32 vCPUs. The cluster: 4 x c6i.4xlarge (core, 16 vCPUs each) = 64 "
-            "vCPUs.") in message
+            f"L-34B43A08) allows in {REGION}: 32 vCPUs. The cluster: core: 64 vCPUs of c6i.4xlarge = 64 vCPUs.") in message
     assert "On-Demand vCPUs" not in message  # the primary node's 4 fit the On-Demand quota
     assert "or core_market ON_DEMAND" in message
     assert outputs_written() == 0 and s3_requests["PutObject"] == 0
@@ -519,33 +538,32 @@ def test_when_service_quotas_cannot_answer_the_run_goes_on_with_a_warning(
     assert warning["message"] == "Service Quotas did not answer: this quota is not checked"
     assert warning["quota_code"] == ON_DEMAND_QUOTA and warning["reason"].startswith(reason)
     if fault == "TooManyRequestsException":
-        assert faults.sent == ["GetServiceQuota"] * (PREFLIGHT_MAX_RETRIES + 1)
+        assert faults.sent == ["GetServiceQuota"] * (READ_MAX_RETRIES + 1)
 
 
-def test_when_ec2_cannot_describe_the_instance_types_the_run_goes_on_with_a_warning(quotas, lambda_context, caplog):
-    quotas[ON_DEMAND_QUOTA] = 1
+def test_an_instance_type_ec2_does_not_offer_refuses_the_run_by_its_field(s3_requests, quotas, lambda_context):
+    with pytest.raises(InstanceTypeNotOffered) as raised:
+        app.handler(event({**MINI, "inputs": [TRAINING], "cluster": {"core_instance_types": ["c6i.2xlarge",
+                                                                                              "c99q.huge"]}}),
+                    lambda_context)
 
-    plan = app.handler(event({**MINI, "inputs": [TRAINING], "cluster": {"core_instance_type": "c99q.huge"}}),
-                       lambda_context)
-
-    assert plan["instances"][1]["type"] == "c99q.huge"
-    (warning,) = logged(caplog, "WARNING")
-    assert warning["message"] == "EC2 did not describe the instance types: the quotas are not checked"
-    assert warning["instance_types"] == ["c99q.huge", "m5.xlarge"]
-    assert warning["reason"].startswith("InvalidInstanceType")
+    assert str(raised.value).startswith(f"the execution input: EC2 offers no such instance type in {REGION}: "
+                                        "'c99q.huge' ($.cluster.core_instance_types).")
+    assert outputs_written() == 0 and s3_requests == {}
 
 
 def test_instance_types_outside_the_standard_families_are_not_checked_and_are_logged(
         quotas, account_requests, lambda_context, caplog):
     quotas[ON_DEMAND_QUOTA] = 0  # would refuse any Standard instance
-    gpus = {"primary_instance_type": "g5.xlarge", "core_instance_type": "p3.2xlarge"}
+    gpus = {"primary_instance_types": ["g5.xlarge"], "core_instance_types": ["g5.2xlarge"]}
 
     plan = app.handler(event({**MINI, "inputs": [TRAINING], "cluster": gpus}), lambda_context)
 
-    assert [group["type"] for group in plan["instances"]] == ["g5.xlarge", "p3.2xlarge"]
-    assert account_requests == {}  # nothing to count against the Standard quotas: no request at all
+    assert [list(fleet["weights"]) for fleet in plan["fleets"]] == [["g5.xlarge"], ["g5.2xlarge"]]
+    # the types' vCPUs (the fleets' weights), and nothing to count against the Standard quotas
+    assert account_requests == {"DescribeInstanceTypes": 1}
     (skipped,) = [entry for entry in logged(caplog, "INFO") if "not checked" in entry["message"]]
-    assert skipped["instance_types"] == ["g5.xlarge", "p3.2xlarge"]
+    assert skipped["instance_types"] == ["g5.2xlarge", "g5.xlarge"]
 
 
 def test_a_spot_run_without_the_spot_service_linked_role_is_refused_with_the_command_to_create_it(
@@ -556,7 +574,7 @@ def test_a_spot_run_without_the_spot_service_linked_role_is_refused_with_the_com
         app.handler(event({**MINI, "inputs": [TRAINING], "cluster": SPOT_CORES}), lambda_context)
 
     message = str(raised.value)
-    assert "the cluster asks for Spot instances (core: 4 x c6i.4xlarge)" in message
+    assert "the cluster asks for Spot instances (core: 64 vCPUs of c6i.4xlarge)" in message
     assert "no service-linked role AWSServiceRoleForEC2Spot" in message
     assert "aws iam create-service-linked-role --aws-service-name spot.amazonaws.com" in message
     assert outputs_written() == 0 and s3_requests == {}
@@ -576,4 +594,4 @@ def test_the_command_the_refusal_names_makes_the_spot_run_pass(aws, lambda_conte
 
     iam.create_service_linked_role(AWSServiceName="spot.amazonaws.com")  # the command, through the API
 
-    assert app.handler(spot_run, lambda_context)["instances"][1]["market"] == "SPOT"
+    assert app.handler(spot_run, lambda_context)["fleets"][1]["market"] == "SPOT"

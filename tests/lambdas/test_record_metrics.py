@@ -16,17 +16,17 @@ import pytest
 from moto.emr.models import emr_backends
 from pydantic import ValidationError
 
-from orchard_functions.costs import load_price_table
+from orchard_functions.costs import LaunchedInstance, load_price_table
 from orchard_functions.emr_timelines import ClusterTimeline, StepTimeline
 from orchard_functions.run_summary import build_run_summary, metric_values
 from orchard_local.account import ACCOUNT, OUTPUTS_BUCKET, REGION, example_run
+from orchard_local.emr_fleets import FleetLaunch, instance_fleet_filter, launch_fleets
 
 EXECUTION_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:orchard-pipeline:run-1"
 STARTED = datetime(2026, 11, 27, 20, 58, tzinfo=UTC)
 CREATED = datetime(2026, 11, 27, 21, 0, tzinfo=UTC)
 RUN_ID = "mini-20261127T205800Z-1a2b3c4d"
 RUN = example_run(RUN_ID, pca_components=50)
-INSTANCES = RUN["instances"]
 OUTPUTS = {
     "images_read": 1000,
     "featurized": 990,
@@ -40,13 +40,19 @@ OUTPUTS = {
 STEP_FAILED = {"Error": "States.TaskFailed", "Cause": "Step s-1 failed: Spark exited with code 1"}
 
 
-def hourly(instance_type: str) -> float:
+SPOT_PRICE = 0.00001  # what moto's DescribeSpotPriceHistory answers for every type and zone
+
+
+def hourly(instance_type: str, spot: float | None = None) -> float:
     price = load_price_table("eu-west-1").instances[instance_type]
-    return price.ec2 + price.emr
+    return (price.ec2 if spot is None else spot) + price.emr
 
 
-# Half an hour of one m5.xlarge and two c6i.2xlarge, from the shipped table.
-HALF_HOUR_COST = round(0.5 * (1 * hourly("m5.xlarge") + 2 * hourly("c6i.2xlarge")), 4)
+# Half an hour of the m5.xlarge primary and the two c6i.2xlarge Spot core nodes the fleets launched, from the shipped
+# table and the Spot price.
+HALF_HOUR_COST = round(0.5 * (hourly("m5.xlarge") + 2 * hourly("c6i.2xlarge", SPOT_PRICE)), 4)
+LAUNCHED = [LaunchedInstance("primary", "m5.xlarge", "ON_DEMAND", CREATED, 1800.0),
+            *[LaunchedInstance("core", "c6i.2xlarge", "SPOT", CREATED, 1800.0)] * 2]
 
 
 # --- the summary, pure -------------------------------------------------------------------------
@@ -60,9 +66,11 @@ def run_summary(**overrides):
         "run": RUN,
         "outputs": OUTPUTS,
         "error": None,
-        "cluster": ClusterTimeline("j-1", "TERMINATED", CREATED, CREATED + timedelta(minutes=30)),
+        "cluster": ClusterTimeline("j-1", "TERMINATED", CREATED, CREATED + timedelta(minutes=30), "eu-west-1a"),
+        "instances": LAUNCHED,
         "step": StepTimeline("s-1", "COMPLETED", CREATED + timedelta(minutes=5), CREATED + timedelta(minutes=25)),
         "prices": load_price_table("eu-west-1"),
+        "spot_prices": {"c6i.2xlarge": SPOT_PRICE},
         "region": "eu-west-1",
         "now": CREATED + timedelta(minutes=31),
     }
@@ -82,6 +90,7 @@ def test_summary_of_a_successful_run():
         "state": "TERMINATED",
         "created_at": "2026-11-27T21:00:00.000Z",
         "ended_at": "2026-11-27T21:30:00.000Z",
+        "zone": "eu-west-1a",
         "seconds": 1800.0,
     }
     assert summary["step"]["seconds"] == 1200.0
@@ -137,7 +146,7 @@ def test_a_failure_before_the_run_plan_has_only_the_failure():
 def test_an_unfinished_cluster_and_step_count_to_now():
     now = CREATED + timedelta(minutes=40)
     summary = run_summary(
-        cluster=ClusterTimeline("j-1", "RUNNING", CREATED, None),
+        cluster=ClusterTimeline("j-1", "RUNNING", CREATED, None, "eu-west-1a"),
         step=StepTimeline("s-1", "RUNNING", CREATED + timedelta(minutes=10), None),
         now=now,
     )
@@ -168,26 +177,29 @@ def test_no_price_table_for_the_region_gives_no_cost_and_says_why():
 def app(aws):
     from record_metrics import app
 
-    return app
+    with instance_fleet_filter():
+        yield app
 
 
-def create_cluster() -> str:
-    """A cluster shaped like the run plan's, with its one step, as the state machine makes them."""
+def first_listed_on_its_market(fleet: dict) -> FleetLaunch:
+    return FleetLaunch(fleet["InstanceTypeConfigs"][0]["InstanceType"],
+                       "SPOT" if fleet.get("TargetSpotCapacity") else "ON_DEMAND")
+
+
+def create_cluster(run: dict = RUN, launch=first_listed_on_its_market) -> str:
+    """A cluster with the run plan's fleets, launched as `launch` chooses, with its one step, as the state machine
+    makes them."""
     emr = boto3.client("emr", region_name=REGION)
+    instances = run["cluster"]["Instances"]
     cluster_id = emr.run_job_flow(
         Name=f"orchard-{RUN_ID}",
         ReleaseLabel="emr-7.5.0",
-        Instances={
-            "InstanceGroups": [
-                {"InstanceRole": "MASTER", "InstanceType": "m5.xlarge", "InstanceCount": 1, "Market": "ON_DEMAND"},
-                {"InstanceRole": "CORE", "InstanceType": "c6i.2xlarge", "InstanceCount": 2, "Market": "SPOT"},
-            ],
-            "KeepJobFlowAliveWhenNoSteps": True,
-        },
+        Instances=instances,
         JobFlowRole="orchard-emr-instance-profile",
         ServiceRole="orchard-emr-service-role",
         Tags=[{"Key": "orchard:execution-arn", "Value": EXECUTION_ARN}],
     )["JobFlowId"]
+    launch_fleets(ACCOUNT, REGION, cluster_id, instances["InstanceFleets"], launch)
     emr.add_job_flow_steps(
         JobFlowId=cluster_id,
         Steps=[
@@ -207,6 +219,9 @@ def set_timeline(cluster_id, *, created, ended=None, step_state="RUNNING", step_
     naive = {name: moment and moment.astimezone(UTC).replace(tzinfo=None) for name, moment in naive.items()}
     cluster = emr_backends[ACCOUNT][REGION].clusters[cluster_id]
     cluster.creation_datetime = naive["created"]
+    for instance in cluster.ec2_instances:  # launched with the cluster; ended with it (EMR stamps their ends)
+        instance.instance_group.creation_date_time = naive["created"]
+        instance.instance_group.end_date_time = naive["ended"]
     if ended:
         cluster.terminate()
         cluster.end_datetime = naive["ended"]
@@ -282,8 +297,30 @@ def test_a_successful_run_emits_every_metric_and_writes_its_summary(app, lambda_
     assert summary["cluster"]["id"] == cluster_id and summary["cluster"]["state"] == "TERMINATED"
     assert summary["step"]["state"] == "COMPLETED"
     assert summary["cost"]["price_table"]["as_of"] == load_price_table("eu-west-1").as_of
-    assert [line["type"] for line in summary["cost"]["breakdown"]] == ["m5.xlarge", "c6i.2xlarge"]
-    assert any("on-demand" in note for note in summary["cost"]["notes"])  # the core nodes are SPOT
+    assert [(line["role"], line["type"], line["market"], line["count"], line["ec2_rate"])
+            for line in summary["cost"]["breakdown"]] == [
+        ("primary", "m5.xlarge", "ON_DEMAND", 1, "on-demand list price"),
+        ("core", "c6i.2xlarge", "SPOT", 2, "Spot price at launch")]
+    assert summary["cost"]["breakdown"][1]["ec2_hourly_usd"] == SPOT_PRICE
+    assert summary["cost"]["notes"] == []
+
+
+def test_the_cost_follows_the_instances_the_fleets_launched_not_the_first_listed(app, lambda_context, capsys):
+    """EMR filled the core fleet (16 vCPUs) with one c6i.4xlarge (16 vCPUs) on demand, Spot not found in time."""
+    cluster_id = create_cluster(launch=lambda fleet: FleetLaunch(
+        "c6i.4xlarge" if fleet["InstanceFleetType"] == "CORE" else "m5.xlarge", "ON_DEMAND"),
+        run=example_run(RUN_ID, 50, core_types={"c6i.2xlarge": 8, "c6i.4xlarge": 16}))
+    set_timeline(cluster_id, created=CREATED, ended=CREATED + timedelta(minutes=30), step_state="COMPLETED",
+                 step_started=CREATED + timedelta(minutes=5), step_ended=CREATED + timedelta(minutes=25))
+
+    summary = app.handler(event("SUCCEEDED", {"run": RUN, "cluster": {"id": cluster_id}, "outputs": OUTPUTS}),
+                          lambda_context)
+
+    assert [(line["type"], line["market"], line["count"], line["billed_seconds"])
+            for line in summary["cost"]["breakdown"]] == [("m5.xlarge", "ON_DEMAND", 1, 1800.0),
+                                                          ("c6i.4xlarge", "ON_DEMAND", 1, 1800.0)]
+    assert summary["cost"]["estimated_usd"] == pytest.approx(round(0.5 * (hourly("m5.xlarge")
+                                                                          + hourly("c6i.4xlarge")), 4))
 
 
 def test_a_failure_before_the_run_plan_emits_only_run_failed_and_writes_nothing(app, lambda_context, capsys):
@@ -329,15 +366,16 @@ def test_a_cluster_not_ended_yet_counts_to_now(app, lambda_context, capsys):
 
 
 def test_an_instance_type_without_a_price_reports_no_cost_and_why(app, lambda_context, capsys):
-    cluster_id = create_cluster()
+    run = example_run(RUN_ID, 50, core_types={"c6a.2xlarge": 8})
+    cluster_id = create_cluster(run, launch=lambda fleet: FleetLaunch(
+        fleet["InstanceTypeConfigs"][0]["InstanceType"], "ON_DEMAND"))
     set_timeline(cluster_id, created=CREATED, ended=CREATED + timedelta(minutes=30))
-    run = {**RUN, "instances": [*INSTANCES, {"role": "task", "type": "x9.mega", "count": 3, "market": "SPOT"}]}
 
     summary = app.handler(event("FAILED", {"run": run, "cluster": {"id": cluster_id}}), lambda_context)
 
     assert "EstimatedCostUSD" not in metrics_in(emf_document(capsys))
     assert summary["cost"]["estimated_usd"] is None
-    assert summary["cost"]["reason"] == "no eu-west-1 price for x9.mega"
+    assert summary["cost"]["reason"] == "no eu-west-1 price for c6a.2xlarge"
     assert stored_summary()["cost"] == summary["cost"]
 
 
@@ -347,7 +385,7 @@ def test_an_instance_type_without_a_price_reports_no_cost_and_why(app, lambda_co
     [
         event("RUNNING", {}),
         {**event("FAILED", {}), "execution_started_at": "2026-11-27T20:58:00"},  # no time zone
-        event("FAILED", {"run": {**RUN, "instances": [{**INSTANCES[0], "market": "RESERVED"}]}}),
+        event("FAILED", {"run": {**RUN, "fleets": [{**RUN["fleets"][0], "market": "RESERVED"}]}}),
     ],
 )
 def test_an_input_outside_the_contract_is_rejected(app, lambda_context, bad):

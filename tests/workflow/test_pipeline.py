@@ -20,8 +20,10 @@ from moto import mock_aws
 from iam_coverage import Missing, missing_grants
 from job_outputs import JobOutputs, write_outputs
 from orchard_features.settings import parse_arguments, settings_from_arguments
+from orchard_functions.costs import load_price_table
 from orchard_local import deployed as aws_deployed
 from orchard_local.account import REGION
+from orchard_local.emr_fleets import FleetLaunch
 from orchard_local.emr_sync import EmrBehaviour, StepResult
 from orchard_local.spark_step import job_arguments
 from orchard_local.stack import MOTO_CONFIG, Execution, LocalStack, deployed
@@ -282,7 +284,8 @@ def test_a_cluster_over_the_accounts_vcpu_quota_fails_before_any_cluster_with_th
     message = json.loads(execution.cause)["errorMessage"]  # the cause: Lambda's function error
     assert ('"Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances" (Service Quotas, service code ec2, '
             "quota code L-1216C47A) allows in eu-west-1: 16 vCPUs") in message
-    assert "1 x m5.xlarge (primary, 4 vCPUs each) + 2 x c6i.2xlarge (core, 8 vCPUs each) = 20 vCPUs" in message
+    assert ("primary: 1 of m5.xlarge, m6i.xlarge (4 vCPUs at least) + core: 16 vCPUs of c6i.2xlarge, c5.2xlarge, "
+            "c7i.2xlarge = 20 vCPUs") in message
     assert execution.state_names == ["Prepare the run", "Keep only the error"] + FAILURE_END
     assert stack.cluster_states() == {}
     assert_run_recorded(capsys.readouterr().out, succeeded=False)
@@ -298,9 +301,42 @@ def test_a_spot_run_checks_its_quota_and_the_spot_role_with_the_grants_of_the_te
     execution = run_upload(stack, spot)
 
     assert execution.status == "SUCCEEDED", execution.cause
-    assert execution.output["run"]["instances"][1]["market"] == "SPOT"
+    assert execution.output["run"]["fleets"][1]["market"] == "SPOT"
     prepared = {call.operation.name for call in stack.calls if call.principal == "PrepareRunFunctionRole"}
     assert {"GetServiceQuota", "DescribeInstanceTypes", "GetRole"} <= prepared
+    assert_every_cluster_terminated(stack)
+    # EMR found the Spot capacity: the core nodes cost the Spot price EC2 gives for their type, zone and launch
+    spot_lines = [line for line in execution.output["summary"]["cost"]["breakdown"] if line["market"] == "SPOT"]
+    assert [(line["role"], line["type"], line["count"], line["ec2_rate"]) for line in spot_lines] == [
+        ("core", "c6i.2xlarge", 2, "Spot price at launch")]
+    (priced,) = [call for call in stack.calls if call.operation.name == "DescribeSpotPriceHistory"]
+    assert priced.principal == "RecordMetricsFunctionRole" and priced.params["InstanceTypes"] == ["c6i.2xlarge"]
+
+
+def test_the_cluster_is_instance_fleets_in_the_stacks_two_zones_and_its_cost_follows_what_emr_launched(stack):
+    """The request (checked against botocore's EMR model by the interpreter's clients) asks for a primary and a core
+    fleet of several types, in both of the stack's subnets; EMR filled the core fleet with c7i.2xlarge nodes (the
+    last listed, found where the cheaper ones were not) and the primary with an m6i.xlarge: the cost prices those."""
+    stack.emr.launch = lambda fleet: FleetLaunch(
+        "c7i.2xlarge" if fleet["InstanceFleetType"] == "CORE" else "m6i.xlarge", "ON_DEMAND")
+
+    execution = run_upload(stack)
+
+    assert execution.status == "SUCCEEDED", execution.cause
+    (request,) = [call.params for call in stack.calls if call.operation.name == "RunJobFlow"]
+    instances = request["Instances"]
+    assert instances["Ec2SubnetIds"] == [stack.names["ClusterSubnetA"], stack.names["ClusterSubnetB"]]
+    assert [(fleet["InstanceFleetType"], [config["InstanceType"] for config in fleet["InstanceTypeConfigs"]])
+            for fleet in instances["InstanceFleets"]] == [
+        ("MASTER", ["m5.xlarge", "m6i.xlarge"]), ("CORE", ["c6i.2xlarge", "c5.2xlarge", "c7i.2xlarge"])]
+    cost = execution.output["summary"]["cost"]
+    assert [(line["role"], line["type"], line["market"], line["count"]) for line in cost["breakdown"]] == [
+        ("primary", "m6i.xlarge", "ON_DEMAND", 1), ("core", "c7i.2xlarge", "ON_DEMAND", 2)]
+    table = load_price_table(REGION)
+    assert cost["estimated_usd"] == pytest.approx(round(sum(
+        line["billed_seconds"] * (table.instances[line["type"]].ec2 + table.instances[line["type"]].emr) / 3600
+        for line in cost["breakdown"]), 4))
+    assert all(line["billed_seconds"] >= 60 * line["count"] for line in cost["breakdown"])
     assert_every_cluster_terminated(stack)
 
 
