@@ -18,7 +18,7 @@ does not read: an instance type of theirs is skipped, and logged.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -69,6 +69,22 @@ def not_offered_error(missing: Iterable[str], origins: Mapping[str, str], region
         f"{source}: EC2 offers no such instance type in {region}: {named}. Name types EC2 offers in the region "
         f"(aws ec2 describe-instance-type-offerings --region {region}); EMR supports a subset of them (EMR "
         "Management Guide, \"Supported instance types\").")
+
+
+def no_zone_error(fleets: Mapping[str, Sequence[str]], zones: Mapping[str, str], offered: set[tuple[str, str]],
+                  source: str) -> InstanceTypeNotOffered:
+    """The error of a run none of whose subnets' zones offers a type of every fleet: what each zone lacks."""
+    lacking = []
+    for subnet, zone in sorted(zones.items(), key=lambda item: item[1]):
+        empty = [role for role, types in fleets.items() if not any((name, zone) in offered for name in types)]
+        lacking.append(f"{zone} ({subnet}) offers none of the {' nor the '.join(empty)} types" if empty
+                       else f"{zone} ({subnet}) offers them")
+    wanted = "; ".join(f"{role}: {', '.join(types)}" for role, types in fleets.items())
+    return InstanceTypeNotOffered(
+        f"{source}: no subnet of the cluster is in an Availability Zone where EC2 offers an instance type of each "
+        f"fleet ({wanted}): {'; '.join(lacking)}. Add instance types offered there (aws ec2 "
+        "describe-instance-type-offerings --location-type availability-zone), or subnets in other zones (the SubnetIds "
+        "parameter).")
 
 
 class SpotRoleMissing(Exception):

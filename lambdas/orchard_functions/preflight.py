@@ -10,7 +10,7 @@ would have without the check.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -23,6 +23,7 @@ from orchard_functions.capacity import (
     Market,
     VcpuQuota,
     exceeds_quota_error,
+    no_zone_error,
     not_offered_error,
     other_types,
     over_quota,
@@ -64,6 +65,54 @@ def offered_vcpus(ec2: Any, choice: FleetChoice, region: str, source: str) -> di
     if missing := set(choice.instance_types) - described.keys():
         raise not_offered_error(missing, choice.origins, region, source)
     return {instance_type: described[instance_type] for instance_type in choice.instance_types}
+
+
+def subnet_zones(ec2: Any, subnet_ids: Sequence[str]) -> dict[str, str]:
+    """Each subnet's Availability Zone (DescribeSubnets, Subnet.AvailabilityZone). `ec2`: a boto3 EC2 client."""
+    pages = ec2.get_paginator("describe_subnets").paginate(SubnetIds=list(subnet_ids))
+    return {subnet["SubnetId"]: subnet["AvailabilityZone"] for page in pages for subnet in page["Subnets"]}
+
+
+def zone_offerings(ec2: Any, zones: Iterable[str], instance_types: Iterable[str]) -> set[tuple[str, str]]:
+    """The (instance type, zone) pairs EC2 offers among these (DescribeInstanceTypeOfferings with LocationType
+    availability-zone, filtered by `location` and `instance-type`: EC2 API Reference,
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeInstanceTypeOfferings.html)."""
+    pages = ec2.get_paginator("describe_instance_type_offerings").paginate(
+        LocationType="availability-zone", Filters=[{"Name": "location", "Values": sorted(set(zones))},
+                                                   {"Name": "instance-type", "Values": sorted(set(instance_types))}])
+    return {(offer["InstanceType"], offer["Location"]) for page in pages for offer in page["InstanceTypeOfferings"]}
+
+
+def usable_subnets(ec2: Any, subnet_ids: Sequence[str], choice: FleetChoice, source: str) -> list[str]:
+    """The subnets in whose Availability Zone EC2 offers at least one instance type of each fleet, in their order.
+
+    EMR launches a cluster in one of the fleets' subnets (orchard_functions.run_plan), and a type it is not offered in
+    that subnet's zone ends the cluster with "The requested instance type ... is not supported in the requested
+    Availability Zone" (EMR Management Guide, "Instance type not supported"), so a zone whose offer cannot fill a fleet
+    is left out of the request; a zone offering some of a fleet's types is kept, the fleet launching from those (EMR
+    fills fleets through EC2 Fleet, ec2:CreateFleet in AmazonEMRServicePolicy_v2). None left: InstanceTypeNotOffered.
+    Without an answer from EC2 the subnets are kept, and a warning logged (EMR will tell).
+    """
+    if not subnet_ids:
+        return []
+    fleets = {"primary": choice.primary_types, "core": choice.core_types}
+    try:
+        zones = subnet_zones(ec2, subnet_ids)
+        offered = zone_offerings(ec2, zones.values(), choice.instance_types)
+    except UNANSWERED as error:
+        logger.warning("EC2 did not say which zones offer the instance types: every subnet is kept",
+                       extra={"subnet_ids": list(subnet_ids), "reason": reason(error)})
+        return list(subnet_ids)
+    fits = {subnet: all(any((instance_type, zone) in offered for instance_type in types) for types in fleets.values())
+            for subnet, zone in zones.items()}
+    usable = [subnet for subnet in subnet_ids if fits.get(subnet)]
+    if not usable:
+        raise no_zone_error(fleets, zones, offered, source)
+    if left_out := [subnet for subnet in subnet_ids if subnet not in usable]:
+        logger.info("Subnets whose zone offers none of a fleet's instance types are left out",
+                    extra={"subnet_ids": left_out, "zones": sorted({zones[subnet] for subnet in left_out
+                                                                    if subnet in zones})})
+    return usable
 
 
 def applied_quota(service_quotas: Any, quota: VcpuQuota) -> float:

@@ -172,9 +172,9 @@ def cluster_instances(fleets: list[InstanceFleet], subnet_ids: Sequence[str]) ->
 
 
 def plan_run(manifest: dict[str, Any], source: str | None, execution_arn: str, started_at: datetime,
-             deployment: DeploymentParameters, vcpus: Mapping[str, int]) -> RunPlan:
+             deployment: DeploymentParameters, vcpus: Mapping[str, int], subnet_ids: Sequence[str]) -> RunPlan:
     """The run plan (`$.run` in the state machine) for a validated, resolved manifest; `vcpus` gives each of the
-    run's instance types (`FleetChoice.instance_types`) its vCPUs."""
+    run's instance types (`FleetChoice.instance_types`) its vCPUs, `subnet_ids` are those EMR may launch it in."""
     name = manifest["name"]
     run_id = run_id_for(name, execution_arn, started_at)
     prefix = f"runs/{run_id}/"
@@ -195,7 +195,7 @@ def plan_run(manifest: dict[str, Any], source: str | None, execution_arn: str, s
         cluster=ClusterRequest(
             Name=f"orchard-{run_id}",
             LogUri=log_uri,
-            Instances=cluster_instances(fleets, deployment.subnet_ids),
+            Instances=cluster_instances(fleets, subnet_ids),
             Configurations=spark_configurations(deployment.region),
             BootstrapActions=bootstrap_actions(deployment.artifacts_uri),
             IdleTimeoutSeconds=deployment.idle_timeout_minutes * 60,

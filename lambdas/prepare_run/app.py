@@ -2,8 +2,8 @@
 
 Whatever the execution input or the manifest file holds, a run that cannot succeed, when that is cheap to know,
 fails here with InvalidManifest naming each field and its problem, before any cluster exists; a cluster the account
-can never run fails with InstanceTypeNotOffered (a type EC2 does not offer in the region), RunExceedsQuota (its vCPUs
-over an EC2 vCPU quota) or SpotRoleMissing.
+can never run fails with InstanceTypeNotOffered (a type EC2 does not offer in the region, or no subnet whose zone
+offers a type of each fleet), RunExceedsQuota (its vCPUs over an EC2 vCPU quota) or SpotRoleMissing.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from orchard_functions.aws_clients import read_client
 from orchard_functions.input_survey import check_inputs
 from orchard_functions.manifest_source import manifest_source
-from orchard_functions.preflight import check_capacity, offered_vcpus
+from orchard_functions.preflight import check_capacity, offered_vcpus, usable_subnets
 from orchard_functions.run_plan import INLINE_SOURCE, fleet_choice, plan_run, validated_manifest
 from orchard_functions.s3uri import split_s3_uri
 from orchard_functions.settings import DeploymentParameters
@@ -51,7 +51,8 @@ def prepare_run(*, execution_input: Any, execution_arn: str, started_at: datetim
     manifest = validated_manifest(document, source)
     choice = fleet_choice(deployment, manifest.get("cluster", {}))
     vcpus = offered_vcpus(ec2, choice, deployment.region, source or INLINE_SOURCE)
-    plan = plan_run(manifest, source, execution_arn, started_at, deployment, vcpus)
+    subnet_ids = usable_subnets(ec2, deployment.subnet_ids, choice, source or INLINE_SOURCE)
+    plan = plan_run(manifest, source, execution_arn, started_at, deployment, vcpus, subnet_ids)
     check_capacity(service_quotas=service_quotas, iam=iam, fleets=plan.fleets, vcpus=vcpus,
                    region=deployment.region, source=plan.source)
     check_inputs(s3=s3, manifest=manifest, plan=plan, k_is_default="pca_components" not in document.get("job", {}),

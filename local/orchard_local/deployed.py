@@ -224,6 +224,9 @@ class Stack(Mapping[str, Any]):
                 return Deployed(name, {"Arn": arn("events", "rule-on-default-event-bus", RuleName=name)})
             case "AWS::DynamoDB::Table":
                 return Deployed(name, {"Arn": arn("dynamodb", "table", TableName=name)})
+            case "AWS::EC2::VPC" | "AWS::EC2::Subnet":  # Ref: the id EC2 gave it, vpc-... or subnet-... (17 hex digits)
+                prefix = "vpc" if kind == "AWS::EC2::VPC" else "subnet"
+                return Deployed(f"{prefix}-{hashlib.sha256(logical_id.encode()).hexdigest()[:17]}")
             case "AWS::Scheduler::Schedule":
                 return Deployed(name, {"Arn": arn("scheduler", "schedule", GroupName="default", ScheduleName=name)})
         return Deployed(name)

@@ -23,10 +23,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from moto.ec2.models import ec2_backends
 
 from orchard_functions.slots import SLOTS_KEY
 from orchard_local import template as t
-from orchard_local.account import REGION
+from orchard_local.account import ACCOUNT, REGION
 from orchard_local.deployed import instance_profile_named, physical_names, role_of, stack
 from orchard_local.emr_sync import EmrBehaviour, emr_integration
 from orchard_local.eventbridge import invoke_async, matches, rule_targets
@@ -236,6 +237,30 @@ def create_resources(names: dict[str, str]) -> str:
     return queue_url
 
 
+def create_network(names: dict[str, str]) -> None:
+    """The clusters' subnets, as the stack makes them when no SubnetIds are given (each in its zone, tagged), in moto's
+    EC2 under the ids the stack's Ref gives them (`names`), so that DescribeSubnets answers for them."""
+    deployed = stack()
+    subnets = {logical: resource for logical, resource in deployed.resources.items()
+               if resource["Type"] == "AWS::EC2::Subnet"}
+    if not subnets:
+        return
+    ec2 = boto3.client("ec2", region_name=REGION)
+    zones = sorted(zone["ZoneName"] for zone in ec2.describe_availability_zones()["AvailabilityZones"])
+    vpc_id = ec2.create_vpc(CidrBlock=t.resources()["ClusterVpc"]["Properties"]["CidrBlock"])["Vpc"]["VpcId"]
+    backend = ec2_backends[ACCOUNT][REGION]
+    for logical, resource in subnets.items():
+        properties = resource["Properties"]
+        zone_index, _ = properties["AvailabilityZone"]["Fn::Select"]  # !Select [i, !GetAZs ""]: the region's i-th zone
+        zone = zones[zone_index]
+        created = ec2.create_subnet(VpcId=vpc_id, CidrBlock=properties["CidrBlock"], AvailabilityZone=zone,
+                                    TagSpecifications=[{"ResourceType": "subnet",
+                                                        "Tags": deployed.render(properties["Tags"])}])["Subnet"]
+        subnet = backend.subnets[zone].pop(created["SubnetId"])  # moto draws ids at random: given the stack's
+        subnet.id = names[logical]
+        backend.subnets[zone][subnet.id] = subnet
+
+
 def prepare_account() -> None:
     """The account as the deploy checklist leaves it (docs/aws.md), beyond the stack: EC2's Spot service-linked role
     exists (created once per account, by the command Prepare the run names when it is missing)."""
@@ -289,6 +314,7 @@ def deployed_stack(emr: EmrBehaviour | None, parameters: Mapping[str, str],
     names = physical_names()
     values = definition_values(names, parameters, substitutions)
     queue_url = create_resources(names)
+    create_network(names)
     principals = Principals()
     # a plain function of the module, called with keywords, not an (event, context) handler
     publish: Callable[..., str] = handler_of(t.function_directory(t.functions()["PublishArtifactsFunction"]),

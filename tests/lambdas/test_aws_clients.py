@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib
 import re
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -26,9 +28,18 @@ THROTTLING = "ThrottlingException"  # EMR's, "Rate exceeded", HTTP 400
 
 @pytest.fixture
 def waits(monkeypatch) -> list[float]:
-    """The backoff waits botocore takes between attempts, recorded instead of slept."""
+    """The backoff waits botocore takes between attempts in this test's thread, recorded instead of slept (`time` is
+    one module: another thread's sleeps, such as a workflow test's execution still waiting, sleep as before)."""
     slept: list[float] = []
-    monkeypatch.setattr("botocore.endpoint.time.sleep", slept.append)
+    test_thread, sleep = threading.current_thread(), time.sleep
+
+    def wait(seconds: float) -> None:
+        if threading.current_thread() is test_thread:
+            slept.append(seconds)
+        else:
+            sleep(seconds)
+
+    monkeypatch.setattr("botocore.endpoint.time.sleep", wait)
     return slept
 
 

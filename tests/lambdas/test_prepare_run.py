@@ -595,3 +595,68 @@ def test_the_command_the_refusal_names_makes_the_spot_run_pass(aws, lambda_conte
     iam.create_service_linked_role(AWSServiceName="spot.amazonaws.com")  # the command, through the API
 
     assert app.handler(spot_run, lambda_context)["fleets"][1]["market"] == "SPOT"
+
+
+# --- the subnets' zones: only those that offer a type of each fleet ------------------------------------------------
+
+
+@pytest.fixture
+def subnets(aws, monkeypatch) -> dict[str, str]:
+    """A subnet in each of the region's three zones (moto's eu-west-1 offers c8a.2xlarge in a and b only, m8id.2xlarge
+    in b and c only), by zone; the deployment's SubnetIds are set by each test."""
+    ec2 = boto3.client("ec2", region_name=REGION)
+    vpc_id = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    return {zone: ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.42.{16 * index}.0/20",
+                                    AvailabilityZone=zone)["Subnet"]["SubnetId"]
+            for index, zone in enumerate(f"{REGION}{letter}" for letter in "abc")}
+
+
+def deploy_subnets(monkeypatch, *subnet_ids: str) -> None:
+    monkeypatch.setenv("SUBNET_IDS", ",".join(subnet_ids))
+
+
+def test_every_subnet_whose_zone_offers_a_type_of_each_fleet_is_given_to_emr(subnets, monkeypatch, lambda_context):
+    deploy_subnets(monkeypatch, subnets["eu-west-1a"], subnets["eu-west-1b"])
+
+    plan = app.handler(event({**MINI, "inputs": [TRAINING]}), lambda_context)
+
+    assert plan["cluster"]["Instances"]["Ec2SubnetIds"] == [subnets["eu-west-1a"], subnets["eu-west-1b"]]
+
+
+def test_a_subnet_whose_zone_cannot_fill_a_fleet_is_left_out_and_logged(subnets, monkeypatch, lambda_context,
+                                                                        caplog):
+    deploy_subnets(monkeypatch, subnets["eu-west-1a"], subnets["eu-west-1b"])
+
+    plan = app.handler(event({**MINI, "inputs": [TRAINING], "cluster": {"core_instance_types": ["m8id.2xlarge"]}}),
+                       lambda_context)
+
+    assert plan["cluster"]["Instances"]["Ec2SubnetIds"] == [subnets["eu-west-1b"]]  # m8id: not in eu-west-1a
+    (left_out,) = [entry for entry in logged(caplog, "INFO") if "left out" in entry["message"]]
+    assert (left_out["subnet_ids"], left_out["zones"]) == ([subnets["eu-west-1a"]], ["eu-west-1a"])
+
+
+def test_a_run_no_subnet_of_which_can_fill_its_fleets_is_refused_naming_what_each_zone_lacks(
+        subnets, monkeypatch, s3_requests, lambda_context):
+    deploy_subnets(monkeypatch, subnets["eu-west-1c"])
+
+    with pytest.raises(InstanceTypeNotOffered) as raised:
+        app.handler(event({**MINI, "inputs": [TRAINING], "cluster": {"core_instance_types": ["c8a.2xlarge"]}}),
+                    lambda_context)
+
+    assert str(raised.value).startswith(
+        "the execution input: no subnet of the cluster is in an Availability Zone where EC2 offers an instance type of "
+        "each fleet (primary: m5.xlarge, m6i.xlarge; core: c8a.2xlarge): eu-west-1c "
+        f"({subnets['eu-west-1c']}) offers none of the core types.")
+    assert outputs_written() == 0 and s3_requests == {}
+
+
+def test_when_ec2_cannot_say_which_zones_offer_the_types_every_subnet_is_kept(subnets, monkeypatch, lambda_context,
+                                                                               caplog):
+    deploy_subnets(monkeypatch, subnets["eu-west-1a"], "subnet-0000000000000000f")  # EC2 knows no such subnet
+
+    plan = app.handler(event({**MINI, "inputs": [TRAINING]}), lambda_context)
+
+    assert plan["cluster"]["Instances"]["Ec2SubnetIds"] == [subnets["eu-west-1a"], "subnet-0000000000000000f"]
+    (warning,) = logged(caplog, "WARNING")
+    assert warning["message"] == "EC2 did not say which zones offer the instance types: every subnet is kept"
+    assert warning["reason"].startswith("InvalidSubnetID.NotFound")
