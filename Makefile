@@ -19,7 +19,7 @@ ARGS ?=
 BENCH_ARGS ?= --images 4000
 BENCH_S3_ARGS ?= --images 2000
 
-.PHONY: demo test test-fast lint typecheck validate bench bench-s3 run java constraints clean
+.PHONY: demo test test-fast lint typecheck validate bench bench-s3 run java constraints prices clean
 
 # The whole workflow on this machine: the real state machine in moto, the real job in local Spark.
 demo: java $(INSTALLED)
@@ -103,6 +103,12 @@ constraints:
 	build/constraints-venv/bin/python -m pip install --quiet -e '.[local,model,aws,dev]'
 	build/constraints-venv/bin/python -m pip freeze --exclude-editable | LC_ALL=C sort --ignore-case > $(CONSTRAINTS)
 	rm -rf build/constraints-venv
+
+# The functions' price table of a region (lambdas/orchard_functions/prices/<region>.json), fetched from the AWS Price
+# List API: needs AWS credentials allowed pricing:GetProducts. `make prices PRICES_REGION=us-east-1` for another region.
+PRICES_REGION ?= eu-west-1
+prices: $(INSTALLED)
+	$(PY) -m orchard_local.prices --region $(PRICES_REGION)
 
 clean:
 	rm -rf build .pytest_cache .aws-sam

@@ -62,9 +62,13 @@ def load_price_table(region: str) -> PriceTable | None:
     resource = resources.files(PRICES_PACKAGE).joinpath(f"{region}.json")
     if not resource.is_file():
         return None
-    doc = json.loads(resource.read_text(encoding="utf-8"))
+    return parse_price_table(json.loads(resource.read_text(encoding="utf-8")))
+
+
+def parse_price_table(doc: Mapping[str, Any]) -> PriceTable:
+    """A price table document (as `make prices` writes it) as a PriceTable; prices in USD only."""
     if doc["currency"] != "USD":
-        raise ValueError(f"{resource.name}: prices in {doc['currency']}, the estimate is in USD")
+        raise ValueError(f"{doc['region']}: prices in {doc['currency']}, the estimate is in USD")
     return PriceTable(
         region=doc["region"],
         currency=doc["currency"],

@@ -20,6 +20,7 @@ class ClusterTimeline:
     id: str
     state: str
     created_at: datetime
+    ready_at: datetime | None  # provisioned and bootstrapped: ready for the step
     ended_at: datetime | None
     zone: str | None  # the Availability Zone EMR chose among the subnets, once it has
 
@@ -35,13 +36,15 @@ class StepTimeline:
 
 
 def cluster_timeline(emr: EMRClient, cluster_id: str) -> ClusterTimeline:
-    """The cluster's state, creation and end times (end None while it runs)."""
+    """The cluster's state, its creation, ready ("The date and time when the cluster was ready to run steps": EMR API
+    Reference, ClusterTimeline) and end times (None until they come), and its zone."""
     cluster = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]
     status, timeline = cluster["Status"], cluster["Status"]["Timeline"]
     return ClusterTimeline(
         id=cluster_id,
         state=status["State"],
         created_at=timeline["CreationDateTime"],
+        ready_at=timeline.get("ReadyDateTime"),
         ended_at=timeline.get("EndDateTime"),
         zone=cluster.get("Ec2InstanceAttributes", {}).get("Ec2AvailabilityZone"),
     )

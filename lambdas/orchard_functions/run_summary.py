@@ -68,7 +68,8 @@ def build_run_summary(
             if outputs
             else None
         ),
-        "cost": _cost(cluster, instances, prices, spot_prices, region),
+        "cluster_time": _cluster_time(cluster, cluster_seconds, step_seconds, now) if cluster else None,
+        "cost": _receipt(_cost(cluster, instances, prices, spot_prices, region), counts),
         "error": dict(error) if error else None,
         "links": run_links(region=region, execution_arn=execution_arn, log_uri=run["log_uri"] if run else None,
                            cluster_id=cluster.id if cluster else None, step_id=step.id if step else None),
@@ -129,6 +130,24 @@ def _cost(cluster: ClusterTimeline | None, instances: Sequence[LaunchedInstance]
     if prices is None:
         return unknown_cost(f"no price table for region {region}")
     return run_cost(instances, prices, spot_prices)
+
+
+def _cluster_time(cluster: ClusterTimeline, cluster_seconds: float | None, step_seconds: float | None,
+                  now: datetime) -> dict[str, float | None]:
+    """Where the cluster's life went: provisioning and bootstrap (creation to ready), the step, and the rest (waiting
+    for the step, termination); each None until known."""
+    ready = _seconds(cluster.created_at, cluster.ready_at, now) if cluster.ready_at else None
+    rest = (round(cluster_seconds - ready - step_seconds, 1)
+            if cluster_seconds is not None and ready is not None and step_seconds is not None else None)
+    return {"provisioning_and_bootstrap_seconds": ready, "step_seconds": step_seconds, "other_seconds": rest}
+
+
+def _receipt(cost: dict[str, Any], counts: Mapping[str, int] | None) -> dict[str, Any]:
+    """The cost with its price per 1,000 images featurized, when both are known."""
+    featurized = counts["images_featurized"] if counts else 0
+    per_thousand = (round(1000 * cost["estimated_usd"] / featurized, 4)
+                    if cost["estimated_usd"] is not None and featurized else None)
+    return cost | {"usd_per_1000_images": per_thousand}
 
 
 def _seconds(start: datetime, end: datetime | None, now: datetime) -> float:

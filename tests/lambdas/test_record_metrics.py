@@ -66,7 +66,8 @@ def run_summary(**overrides):
         "run": RUN,
         "outputs": OUTPUTS,
         "error": None,
-        "cluster": ClusterTimeline("j-1", "TERMINATED", CREATED, CREATED + timedelta(minutes=30), "eu-west-1a"),
+        "cluster": ClusterTimeline("j-1", "TERMINATED", CREATED, CREATED + timedelta(minutes=4),
+                                   CREATED + timedelta(minutes=30), "eu-west-1a"),
         "instances": LAUNCHED,
         "step": StepTimeline("s-1", "COMPLETED", CREATED + timedelta(minutes=5), CREATED + timedelta(minutes=25)),
         "prices": load_price_table("eu-west-1"),
@@ -89,15 +90,20 @@ def test_summary_of_a_successful_run():
         "id": "j-1",
         "state": "TERMINATED",
         "created_at": "2026-11-27T21:00:00.000Z",
+        "ready_at": "2026-11-27T21:04:00.000Z",
         "ended_at": "2026-11-27T21:30:00.000Z",
         "zone": "eu-west-1a",
         "seconds": 1800.0,
     }
+    # the cluster's half hour: 4 minutes to provision and bootstrap, the 20-minute step, 6 minutes besides
+    assert summary["cluster_time"] == {"provisioning_and_bootstrap_seconds": 240.0, "step_seconds": 1200.0,
+                                       "other_seconds": 360.0}
     assert summary["step"]["seconds"] == 1200.0
     assert summary["images_per_minute"] == 50.0  # 1000 images in 20 minutes of step
     assert summary["pca"] == {"components": 50, "explained_variance_total": 0.8125}
     assert summary["model"] == {"weights": "imagenet", "weights_are_random": False}
     assert summary["cost"]["estimated_usd"] == pytest.approx(HALF_HOUR_COST)
+    assert summary["cost"]["usd_per_1000_images"] == round(1000 * HALF_HOUR_COST / 990, 4)
     assert summary["cost"]["price_table"]["region"] == "eu-west-1"
     assert summary["error"] is None
     assert summary["links"] == {
@@ -136,6 +142,7 @@ def test_a_failure_before_the_run_plan_has_only_the_failure():
 
     assert summary["run_id"] is None and summary["counts"] is None and summary["cluster"] is None
     assert summary["cost"]["estimated_usd"] is None and "no EMR cluster" in summary["cost"]["reason"]
+    assert summary["cluster_time"] is None and summary["cost"]["usd_per_1000_images"] is None
     assert summary["error"] == {"Error": "ManifestInvalid", "Cause": "pca_components: must be >= 2"}
     assert metric_values(summary) == [("RunSucceeded", "Count", 0), ("RunFailed", "Count", 1)]
     links = summary["links"]
@@ -146,7 +153,7 @@ def test_a_failure_before_the_run_plan_has_only_the_failure():
 def test_an_unfinished_cluster_and_step_count_to_now():
     now = CREATED + timedelta(minutes=40)
     summary = run_summary(
-        cluster=ClusterTimeline("j-1", "RUNNING", CREATED, None, "eu-west-1a"),
+        cluster=ClusterTimeline("j-1", "RUNNING", CREATED, CREATED + timedelta(minutes=4), None, "eu-west-1a"),
         step=StepTimeline("s-1", "RUNNING", CREATED + timedelta(minutes=10), None),
         now=now,
     )
