@@ -1,5 +1,6 @@
 """Before a cluster is asked for: the account's answers the capacity verdicts need (orchard_functions.capacity), read
-cheaply (one DescribeInstanceTypes, a GetServiceQuota per market the run uses, a GetRole for a Spot run).
+cheaply (one DescribeInstanceTypes; a DescribeSubnets and a DescribeInstanceTypeOfferings when the deployment gives
+subnets; a GetServiceQuota per market the run uses; a GetRole for a Spot run).
 
 The instance types' vCPUs are the fleets' weights, so the plan needs them: an instance type EC2 does not offer in the
 region refuses the run, and a DescribeInstanceTypes that fails fails it. No other check may block a run that could
@@ -86,10 +87,10 @@ def zone_offerings(ec2: Any, zones: Iterable[str], instance_types: Iterable[str]
 def usable_subnets(ec2: Any, subnet_ids: Sequence[str], choice: FleetChoice, source: str) -> list[str]:
     """The subnets in whose Availability Zone EC2 offers at least one instance type of each fleet, in their order.
 
-    EMR launches a cluster in one of the fleets' subnets (orchard_functions.run_plan), and a type it is not offered in
-    that subnet's zone ends the cluster with "The requested instance type ... is not supported in the requested
-    Availability Zone" (EMR Management Guide, "Instance type not supported"), so a zone whose offer cannot fill a fleet
-    is left out of the request; a zone offering some of a fleet's types is kept, the fleet launching from those (EMR
+    EMR launches a cluster in one of the fleets' subnets (orchard_functions.run_plan), and an instance type missing
+    from that subnet's zone ends a cluster with "The requested instance type ... is not supported in the requested
+    Availability Zone" (EMR Management Guide, "Instance type not supported"), so a zone that cannot fill a fleet is
+    left out of the request; a zone offering some of a fleet's types is kept, the fleet launching from those (EMR
     fills fleets through EC2 Fleet, ec2:CreateFleet in AmazonEMRServicePolicy_v2). None left: InstanceTypeNotOffered.
     Without an answer from EC2 the subnets are kept, and a warning logged (EMR will tell).
     """
