@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from datetime import datetime
 
 from orchard_contract.manifest import MANIFEST_SUFFIX, readable_stem
@@ -33,6 +34,11 @@ def execution_name(bucket: str, key: str, version_id: str | None, etag: str) -> 
     """`<stem>-<hash>`: readable in the console, the same for the same object version, valid for Step Functions."""
     digest = hashlib.sha256(object_identity(bucket, key, version_id, etag).encode()).hexdigest()[:HASH_LENGTH]
     return f"{readable_stem(key, MAX_STEM_LENGTH, FALLBACK_STEM)}-{digest}"
+
+
+def started_by_hand_name(key: str) -> str:
+    """`<stem>-<random hex>` for an execution started by hand with the manifest at `key`: shaped as an upload's."""
+    return f"{readable_stem(key, MAX_STEM_LENGTH, FALLBACK_STEM)}-{uuid.uuid4().hex[:HASH_LENGTH]}"
 
 
 def execution_arn(state_machine_arn: str, name: str) -> str:
