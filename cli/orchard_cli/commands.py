@@ -18,7 +18,7 @@ from rich.text import Text
 from orchard_cli.deployment import STACK_VARIABLE, Deployment, connect, samconfig_stack_name
 from orchard_cli.errors import CliError
 from orchard_cli.follow import POLL_SECONDS, follow
-from orchard_cli.function_logs import invocation_lines, log_group
+from orchard_cli.function_logs import function_name, invocation_lines, log_group
 from orchard_cli.runs import find_run, recent_runs
 from orchard_cli.start import start_by_uri, upload_manifest, wait_for_start
 from orchard_cli.step_logs import job_error_line, stderr_uri, step_stderr
@@ -54,8 +54,8 @@ def print_logs(deployment: Deployment, out: Console, run: str) -> None:
     if not step_logs:
         out.print(f"Run {found.label}: no EMR step (the run ended before its cluster ran the job).")
     elif stderr is None:
-        out.print(f"Step stderr: not archived yet at {stderr_uri(step_logs)} (EMR copies a step's logs to S3 as it "
-                  "runs and when it ends).")
+        out.print(f"Step stderr: not at {stderr_uri(step_logs)} yet (EMR archives a step's logs there after it "
+                  "writes them: look again later).")
     else:
         out.print(f"Step stderr ({stderr_uri(step_logs)}):")
         for line in stderr.splitlines():
@@ -63,7 +63,7 @@ def print_logs(deployment: Deployment, out: Console, run: str) -> None:
     for invocation in found.failed_invocations:
         group = log_group(invocation.function_arn)
         out.print()
-        out.print(Text(f"Function {invocation.function_arn.split(':')[6]} failed: ").append(
+        out.print(Text(f"Function {function_name(invocation.function_arn)} failed: ").append(
             f"{invocation.error}", style="red").append(f"  ({group})"))
         lines = invocation_lines(deployment.logs, invocation)
         if not lines:
@@ -142,9 +142,11 @@ def runs(target: Target, status: str | None, limit: int) -> None:
 @click.argument("run")
 @click.pass_obj
 def show(target: Target, run: str) -> None:
-    """One run: its states with their times, counts, PCA, cost, where its outputs, report and logs are.
+    """One run: its states, counts, PCA, cost, and where it all is.
 
-    RUN is a run id (orchard runs lists them), an execution name or an execution ARN."""
+    RUN is a run id (orchard runs lists them), an execution name or an execution ARN. Printed: the states with their
+    times, the images read, featurized, reused and failed, the PCA's variance, the cluster's time and the cost with
+    its receipt, where the outputs, the report and the step's logs are, the console link."""
     print_show(target.deployment(), console(), run)
 
 
@@ -152,7 +154,9 @@ def show(target: Target, run: str) -> None:
 @click.argument("run")
 @click.pass_obj
 def logs(target: Target, run: str) -> None:
-    """The EMR step's stderr (the job's error line first when it failed) and the failed functions' log lines."""
+    """The EMR step's stderr and the failed functions' log lines.
+
+    RUN is a run id, an execution name or an execution ARN. When the run failed, the job's error line comes first."""
     print_logs(target.deployment(), console(), run)
 
 
@@ -163,8 +167,10 @@ def logs(target: Target, run: str) -> None:
               help="How often --wait asks Step Functions how the run goes.")
 @click.pass_obj
 def start(target: Target, manifest: str, wait: bool, poll_seconds: float) -> None:
-    """Start a run: MANIFEST is a local .json file (uploaded under manifests/ in the inputs bucket, whose upload
-    starts the run) or an s3:// URI of one (started by hand)."""
+    """Start a run from a manifest, a local file or an s3:// one.
+
+    A local MANIFEST (a .json file) is uploaded under manifests/ in the inputs bucket, and its upload starts the run;
+    an s3:// URI starts an execution with it by hand."""
     if not manifest.startswith("s3://") and not Path(manifest).is_file():
         raise click.BadParameter(f"{manifest}: no such file (give a local manifest or an s3:// URI)",
                                  param_hint="MANIFEST")

@@ -23,6 +23,8 @@ from moto import mock_aws
 from iam_coverage import missing_grants
 from job_outputs import JobOutputs, write_outputs
 from orchard_cli.commands import main
+from orchard_cli.deployment import connect
+from orchard_cli.runs import Run, find_run
 from orchard_local import template as t
 from orchard_local.account import REGION
 from orchard_local.deployed import STACK_NAME, policies
@@ -255,6 +257,17 @@ def test_logs_of_a_successful_run_show_the_steps_stderr(runs):
 
     assert result.exit_code == 0
     assert lines_of(result)[1:] == [f"  {line}" for line in PROGRESS.splitlines()]
+
+
+def test_a_run_without_a_summary_yet_has_the_same_links_from_its_plan_and_history(runs):
+    """While a run goes on, its links (its step's logs among them) come from its plan and its EMR tasks' answers: those
+    its summary records once it has ended."""
+    ended = find_run(connect(STACK_NAME, runs.user.session()), runs.run_id(runs.succeeded))
+    going = Run(ended.execution, [event for event in ended.events if not (
+        event["type"] == "LambdaFunctionSucceeded" and "summary_version" in event["lambdaFunctionSucceededEventDetails"]["output"])])
+
+    assert going.summary is None and going.run_id == ended.run_id
+    assert dict(going.links) == ended.summary["links"]
 
 
 @pytest.mark.parametrize("command", ["show", "logs"])
