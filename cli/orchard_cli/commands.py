@@ -66,7 +66,9 @@ def print_logs(deployment: Deployment, out: Console, run: str) -> None:
         out.print(Text(f"Function {function_name(invocation.function_arn)} failed: ").append(
             f"{invocation.error}", style="red").append(f"  ({group})"))
         lines = invocation_lines(deployment.logs, invocation)
-        if not lines:
+        if lines is None:
+            out.print(f"  no log group {group}")
+        elif not lines:
             out.print(f"  no log lines in {group} at that time (yet: they may take minutes to arrive)")
         for line in lines or []:
             out.print(f"  {line}")

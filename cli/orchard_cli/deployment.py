@@ -1,5 +1,5 @@
-"""The deployed stack `orchard` works on, found by its name: the state machine and the buckets its CloudFormation
-outputs name, and the user's AWS session (credentials and region from the usual AWS configuration)."""
+"""The deployed stack `orchard` works on, found by its name: the state machine and the inputs bucket its
+CloudFormation outputs name, and the user's AWS session (credentials and region from the usual AWS configuration)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
 STACK_VARIABLE = "ORCHARD_STACK"
 SAMCONFIG = Path("samconfig.toml")
-# The outputs of template.yaml `orchard` reads.
-REQUIRED_OUTPUTS = ("StateMachineArn", "InputsBucketName", "OutputsBucketName", "LogsBucketName")
+# The outputs of template.yaml `orchard` reads (a run's other places come from its plan and summary).
+REQUIRED_OUTPUTS = ("StateMachineArn", "InputsBucketName")
 
 
 def samconfig_stack_name(config: Path = SAMCONFIG) -> str | None:
@@ -54,10 +54,6 @@ class Deployment:
     @property
     def inputs_bucket(self) -> str:
         return self.outputs["InputsBucketName"]
-
-    @property
-    def logs_bucket(self) -> str:
-        return self.outputs["LogsBucketName"]
 
     # One client of each service, made once (boto3's clients may be shared by threads, its sessions may not).
     @cached_property

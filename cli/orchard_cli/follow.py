@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -17,10 +17,8 @@ if TYPE_CHECKING:
 POLL_SECONDS = 5.0
 
 
-def follow(stepfunctions: SFNClient, execution_arn: str, out: Console,
-           poll_seconds: float = POLL_SECONDS) -> dict[str, Any]:
-    """Print each state of the execution as it ends (every state once it has ended); DescribeExecution's answer once
-    the execution is no longer RUNNING."""
+def follow(stepfunctions: SFNClient, execution_arn: str, out: Console, poll_seconds: float = POLL_SECONDS) -> None:
+    """Print each state of the execution as it ends, until the execution is no longer RUNNING (then every state)."""
     shown = 0
     out.print(STATES_HEADER)
     while True:
@@ -32,5 +30,5 @@ def follow(stepfunctions: SFNClient, execution_arn: str, out: Console,
             out.print(state_line(state, states[0].entered))
         shown = len(done)
         if finished:
-            return dict(described)
+            return
         time.sleep(poll_seconds)

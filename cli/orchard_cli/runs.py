@@ -141,11 +141,10 @@ def find_run(deployment: Deployment, run: str) -> Run:
     """The run `run` names: an execution ARN, an execution name, or a run id (which ends with its execution's hash:
     orchard_contract.run_names), with its history."""
     stepfunctions = deployment.stepfunctions
-    candidates = [run] if run.startswith("arn:") else [execution_arn(deployment.state_machine_arn, run)]
-    for arn in candidates:
-        described = described_execution(stepfunctions, arn)
-        if described and described["stateMachineArn"] == deployment.state_machine_arn:
-            return Run(described, execution_history(stepfunctions, arn))
+    arn = run if run.startswith("arn:") else execution_arn(deployment.state_machine_arn, run)
+    described = described_execution(stepfunctions, arn)
+    if described and described["stateMachineArn"] == deployment.state_machine_arn:
+        return Run(described, execution_history(stepfunctions, arn))
     pages = stepfunctions.get_paginator("list_executions").paginate(
         stateMachineArn=deployment.state_machine_arn, PaginationConfig={"PageSize": LIST_PAGE_SIZE})
     for page in pages:
@@ -158,7 +157,9 @@ def find_run(deployment: Deployment, run: str) -> Run:
 
 
 def described_execution(stepfunctions: SFNClient, arn: str) -> dict[str, Any] | None:
-    """DescribeExecution's answer, or None for an execution that does not exist (or an ARN that is none)."""
+    """DescribeExecution's answer, or None for an execution that does not exist or an ARN that is none (its errors
+    ExecutionDoesNotExist and InvalidArn: AWS Step Functions API Reference, "DescribeExecution",
+    https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html)."""
     try:
         return dict(stepfunctions.describe_execution(executionArn=arn))
     except ClientError as error:

@@ -25,6 +25,8 @@ RUN_STYLES = {"SUCCEEDED": "green", "FAILED": "red", "TIMED_OUT": "red", "ABORTE
               "PENDING_REDRIVE": "yellow"}
 STATES_HEADER = f"  {'state':<{NAME_WIDTH}} {'start':>9} {'duration':>10}   status"
 NOT_KNOWN = "-"
+CLUSTER_TIME = (("provisioning_and_bootstrap_seconds", "provisioning and bootstrap"), ("step_seconds", "step"),
+                ("other_seconds", "other"))  # the summary's split of the cluster's life
 
 
 def console(file: IO[str] | None = None) -> Console:
@@ -147,10 +149,7 @@ def cluster_time(summary: Mapping[str, Any]) -> str:
     """`, 36.5 s: provisioning and bootstrap 0.0 s, step 36.5 s, other 0.0 s`, from the summary's split."""
     seconds = summary["cluster"].get("seconds")
     split = summary.get("cluster_time") or {}
-    parts = [f"{label} {split[key]:.1f} s" for key, label in (("provisioning_and_bootstrap_seconds", "provisioning and "
-                                                                 "bootstrap"), ("step_seconds", "step"),
-                                                                ("other_seconds", "other"))
-             if split.get(key) is not None]
+    parts = [f"{label} {split[key]:.1f} s" for key, label in CLUSTER_TIME if split.get(key) is not None]
     return (f", {seconds:.1f} s" if seconds is not None else "") + (f": {', '.join(parts)}" if parts else "")
 
 

@@ -44,6 +44,11 @@ POLICY = "CliUserPolicy"
 FAST = ["--poll-seconds", "0.1"]
 
 
+def orchard(user: Principal, *args: str) -> Result:
+    """`orchard --stack <the stack> ARGS`, with the user's credentials (its calls recorded)."""
+    return CliRunner().invoke(main, ["--stack", STACK_NAME, *args], obj=user.session())
+
+
 def output_of(step: dict[str, Any]) -> str:
     args = step["HadoopJarStep"]["Args"]
     return args[args.index("--output") + 1]
@@ -71,8 +76,7 @@ class Runs:
     refused: Result  # orchard start invalid.json --wait (Prepare the run refuses it)
 
     def orchard(self, *args: str) -> Result:
-        """`orchard --stack <the stack> ARGS`, with the user's (recorded) credentials."""
-        return CliRunner().invoke(main, ["--stack", STACK_NAME, *args], obj=self.user.session())
+        return orchard(self.user, *args)
 
     def execution_name(self, result: Result) -> str:
         return next(line for line in result.stdout.splitlines() if "starts execution" in line
@@ -94,16 +98,12 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
             s3.put_object(Bucket=inputs, Key=f"fruits-360/Training/Kiwi/{number}_100.jpg", Body=b"\xff\xd8")
         s3.put_object(Bucket=inputs, Key="by-hand/kiwis.json", Body=json.dumps(MANIFEST))
         user = Principal(POLICY, [])
-
-        def orchard(*args: str) -> Result:
-            return CliRunner().invoke(main, ["--stack", STACK_NAME, *args], obj=user.session())
-
-        before = orchard("runs")
+        before = orchard(user, "runs")
         with stack.uploads_start_runs():
-            succeeded = orchard("start", str(folder / "kiwis.json"), "--wait", *FAST)
+            succeeded = orchard(user, "start", str(folder / "kiwis.json"), "--wait", *FAST)
             stack.emr.run_step = job_running_out_of_memory
-            step_failed = orchard("start", f"s3://{inputs}/by-hand/kiwis.json", "--wait", *FAST)
-            refused = orchard("start", str(folder / "invalid.json"), "--wait", *FAST)
+            step_failed = orchard(user, "start", f"s3://{inputs}/by-hand/kiwis.json", "--wait", *FAST)
+            refused = orchard(user, "start", str(folder / "invalid.json"), "--wait", *FAST)
         yield Runs(stack, user, before, succeeded, step_failed, refused)
     assert missing_grants(stack.calls) == []
 
