@@ -1,8 +1,9 @@
 """Runs of the deployed stack: one found by its id, execution name or ARN, or the most recent ones; each an execution of
 the pipeline with its history.
 
-Step Functions keeps a Standard workflow's executions, and their histories, for 90 days after they end
-(AWS Step Functions Developer Guide, "Step Functions service quotas"); older runs are left with their outputs only.
+Step Functions removes a Standard workflow's execution history data after 90 days (AWS Step Functions Developer Guide,
+"Execution guarantees", https://docs.aws.amazon.com/step-functions/latest/dg/express-at-least-once-execution.html);
+older runs are left with their outputs and `run_summary.json` only.
 """
 
 from __future__ import annotations

@@ -5,8 +5,10 @@ of lost events, the DynamoDB tables, the artifacts published by the real custom-
 environment resolved from the template, and the state machine created from `statemachine/pipeline.asl.json` with the
 template's `DefinitionSubstitutions` (parameters at their defaults unless the caller gives them, and any substitution
 the caller replaces), every resource named as in the deployed template
-(`orchard_local.deployed`). Lambda tasks run the handlers in-process (`lambda_service.py`), EMR tasks go through the
-`.sync` adapter (`emr_sync.py`). Every AWS call is recorded as its principal's (`principals.py`): each
+(`orchard_local.deployed`). Lambda tasks run the handlers in-process (`lambda_service.py`; what they log lands in their
+log groups), EMR tasks go through the `.sync` adapter (`emr_sync.py`; a step's stderr lands where EMR archives it).
+CloudFormation lists the stack by its name, with template.yaml's Outputs (`cloudformation.py`), so that the `orchard`
+command finds it as it finds a deployed one. Every AWS call is recorded as its principal's (`principals.py`): each
 function's role, the state machine's, the clusters' instance role. Use inside `mock_aws(config=MOTO_CONFIG)`.
 """
 
