@@ -78,12 +78,16 @@ class Runs:
     def orchard(self, *args: str) -> Result:
         return orchard(self.user, *args)
 
-    def execution_name(self, result: Result) -> str:
-        return next(line for line in result.stdout.splitlines() if "starts execution" in line
-                    or line.startswith("Started execution")).split("execution ", 1)[1].split()[0]
 
-    def run_id(self, result: Result) -> str:
-        return next(line for line in result.stdout.splitlines() if line.startswith("Run ")).split()[1]
+def execution_name_in(result: Result) -> str:
+    """The execution `orchard start` said it started."""
+    return next(line for line in result.stdout.splitlines() if "starts execution" in line
+                or line.startswith("Started execution")).split("execution ", 1)[1].split()[0]
+
+
+def run_id_in(result: Result) -> str:
+    """The run `orchard start --wait` or `orchard show` printed."""
+    return next(line for line in result.stdout.splitlines() if line.startswith("Run ")).split()[1]
 
 
 @pytest.fixture(scope="module")
@@ -121,13 +125,13 @@ def test_start_uploads_the_manifest_and_follows_the_run_state_by_state(runs):
     result = runs.succeeded
 
     assert result.exit_code == 0, result.output
-    name = runs.execution_name(result)
+    name = execution_name_in(result)
     assert f"to s3://{runs.stack.names['InputsBucket']}/manifests/kiwis.json: its upload starts execution {name}" \
         in result.stdout
     states = [line.split("  ")[1].strip() for line in lines_of(result) if line.endswith("Succeeded")]
     assert states == HAPPY_PATH
     assert next(line for line in lines_of(result) if line.startswith("Run ")).startswith(
-        f"Run {runs.run_id(result)}  SUCCEEDED  started ")
+        f"Run {run_id_in(result)}  SUCCEEDED  started ")
     assert "  images      read 12, featurized 10, reused -, failed 2" in lines_of(result)
 
 
@@ -156,7 +160,7 @@ def test_start_without_wait_uploads_and_names_the_execution(runs, tmp_path):
     result = runs.orchard("start", str(manifest))  # no event delivered here: nothing starts
 
     assert result.exit_code == 0
-    name = runs.execution_name(result)
+    name = execution_name_in(result)
     assert result.stdout.splitlines()[-1] == f"Follow it with: orchard show {name}"
     stored = boto3.client("s3", region_name=REGION).get_object(Bucket=runs.stack.names["InputsBucket"],
                                                                Key="manifests/later.json")
@@ -181,9 +185,9 @@ def test_runs_lists_every_run_newest_first_with_its_counts_and_cost(runs):
     assert header.split() == ["run", "status", "started", "(UTC)", "took", "read", "featurized", "reused", "failed",
                               "cost", "USD"]
     refused, step_failed, succeeded = (row.split() for row in rows)
-    assert succeeded[0] == runs.run_id(runs.succeeded) and succeeded[1] == "SUCCEEDED"
+    assert succeeded[0] == run_id_in(runs.succeeded) and succeeded[1] == "SUCCEEDED"
     assert succeeded[-5:] == ["12", "10", "-", "2", "0.020"]  # read, featurized, reused (none recorded), failed, USD
-    assert step_failed[:2] == [runs.run_id(runs.step_failed), "FAILED"] and step_failed[-5:-1] == ["-"] * 4
+    assert step_failed[:2] == [run_id_in(runs.step_failed), "FAILED"] and step_failed[-5:-1] == ["-"] * 4
     assert refused[0].startswith("invalid-") and refused[1] == "FAILED" and refused[-1] == "-"  # no plan: its name
 
 
@@ -199,7 +203,7 @@ def test_runs_filters_by_status_and_keeps_the_most_recent(runs):
 
 
 def test_show_prints_a_run_by_its_id_its_execution_name_or_its_arn(runs):
-    run_id, name = runs.run_id(runs.succeeded), runs.execution_name(runs.succeeded)
+    run_id, name = run_id_in(runs.succeeded), execution_name_in(runs.succeeded)
     arn = f"arn:aws:states:{REGION}:123456789012:execution:{runs.stack.names['PipelineStateMachine.Name']}:{name}"
 
     by_id, by_name, by_arn = runs.orchard("show", run_id), runs.orchard("show", name), runs.orchard("show", arn)
@@ -222,7 +226,7 @@ def test_show_prints_a_run_by_its_id_its_execution_name_or_its_arn(runs):
 
 
 def test_show_of_a_failed_run_gives_its_error_and_no_outputs(runs):
-    result = runs.orchard("show", runs.run_id(runs.step_failed))
+    result = runs.orchard("show", run_id_in(runs.step_failed))
 
     assert result.exit_code == 0
     assert "  error       States.TaskFailed: Step failed with exitCode 1" in lines_of(result)
@@ -231,7 +235,7 @@ def test_show_of_a_failed_run_gives_its_error_and_no_outputs(runs):
 
 
 def test_logs_of_a_failed_step_put_the_jobs_error_line_first(runs):
-    result = runs.orchard("logs", runs.run_id(runs.step_failed))
+    result = runs.orchard("logs", run_id_in(runs.step_failed))
 
     assert result.exit_code == 0
     lines = lines_of(result)
@@ -241,11 +245,11 @@ def test_logs_of_a_failed_step_put_the_jobs_error_line_first(runs):
 
 
 def test_logs_of_a_refused_manifest_show_the_failed_functions_log_lines(runs):
-    result = runs.orchard("logs", runs.execution_name(runs.refused))
+    result = runs.orchard("logs", execution_name_in(runs.refused))
 
     assert result.exit_code == 0
     lines = lines_of(result)
-    assert lines[0] == f"Run {runs.execution_name(runs.refused)}: no EMR step (the run ended before its cluster ran " \
+    assert lines[0] == f"Run {execution_name_in(runs.refused)}: no EMR step (the run ended before its cluster ran " \
                        "the job)."
     function = runs.stack.function_arn("PrepareRunFunction").split(":")[6]
     assert f"Function {function} failed: InvalidManifest  (/aws/lambda/{function})" in lines
@@ -253,7 +257,7 @@ def test_logs_of_a_refused_manifest_show_the_failed_functions_log_lines(runs):
 
 
 def test_logs_of_a_successful_run_show_the_steps_stderr(runs):
-    result = runs.orchard("logs", runs.run_id(runs.succeeded))
+    result = runs.orchard("logs", run_id_in(runs.succeeded))
 
     assert result.exit_code == 0
     assert lines_of(result)[1:] == [f"  {line}" for line in PROGRESS.splitlines()]
@@ -262,7 +266,7 @@ def test_logs_of_a_successful_run_show_the_steps_stderr(runs):
 def test_a_run_without_a_summary_yet_has_the_same_links_from_its_plan_and_history(runs):
     """While a run goes on, its links (its step's logs among them) come from its plan and its EMR tasks' answers: those
     its summary records once it has ended."""
-    ended = find_run(connect(STACK_NAME, runs.user.session()), runs.run_id(runs.succeeded))
+    ended = find_run(connect(STACK_NAME, runs.user.session()), run_id_in(runs.succeeded))
     going = Run(ended.execution, [event for event in ended.events if not (
         event["type"] == "LambdaFunctionSucceeded" and "summary_version" in event["lambdaFunctionSucceededEventDetails"]["output"])])
 
