@@ -9,7 +9,8 @@ TOOLS_INSTALLED := $(TOOLS)/.installed
 CHECKOV := .venv-checkov
 CHECKOV_INSTALLED := $(CHECKOV)/.installed
 REQUIREMENTS := spark/requirements.txt spark/requirements-model.txt requirements/local.txt requirements/dev.txt \
-	requirements/translator.txt lambdas/shared/requirements.txt lambdas/check_outputs/requirements.txt lambdas/publish_artifacts/requirements.txt
+	requirements/translator.txt lambdas/shared/requirements.txt lambdas/check_outputs/requirements.txt lambdas/publish_artifacts/requirements.txt \
+	cli/requirements.txt
 
 # `make run`: the feature job alone, in local Spark, on a generated sample (MINI);
 # `make run INPUT=... OUTPUT=...`: on a folder, S3 prefix or manifest of your own.
@@ -33,13 +34,13 @@ test-fast: $(INSTALLED)
 	$(PY) -m pytest -m "not spark and not model and not workflow" -n auto --dist worksteal
 
 lint: $(INSTALLED) $(CHECKOV_INSTALLED)
-	$(VENV)/bin/ruff check spark lambdas local tests benchmarks
+	$(VENV)/bin/ruff check spark lambdas cli local tests benchmarks
 	cd lambdas && ../$(VENV)/bin/lint-imports --config ../pyproject.toml --no-cache --no-logo  # from lambdas/: its handlers
 	$(VENV)/bin/cfn-lint template.yaml
 	$(PY) -m orchard_local.lint_iam
 	$(CHECKOV)/bin/checkov --config-file .checkov.yaml --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
-# mypy with the boto3 stubs over spark/, lambdas/ and local/ (pyproject.toml's [tool.mypy]).
+# mypy with the boto3 stubs over spark/, lambdas/, cli/ and local/ (pyproject.toml's [tool.mypy]).
 typecheck: $(INSTALLED)
 	$(VENV)/bin/mypy
 
@@ -77,7 +78,7 @@ $(INSTALLED): pyproject.toml requirements/constraints.txt $(REQUIREMENTS)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is needed (as on EMR 7 nodes); found " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[local,model,aws,dev]'
+	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[local,model,aws,dev,cli]'
 	$(PY) -m pip install --quiet --no-deps -r requirements/translator.txt
 	touch $(INSTALLED)
 
@@ -100,7 +101,7 @@ constraints:
 	rm -rf build/constraints-venv
 	$(PYTHON) -m venv build/constraints-venv
 	build/constraints-venv/bin/python -m pip install --quiet --upgrade pip
-	build/constraints-venv/bin/python -m pip install --quiet -e '.[local,model,aws,dev]'
+	build/constraints-venv/bin/python -m pip install --quiet -e '.[local,model,aws,dev,cli]'
 	build/constraints-venv/bin/python -m pip freeze --exclude-editable | LC_ALL=C sort --ignore-case > $(CONSTRAINTS)
 	rm -rf build/constraints-venv
 

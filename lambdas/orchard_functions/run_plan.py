@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,17 +17,12 @@ from orchard_contract.manifest import (
     schema_problems,
 )
 from orchard_contract.paths import has_scheme, resolve_relative
+from orchard_contract.run_names import run_id_for
 from orchard_functions.plan_model import ClusterRequest, InstanceFleet, Market, RunPlan
 from orchard_functions.s3uri import NotAnS3Uri, s3_uri, split_s3_uri
 from orchard_functions.settings import DeploymentParameters
 
 INLINE_SOURCE = "the execution input"
-
-
-def run_id_for(name: str, execution_arn: str, started_at: datetime) -> str:
-    """A readable id, unique per execution and stable across retries: name, start time, hash of the ARN."""
-    digest = hashlib.sha256(execution_arn.encode()).hexdigest()[:8]
-    return f"{name}-{started_at:%Y%m%dT%H%M%SZ}-{digest}"
 
 
 def input_problems(inputs: list[str], source: str | None) -> list[str]:

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from orchard_contract.run_links import run_links
 from orchard_functions.costs import LaunchedInstance, PriceTable, run_cost, unknown_cost
 from orchard_functions.emr_timelines import ClusterTimeline, StepTimeline
 
@@ -73,21 +74,6 @@ def build_run_summary(
         "error": dict(error) if error else None,
         "links": run_links(region=region, execution_arn=execution_arn, log_uri=run["log_uri"] if run else None,
                            cluster_id=cluster.id if cluster else None, step_id=step.id if step else None),
-    }
-
-
-def run_links(*, region: str, execution_arn: str, log_uri: str | None, cluster_id: str | None,
-              step_id: str | None) -> dict[str, str | None]:
-    """Where a person looks next: the execution and the cluster in the console, and the cluster's and the step's
-    logs in S3. EMR archives a cluster's logs under `<LogUri>/<cluster id>/`, a step's (stderr, stdout,
-    controller) under `steps/<step id>/` there (EMR Management Guide, "View log files archived to Amazon S3")."""
-    console = f"https://{region}.console.aws.amazon.com"
-    cluster_logs = f"{log_uri.rstrip('/')}/{cluster_id}/" if log_uri and cluster_id else None
-    return {
-        "execution_console": f"{console}/states/home?region={region}#/v2/executions/details/{execution_arn}",
-        "cluster_console": f"{console}/emr/home?region={region}#/clusterDetails/{cluster_id}" if cluster_id else None,
-        "cluster_logs": cluster_logs,
-        "step_logs": f"{cluster_logs}steps/{step_id}/" if cluster_logs and step_id else None,
     }
 
 

@@ -10,7 +10,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orchard_functions.execution_names import execution_arn, execution_name, is_manifest_key
+from orchard_contract.run_names import execution_arn, execution_name, is_manifest_key
 from orchard_functions.s3uri import s3_uri
 from orchard_functions.settings import FunctionSettings
 

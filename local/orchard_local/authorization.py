@@ -38,7 +38,22 @@ LAMBDA_ACTIONS: Final = {"Invoke": "InvokeFunction"}
 ACTIONS: Final = {"s3": S3_ACTIONS, "lambda": LAMBDA_ACTIONS}
 # Request parameters naming an ARN format's placeholder, where the names differ.
 PARAMETERS: Final = {"BucketName": ("Bucket",), "ObjectName": ("Key",),
-                     "ClusterId": ("ClusterId", "JobFlowId", "JobFlowIds")}
+                     "ClusterId": ("ClusterId", "JobFlowId", "JobFlowIds"), "LogGroupName": ("logGroupName",)}
+# A stack's ARN ends with the stack's unique id (`stack/<name>/<id>`), which a request naming the stack by its name does
+# not give: any id (the DescribeStacks page of the AWS CloudFormation API Reference names stacks
+# `arn:aws:cloudformation:*:*:stack/*/*` in its example policy,
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStacks.html).
+UNNAMED_PARTS: Final = {"cloudformation": {"Id": "*"}}
+# CloudWatch Logs authorizes most actions on a log group against its ARN with a trailing `:*`, the form its API gives
+# (Amazon CloudWatch Logs API Reference, "LogGroup", arn: "Use this version to refer to the ARN in IAM policies when
+# specifying permissions for most API actions. The exception is ... TagResource, UntagResource, and
+# ListTagsForResource"; https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_LogGroup.html).
+ARN_SUFFIXES: Final = {("logs", "log-group"): ":*"}
+WITHOUT_SUFFIX: Final = {"logs:TagResource", "logs:UntagResource", "logs:ListTagsForResource"}
+# Actions whose required resource types are alternatives, of which a request names one: ListExecutions lists the
+# executions of a state machine or of a Map Run, DescribeExecution describes a Standard or an Express execution (AWS
+# Step Functions API Reference, "ListExecutions", "DescribeExecution").
+EITHER_RESOURCE: Final = {"states:ListExecutions", "states:DescribeExecution"}
 PLACEHOLDER: Final = re.compile(r"\$\{([A-Za-z]+)\}")
 # IAM authorizes an action on a role against the role's ARN, path included (`role/${RoleNameWithPath}`: IAM User
 # Guide, "IAM identifiers", https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns),
@@ -59,8 +74,12 @@ class Permission(NamedTuple):
 
 @cache
 def service(prefix: str) -> dict[str, Any]:
-    """The Service Authorization Reference's entry for a service prefix (s3, elasticmapreduce, ...)."""
-    return next(entry for entry in parliament.iam_definition if entry["prefix"] == prefix)
+    """The Service Authorization Reference's entry for a service prefix (s3, elasticmapreduce, ...): its actions and
+    resource types, of every service using the prefix (`cloudformation` is AWS CloudFormation's and the Cloud Control
+    API's)."""
+    entries = [entry for entry in parliament.iam_definition if entry["prefix"] == prefix]
+    return {"prefix": prefix, "privileges": [privilege for entry in entries for privilege in entry["privileges"]],
+            "resources": [resource for entry in entries for resource in entry["resources"]]}
 
 
 def arn_format(prefix: str, resource_type: str) -> str:
@@ -107,16 +126,18 @@ def resources_of(action: str, params: Mapping[str, Any], region: str, account: s
         return ["*"]
     required = [t.rstrip("*") for t in types if t.endswith("*")]
     values = {"Partition": partition_of(region), "Region": region,
-              "Account": account, **params}
+              "Account": account, **UNNAMED_PARTS.get(prefix, {}), **params}
     values |= {placeholder: params[name]
                for placeholder, names in PARAMETERS.items() for name in names if name in params}
     if isinstance(params.get("RoleName"), str):
         values["RoleNameWithPath"] = role_name_with_path(params["RoleName"])
     found = {t: by_arn(arn_format(prefix, t), params) or fill(arn_format(prefix, t), values) for t in required or types}
-    if required and not all(found.values()) or not any(found.values()):
+    named_all = any(found.values()) if action in EITHER_RESOURCE else all(found.values())
+    if required and not named_all or not any(found.values()):
         raise LookupError(f"cannot name the resources of {action} from the request's parameters {sorted(params)}: "
                           "map them in orchard_local.authorization.PARAMETERS")
-    return [arn for arns in found.values() if arns for arn in arns]
+    suffixes = {t: "" if action in WITHOUT_SUFFIX else ARN_SUFFIXES.get((prefix, t), "") for t in found}
+    return [arn + suffixes[t] for t, arns in found.items() if arns for arn in arns]
 
 
 def partition_of(region: str) -> str:

@@ -29,6 +29,7 @@ moto internals relied on (checked against moto 5.2.5, the version pinned in requ
 from __future__ import annotations
 
 import contextlib
+import gzip
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -87,10 +88,11 @@ SUPPORTED_PARAMETERS: Final = {
 
 @dataclass(frozen=True)
 class StepResult:
-    """How a step ended: COMPLETED or FAILED, and EMR's reason when it failed."""
+    """How a step ended: COMPLETED or FAILED, EMR's reason when it failed, and what the step wrote to stderr."""
 
     state: str
     message: str = ""
+    stderr: str = ""
 
 
 @dataclass
@@ -249,7 +251,9 @@ class StateTaskServiceEmr(StateTaskServiceCallback):
             request = {"Name": step.name, "ActionOnFailure": step.action_on_failure,
                        "HadoopJarStep": step.hadoop_jar_step}
             behaviour.steps_run.append(request)
-            result = behaviour.run_step(request, node_credentials(cluster.role))
+            node = node_credentials(cluster.role)
+            result = behaviour.run_step(request, node)
+            archive_stderr(node.client("s3"), cluster.log_uri, cluster.id, step.id, result.stderr)
             step.state, step.end_date_time = result.state, datetime.now(UTC)
             step.last_state_change_reason = result.message
             cluster.state = "WAITING"
@@ -258,6 +262,17 @@ class StateTaskServiceEmr(StateTaskServiceCallback):
         raise _task_failed(env, self, TASK_FAILED, {
             "Step": {"Id": step.id, "Name": step.name, "Status": {
                 "State": step.state, "FailureDetails": {"Reason": step.last_state_change_reason}}}})
+
+
+def archive_stderr(s3: Any, log_uri: str | None, cluster_id: str, step_id: str, stderr: str) -> None:
+    """The step's stderr where EMR archives it, `<LogUri>/<cluster id>/steps/<step id>/stderr.gz` (EMR Management
+    Guide, "View log files archived to Amazon S3"), written with the nodes' credentials (their instance role writes the
+    cluster's logs)."""
+    if not log_uri:
+        return
+    bucket, _, prefix = log_uri.removeprefix("s3://").partition("/")
+    s3.put_object(Bucket=bucket, Key=f"{prefix.rstrip('/')}/{cluster_id}/steps/{step_id}/stderr.gz".lstrip("/"),
+                  Body=gzip.compress(stderr.encode()))
 
 
 @contextlib.contextmanager

@@ -35,6 +35,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
 from orchard_local.account import ACCOUNT, REGION
+from orchard_local.function_logs import invocation_logs
 
 Handler = Callable[[Any, Any], Any]
 
@@ -65,8 +66,9 @@ class LambdaService:
         self.faults.setdefault(function_arn, []).extend(["Lambda.TooManyRequestsException"] * times)
 
     def call(self, function_arn: str, event: Any) -> Any:
-        """The handler's result for `event`, with a context as Lambda gives it (exceptions propagate)."""
-        with self.one_at_a_time:
+        """The handler's result for `event`, with a context as Lambda gives it (exceptions propagate); what it logs
+        goes to the function's log group (orchard_local.function_logs)."""
+        with self.one_at_a_time, invocation_logs(function_arn):
             return self.handlers[function_arn](event, FakeLambdaContext(function_arn.rsplit(":", 1)[-1], function_arn))
 
     def invoke(self, env: Any, function_arn: str, event: Any) -> dict[str, Any]:

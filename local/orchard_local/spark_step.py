@@ -4,21 +4,26 @@ The step's spark-submit arguments name s3:// locations: the resolved manifest, i
 output prefix and the model store. Spark in local mode cannot read moto's S3, so they are mirrored
 into a local folder (`<mirror>/<bucket>/<key>`), the job runs on the mirror, and what it wrote is
 copied back to S3, where the workflow's next states read it, all with the S3 client of the cluster's nodes.
+What the job tells its user (its progress, and how it failed, as its command ends: orchard_features.cli) is the
+step's stderr, which EMR archives next to the cluster's logs (orchard_local.emr_sync), and also shown as it goes.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import boto3
 
+from orchard_contract.errors import OrchardError
 from orchard_features.job import run
 from orchard_features.progress import Progress
-from orchard_features.settings import parse_arguments, settings_from_arguments
+from orchard_features.settings import PROG, parse_arguments, settings_from_arguments
 from orchard_functions.s3uri import split_s3_uri
 from orchard_local.emr_sync import StepResult
 
@@ -35,17 +40,21 @@ class SparkStep:
     adjust_settings: Callable[[Any], Any] = lambda settings: settings
 
     def __call__(self, step: dict[str, Any], node: boto3.Session) -> StepResult:
+        stderr = Echoed(self.progress.stream if self.progress else None)
         try:
-            self.run(job_arguments(step["HadoopJarStep"]["Args"]), node.client("s3"))
+            self.run(job_arguments(step["HadoopJarStep"]["Args"]), node.client("s3"),
+                     Progress(stream=stderr, enabled=self.progress is None or self.progress.enabled))
         except Exception as error:  # the step fails as EMR reports it: state and reason
-            return StepResult("FAILED", f"{type(error).__name__}: {error}")
-        return StepResult("COMPLETED")
+            print(f"{PROG}: error: {error}" if isinstance(error, OrchardError) else traceback.format_exc(),
+                  file=stderr)
+            return StepResult("FAILED", f"{type(error).__name__}: {error}", stderr.getvalue())
+        return StepResult("COMPLETED", stderr=stderr.getvalue())
 
     def local(self, uri: str) -> Path:
         bucket, key = split_s3_uri(uri)
         return self.mirror / bucket / key
 
-    def run(self, arguments: list[str], s3: Any) -> None:
+    def run(self, arguments: list[str], s3: Any, progress: Progress) -> None:
         """Mirror the manifest, its inputs and the model store; run the job; copy outputs and models back."""
         manifest_uri, output_uri = arguments[0], arguments[arguments.index("--output") + 1]
         store_uri = arguments[arguments.index("--model-store") + 1]
@@ -59,9 +68,26 @@ class SparkStep:
         local_arguments = [str(local_manifest)] + [str(self.local(a)) if a.startswith("s3://") else a
                                                    for a in arguments[1:]]
         settings = settings_from_arguments(parse_arguments(local_arguments), lambda path: Path(path).read_text())
-        run(self.spark, self.adjust_settings(settings), self.progress)
+        run(self.spark, self.adjust_settings(settings), progress)
         upload_folder(s3, self.local(output_uri), output_uri)
         upload_folder(s3, self.local(store_uri), store_uri)
+
+
+class Echoed(io.StringIO):
+    """A step's stderr, kept as written (a log file, no terminal: progress comes line by line) and shown on `shown`."""
+
+    def __init__(self, shown: TextIO | None) -> None:
+        super().__init__()
+        self.shown = shown
+
+    def write(self, text: str) -> int:
+        if self.shown:
+            self.shown.write(text)
+        return super().write(text)
+
+    def flush(self) -> None:
+        if self.shown:
+            self.shown.flush()
 
 
 def job_arguments(submit_arguments: list[str]) -> list[str]:

@@ -5,8 +5,10 @@ of lost events, the DynamoDB tables, the artifacts published by the real custom-
 environment resolved from the template, and the state machine created from `statemachine/pipeline.asl.json` with the
 template's `DefinitionSubstitutions` (parameters at their defaults unless the caller gives them, and any substitution
 the caller replaces), every resource named as in the deployed template
-(`orchard_local.deployed`). Lambda tasks run the handlers in-process (`lambda_service.py`), EMR tasks go through the
-`.sync` adapter (`emr_sync.py`). Every AWS call is recorded as its principal's (`principals.py`): each
+(`orchard_local.deployed`). Lambda tasks run the handlers in-process (`lambda_service.py`; what they log lands in their
+log groups), EMR tasks go through the `.sync` adapter (`emr_sync.py`; a step's stderr lands where EMR archives it).
+CloudFormation lists the stack by its name, with template.yaml's Outputs (`cloudformation.py`), so that the `orchard`
+command finds it as it finds a deployed one. Every AWS call is recorded as its principal's (`principals.py`): each
 function's role, the state machine's, the clusters' instance role. Use inside `mock_aws(config=MOTO_CONFIG)`.
 """
 
@@ -25,9 +27,11 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from moto.ec2.models import ec2_backends
 
+from orchard_cli.history import StateRun, states_of
 from orchard_functions.slots import SLOTS_KEY
 from orchard_local import template as t
 from orchard_local.account import ACCOUNT, REGION
+from orchard_local.cloudformation import create_stack_record
 from orchard_local.deployed import instance_profile_named, physical_names, role_of, stack
 from orchard_local.emr_sync import EmrBehaviour, emr_integration
 from orchard_local.eventbridge import invoke_async, matches, rule_targets
@@ -35,6 +39,7 @@ from orchard_local.events import execution_status_change, object_created_event
 from orchard_local.lambda_service import LambdaService, handler_of, lambdas_in_process
 from orchard_local.moto_fixes import account_services, atomic_item_operations, fail_states_reraise, interpreter_clients
 from orchard_local.principals import Call, Principals
+from orchard_local.s3_events import objects_created_published
 
 if TYPE_CHECKING:
     from moto.core.config import DefaultConfig
@@ -42,17 +47,6 @@ if TYPE_CHECKING:
 MOTO_CONFIG: DefaultConfig = {"stepfunctions": {"execute_state_machine": True}}
 BUCKETS = ("InputsBucket", "OutputsBucket", "LogsBucket", "ArtifactsBucket")
 FINISHED = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
-
-
-@dataclass(frozen=True)
-class StateRun:
-    """One state of an execution, as the console lists it."""
-
-    name: str
-    entered: datetime
-    exited: datetime | None
-    status: str  # Succeeded, Failed, or Caught (it failed and its Catch took over)
-    attempts: int  # calls of its task, retries included (0 for states without a task)
 
 
 @dataclass
@@ -171,33 +165,19 @@ class LocalStack:
         item = dynamodb.get_item(TableName=self.names["SlotsTable"], Key=SLOTS_KEY, ConsistentRead=True).get("Item", {})
         return {name: next(iter(value.values())) for name, value in item.items()}
 
+    @contextlib.contextmanager
+    def uploads_start_runs(self) -> Iterator[None]:
+        """For the block, every object created in the inputs bucket, by whoever, is delivered to EventBridge as S3
+        delivers it (orchard_local.s3_events): a manifest uploaded under manifests/ starts a run by itself. Outside it,
+        a test delivers the events it chooses (`publish`, `deliver`)."""
+        with objects_created_published(self.names, self.publish):
+            yield
+
     def stop(self, execution_arn: str, timeout_seconds: float = 60) -> Execution:
         """Stop the execution (StopExecution), wait for it to be ABORTED, and publish Step Functions' status-change
         event for it, as `wait` does for any end."""
         self.stepfunctions.stop_execution(executionArn=execution_arn, error="Stopped", cause="Stopped by the test")
         return self.wait(execution_arn, timeout_seconds)
-
-
-def states_of(events: list[dict[str, Any]]) -> list[StateRun]:
-    """The states entered, in order: times, how each ended, how many attempts its task took."""
-    runs: list[dict[str, Any]] = []
-    for event in events:
-        kind = event["type"]
-        if kind.endswith("StateEntered"):
-            runs.append({"name": event["stateEnteredEventDetails"]["name"], "entered": event["timestamp"],
-                         "exited": None, "status": "Running", "attempts": 0})
-        elif not runs:
-            continue
-        elif kind.endswith("Scheduled"):
-            runs[-1]["attempts"] += 1
-        elif kind.endswith("Succeeded") and kind != "ExecutionSucceeded":
-            runs[-1]["status"] = "Succeeded"
-        elif kind.endswith(("Failed", "TimedOut")):
-            runs[-1].update(status="Failed", exited=runs[-1]["exited"] or event["timestamp"])
-        elif kind.endswith("StateExited"):
-            runs[-1].update(exited=event["timestamp"],
-                            status="Caught" if runs[-1]["status"] == "Failed" else "Succeeded")
-    return [StateRun(**run) for run in runs]
 
 
 def function_environment(names: dict[str, str]) -> dict[str, str]:
@@ -215,7 +195,8 @@ def function_environment(names: dict[str, str]) -> dict[str, str]:
 
 
 def create_resources(names: dict[str, str]) -> str:
-    """Buckets, the failure topic with a queue subscribed to read its notices; the queue's URL."""
+    """Buckets, the failure topic with a queue subscribed to read its notices, the queue of lost events, the tables,
+    the log groups; the notices queue's URL."""
     s3 = boto3.client("s3", region_name=REGION)
     for logical in BUCKETS:
         s3.create_bucket(Bucket=names[logical], CreateBucketConfiguration={"LocationConstraint": REGION})
@@ -234,6 +215,9 @@ def create_resources(names: dict[str, str]) -> str:
         dynamodb.create_table(TableName=names[logical], KeySchema=properties["KeySchema"],
                               AttributeDefinitions=properties["AttributeDefinitions"],
                               BillingMode=properties["BillingMode"])
+    logs = boto3.client("logs", region_name=REGION)
+    for logical in t.resources("AWS::Logs::LogGroup"):
+        logs.create_log_group(logGroupName=names[logical])
     return queue_url
 
 
@@ -321,6 +305,7 @@ def deployed_stack(emr: EmrBehaviour | None, parameters: Mapping[str, str],
                                              "app.publish_artifacts")
     principals[role_of("PublishArtifactsFunction")].watch_module(sys.modules[publish.__module__])
     names["PublishedArtifacts.ArtifactsUri"] = publish(bucket=names["ArtifactsBucket"], bundle=t.ROOT)
+    create_stack_record(names)
     saved_environment = dict(os.environ)
     os.environ.update(function_environment(names))
     state_machine = principals[role_of("PipelineStateMachine")]

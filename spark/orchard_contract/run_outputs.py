@@ -27,6 +27,7 @@ OUTPUT_FOLDERS = (
     "pca_csv",
     "report",
 )
+REPORT_PAGE = "report/index.html"  # the run's HTML report, under its output prefix (orchard_features.report)
 FEATURE_DIMENSION = 1280  # MobileNetV2, no top, average pooling
 
 

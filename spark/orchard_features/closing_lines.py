@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchard_contract.run_outputs import OUTPUT_FOLDERS
+from orchard_contract.run_outputs import OUTPUT_FOLDERS, REPORT_PAGE
 
 SHOWN_COMPONENTS = 5
 
@@ -25,7 +25,7 @@ def closing_lines(info: dict[str, Any], output: str) -> str:
         f"  PCA k={pca['k']}: {100 * pca['total_explained_variance']:.2f} % of the variance; {first}",
         f"  weights     {model['weights_description']}",
         f"  outputs     {output}/{{{','.join(name for name in OUTPUT_FOLDERS if not name.endswith('_csv'))}}}",
-        f"  report      {output}/report/index.html",
+        f"  report      {output}/{REPORT_PAGE}",
     ]
     if counts["images_failed"]:
         lines.insert(3, f"  failures    listed with their reasons in {output}/errors/")

@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from orchard_contract.manifest import readable_stem
-from orchard_functions.execution_names import (
+from orchard_contract.run_names import (
     FALLBACK_STEM,
     MAX_STEM_LENGTH,
     execution_arn,
