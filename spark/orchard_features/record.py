@@ -13,6 +13,7 @@ from pyspark.sql import SparkSession
 from orchard_contract.paths import label_from_path
 from orchard_contract.run_outputs import FEATURE_DIMENSION, MODEL_INFO_DOCUMENT, SUCCESS_MARKER_DOCUMENT
 from orchard_features import storage
+from orchard_features.images import PREPROCESSING
 from orchard_features.model import MODEL_NAME, ModelArtifact
 from orchard_features.pca import PcaResult
 from orchard_features.settings import JobSettings
@@ -58,7 +59,7 @@ def model_info(settings: JobSettings, artifact: ModelArtifact, counts: dict[str,
             "weights_are_random": artifact.weights_are_random,
             "weights_description": artifact.describe_weights(),
             "image_size": artifact.image_size,
-            "preprocessing": "RGB, bilinear resize, x / 127.5 - 1 (mobilenet_v2.preprocess_input)",
+            "preprocessing": PREPROCESSING,
             "engine": artifact.engine,
             "batch_size": settings.batch_size,
         },
