@@ -234,3 +234,36 @@ def test_a_batch_keeps_its_featurized_images_only():
     np.testing.assert_array_equal(np.array(rows["features"].to_pylist(), np.float32),
                                   np.stack(results["features"][[0, 2]]))
 
+
+def test_the_clusters_instance_role_may_keep_and_read_features_in_the_deployed_store(monkeypatch):
+    """The store as deployed (Prepare's FEATURE_STORE_URI), written and read with the EMR instance role: each request,
+    checked against the role's policies with the Service Authorization Reference's actions; and every PutObject
+    carries the If-None-Match that the role's grant requires."""
+    import boto3
+    from moto import mock_aws
+
+    from iam_coverage import missing_grants
+    from orchard_features import sources
+    from orchard_local.deployed import physical_names, stack
+    from orchard_local.principals import Principals
+
+    deployed = stack()
+    uri = deployed.render(deployed.resources["PrepareRunFunction"]["Properties"]["Environment"]["Variables"]
+                          ["FEATURE_STORE_URI"])
+    assert uri == f"s3://{physical_names()['OutputsBucket']}/feature-store/"
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    with mock_aws():
+        sources.s3_client.cache_clear()
+        boto3.client("s3").create_bucket(Bucket=physical_names()["OutputsBucket"],
+                                         CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        principals = Principals()
+        principals["EmrInstanceRole"].watch(sources.s3_client().meta.events)
+        folder = feature_store.model_folder(uri, "0123456789abcdef01234567")
+        stored = images("a", 3)
+        write_segment(folder, table(stored))
+        assert sorted(read_all(folder, stored)) == sorted(stored)
+    sources.s3_client.cache_clear()
+
+    assert {call.operation.name for call in principals.calls} == {"PutObject", "ListObjectsV2", "GetObject"}
+    assert {call.params.get("IfNoneMatch") for call in principals.calls if call.operation.name == "PutObject"} == {"*"}
+    assert missing_grants(principals.calls) == []

@@ -75,7 +75,8 @@ def demo_closing_lines(execution: Execution, report: Path, local_seconds: float)
     return [
         f"Run {summary['run_id']}: {summary['status']} in {local_seconds:.0f} s",
         f"  images      read {counts['images_read']}, featurized {counts['images_featurized']}, "
-        f"failed {counts['images_failed']} (reasons in errors/)",
+        f"reused {counts['images_reused']} (from the feature store), failed {counts['images_failed']} "
+        "(reasons in errors/)",
         f"  throughput  {summary['images_per_minute']:.0f} images/min over the EMR step "
         f"({summary['step']['seconds']:.1f} s, local Spark on this machine)",
         f"  PCA         k={outputs['pca_components']}: "

@@ -96,7 +96,8 @@ def test_uploaded_manifest_is_resolved_stored_and_planned(aws, lambda_context):
     code = f"s3://{ARTIFACTS_BUCKET}/code/0123456789abcdef"
     assert args == ["spark-submit", "--deploy-mode", "client", "--py-files", f"{code}/orchard_job.zip",
                     f"{code}/run_job.py", plan["manifest_uri"], "--output", plan["output_uri"],
-                    "--model-store", f"s3://{ARTIFACTS_BUCKET}/models/"]
+                    "--model-store", f"s3://{ARTIFACTS_BUCKET}/models/",
+                    "--feature-store", f"s3://{OUTPUTS_BUCKET}/feature-store/"]
     assert plan["step"]["ActionOnFailure"] == "CONTINUE"
     assert plan["step_timeout_seconds"] == 180 * 60
 
