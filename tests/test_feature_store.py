@@ -163,6 +163,23 @@ def test_a_segment_that_lacks_what_its_commit_lists_is_an_error_not_a_loss(store
         read_stored(store, segment, images("a", 3) | {"s3://in/a/9.jpg": 'etag="a9" size=1000'})
 
 
+def test_a_segment_removed_while_a_run_uses_it_is_an_error_not_a_loss(store):
+    stored = images("a", 3)
+    segment = write_segment(store, table(stored))
+    found = find_stored(store, stored, LIMIT)
+    location = feature_store.segment_location(store, segment)
+    if store.startswith("s3://"):
+        from orchard_features.sources import bucket_and_key, s3_client
+
+        bucket, key = bucket_and_key(location)
+        s3_client().delete_object(Bucket=bucket, Key=key)
+    else:
+        Path(location.removeprefix("file:")).unlink()
+
+    with pytest.raises(FeatureStoreError, match="is gone: the store was cleared while this run used it"):
+        read_stored(store, found["s3://in/a/0.jpg"], stored)
+
+
 def test_nothing_is_replaced(store):
     location = feature_store.segment_location(store, feature_store.new_segment_id())
     store_files.create_file(location, b"first")

@@ -44,7 +44,7 @@ _NUMBER = "segment_number"  # a row's segment, as its place in the sorted commit
 
 
 class FeatureStoreError(OrchardError):
-    """A committed segment does not hold what its commit lists: the store was changed by hand."""
+    """A committed segment is gone, or does not hold what its commit lists: the store was changed by hand."""
 
 
 def arrow_schema(columns: tuple[Column, ...]) -> pa.Schema:
@@ -137,8 +137,14 @@ def find_stored(folder: str, wanted: Mapping[str, str], max_pixels: int) -> dict
 
 def read_stored(folder: str, segment: str, wanted: Mapping[str, str]) -> pa.Table:
     """The rows of SEGMENT_COLUMNS of the images of `wanted` (path -> content identity), each once, from a committed
-    segment; FeatureStoreError if it lacks one."""
-    table = pq.read_table(pa.BufferReader(read_file(segment_location(folder, segment))))
+    segment; FeatureStoreError if it lacks one, or is gone."""
+    location = segment_location(folder, segment)
+    try:
+        data = read_file(location)
+    except FileNotFoundError:
+        raise FeatureStoreError(f"segment {location} is gone: the store was cleared while this run used it; "
+                                "run again") from None
+    table = pq.read_table(pa.BufferReader(data))
     seen: set[str] = set()
     keep = []
     for path, content in zip(table[PATH.name].to_pylist(), table[CONTENT.name].to_pylist(), strict=True):
@@ -148,7 +154,7 @@ def read_stored(folder: str, segment: str, wanted: Mapping[str, str]) -> pa.Tabl
     rows = table.filter(pa.array(keep, pa.bool_()))
     if rows.num_rows != len(wanted):
         raise FeatureStoreError(
-            f"segment {segment_location(folder, segment)} holds {rows.num_rows} of the {len(wanted)} images its "
+            f"segment {location} holds {rows.num_rows} of the {len(wanted)} images its "
             "commit lists: the store was changed by hand; remove it (or this model's folder), or run with --no-reuse"
         )
     return rows.select([column.name for column in SEGMENT_COLUMNS]).cast(arrow_schema(SEGMENT_COLUMNS))

@@ -43,10 +43,14 @@ def list_names(folder: str) -> list[str]:
 
 
 def read_file(location: str) -> bytes:
-    """A file's whole content."""
+    """A file's whole content; FileNotFoundError when there is no such file."""
     if is_s3(location):
         bucket, key = bucket_and_key(location)
-        return s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
+        client = s3_client()
+        try:
+            return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except client.exceptions.NoSuchKey:
+            raise FileNotFoundError(location) from None
     with open(local_path(location), "rb") as stream:
         return stream.read()
 
