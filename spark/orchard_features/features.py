@@ -119,11 +119,11 @@ def extract_features(images: DataFrame, spec: ExtractorSpec, done: Accumulator) 
         def load(path: str) -> DecodedImage | ImageError:
             return load_image(path, spec.image_size, spec.max_image_pixels)
 
-        read: deque[tuple[pd.Series, pd.Series]] = deque()  # the batches in flight, oldest first
+        in_flight: deque[tuple[pd.Series, pd.Series]] = deque()  # the batches being read, oldest first
 
         def paths_of(batches: Iterator[tuple[pd.Series, pd.Series]]) -> Iterator[pd.Series]:
             for paths, contents in batches:
-                read.append((paths, contents))
+                in_flight.append((paths, contents))
                 yield paths
 
         stored: list[pa.Table] = []
@@ -133,12 +133,11 @@ def extract_features(images: DataFrame, spec: ExtractorSpec, done: Accumulator) 
                 buffer = np.empty((len(images), *buffer.shape[1:]), dtype=np.float32)
             results = featurize_batch(images, engine, buffer)
             yield results
-            paths, contents = read.popleft()
+            paths, contents = in_flight.popleft()
             if spec.store_folder:
                 stored.append(feature_store.stored_rows(paths, contents, results))
             done.add(len(images))
-        rows = pa.concat_tables(stored) if stored else None
-        if spec.store_folder and rows is not None and rows.num_rows:
+        if spec.store_folder and stored and (rows := pa.concat_tables(stored)).num_rows:
             feature_store.write_segment(spec.store_folder, rows)
 
     # pyspark's stubs have no overload for the UDF type inferred from the type hints (no functionType)

@@ -31,7 +31,9 @@ KEY_EXISTS = "PreconditionFailed"
 
 
 def list_names(folder: str) -> list[str]:
-    """The names of the visible files directly in `folder`, sorted; none when it does not exist."""
+    """The names of the visible files directly in `folder`, sorted; none when it does not exist. On S3 a
+    ListObjectsV2 with a `/` delimiter, every page of it (1,000 keys a page: S3 API Reference, "ListObjectsV2",
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html)."""
     if not is_s3(folder):
         path = local_path(folder)
         return sorted(name for name in os.listdir(path) if not is_hidden(name)) if os.path.isdir(path) else []
