@@ -19,8 +19,9 @@ OUTPUT ?= build/run/output
 ARGS ?=
 BENCH_ARGS ?= --images 4000
 BENCH_S3_ARGS ?= --images 2000
+BENCH_REUSE_ARGS ?= --images 4000
 
-.PHONY: demo test test-fast lint typecheck validate bench bench-s3 run java constraints prices clean
+.PHONY: demo test test-fast lint typecheck validate bench bench-s3 bench-reuse run java constraints prices clean
 
 # The whole workflow on this machine: the real state machine in moto, the real job in local Spark.
 demo: java $(INSTALLED)
@@ -56,6 +57,10 @@ bench: java $(INSTALLED)
 # The whole job reading from S3 at 0 and at 100 ms per request: moto's S3 on the loopback, offline.
 bench-s3: java $(INSTALLED)
 	$(PY) benchmarks/bench_s3.py $(BENCH_S3_ARGS)
+
+# Re-runs with the feature store: the same images twice, then with 10 % new ones; the store's index at 1M images.
+bench-reuse: java $(INSTALLED)
+	$(PY) benchmarks/bench_reuse.py $(BENCH_REUSE_ARGS)
 
 run: java $(INSTALLED)
 ifeq ($(INPUT),)

@@ -69,21 +69,22 @@ class JobOutputs:
     output_uri: str = OUTPUT_URI
     read: int = 12
     failed: int = 2
+    reused: int = 4  # of the images with features, read back from the feature store
     files: int = 2  # part files per Parquet folder
     feature_length: int = FEATURE_DIMENSION
     pca_length: int = K
     run_name: str = "mini"  # recorded in model_info.json and _SUCCESS
 
     @property
-    def featurized(self) -> int:
+    def with_features(self) -> int:
         return self.read - self.failed
 
     def counts(self) -> dict[str, int]:
-        return {"images_read": self.read, "images_featurized": self.featurized, "images_failed": self.failed,
-                "classes": 1}
+        return {"images_read": self.read, "images_featurized": self.with_features - self.reused,
+                "images_reused": self.reused, "images_failed": self.failed, "classes": 1}
 
     def rows(self, folder: str) -> int:
-        return self.counts()[OUTPUTS_BY_FOLDER[folder].rows_count]
+        return OUTPUTS_BY_FOLDER[folder].rows(self.counts())
 
     def part_names(self, folder: str) -> list[str]:
         """Spark writes one part file per task; an empty result still gets one (with no row group)."""
@@ -105,7 +106,7 @@ class JobOutputs:
     def values(self, column: Column, rows: range, failed: bool) -> list[Any]:
         """A column's values in `rows` (of errors/ when `failed`): the first images featurized, the others failed;
         null in a column the fake knows nothing of."""
-        featurized = [i < self.featurized for i in rows]
+        featurized = [i < self.with_features for i in rows]
         broken = "broken_" if failed else ""
         made = {
             PATH: lambda: [f"s3://{INPUTS_BUCKET}/fruits-360/Training/Kiwi/{broken}{i}_100.jpg" for i in rows],
@@ -138,11 +139,13 @@ class JobOutputs:
         return {
             "model_info_version": MODEL_INFO_DOCUMENT.version,
             "run": {"name": self.run_name, "started_at": "2026-11-27T21:09:12+00:00", "inputs": [f"s3://{INPUTS_BUCKET}/fruits-360/Training/"],
-                    "output": self.output_uri, "selection": {"classes": ["Kiwi"], "max_per_class": 60, "max_images": 300, "seed": 42}},
+                    "output": self.output_uri, "selection": {"classes": ["Kiwi"], "max_per_class": 60, "max_images": 300, "seed": 42},
+                    "feature_store": f"s3://{OUTPUTS_BUCKET}/feature-store/", "reuse_features": True},
             "counts": self.counts(),
             "model": {"name": "MobileNetV2", "include_top": False, "pooling": "avg", "feature_dimension": 1280,
                       "weights": "imagenet", "weights_are_random": False, "weights_description": "ImageNet (Keras)",
-                      "image_size": 224, "preprocessing": "RGB, bilinear resize", "engine": "onnxruntime", "batch_size": 64},
+                      "image_size": 224, "preprocessing": "RGB, bilinear resize", "engine": "onnxruntime", "batch_size": 64,
+                      "fingerprint": "0123456789abcdef01234567"},
             "pca": {"k": K, "explained_variance": SHARES, "cumulative_explained_variance": list(accumulate(SHARES)),
                     "total_explained_variance": list(accumulate(SHARES))[-1]},
             "versions": {"python": "3.11.9", "pyspark": "3.5.6"},

@@ -197,7 +197,7 @@ def test_text_files_round_trip_through_the_file_system_api(spark, tmp_path):
     (1, lambda cores: 1),  # never an empty task
 ])
 def test_the_catalog_splits_images_into_even_tasks_that_fill_every_core(spark, images, partitions):
-    paths = [f"/data/Training/Kiwi/{number}.jpg" for number in range(images)]
+    paths = {f"/data/Training/Kiwi/{number}.jpg": f"size={number} mtime_ns=1" for number in range(images)}
     sizes = job.catalog_frame(spark, paths, 512).rdd.glom().map(len).collect()
     assert len(sizes) == partitions(spark.sparkContext.defaultParallelism)
     assert sum(sizes) == images and max(sizes) - min(sizes) <= 1

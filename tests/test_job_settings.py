@@ -8,14 +8,14 @@ from dataclasses import fields
 import pytest
 
 from orchard_contract.manifest import InvalidManifest, job_setting_schemas, parse_manifest
-from orchard_features.settings import JobSettings, parse_arguments
+from orchard_features.settings import JobSettings, parse_arguments, settings_from_arguments
 
-# The command line's alone: where the outputs go and the models are kept is the deployment's (the prepare-run Lambda
-# passes --output and --model-store), a cache folder is the machine's, the run's name is the manifest's `name`; the
-# report, the pixel limit, the tasks' size and how much the libraries log are the job's operation, not what a run
-# computes.
-COMMAND_LINE_ONLY = {"output", "model_store", "model_cache", "run_name", "write_report", "max_image_pixels",
-                     "images_per_partition", "verbose"}
+# The command line's alone: where the outputs go and the models and features are kept is the deployment's (the
+# prepare-run Lambda passes --output, --model-store and --feature-store), a cache folder is the machine's, the run's
+# name is the manifest's `name`; the report, the pixel limit, the tasks' size and how much the libraries log are the
+# job's operation, not what a run computes.
+COMMAND_LINE_ONLY = {"output", "model_store", "feature_store", "model_cache", "run_name", "write_report",
+                     "max_image_pixels", "images_per_partition", "verbose"}
 FROM_THE_MANIFEST_ONLY = {"inputs", "selection"}
 
 # (the flag as argparse names it, the setting, the flag's text, the same value in a manifest)
@@ -67,3 +67,14 @@ def test_a_bad_value_is_refused_in_the_same_words_by_flag_and_by_manifest(capsys
 def test_a_good_flag_is_the_value_a_manifest_would_hold():
     arguments = parse_arguments(["images/", "--output", "out", "-k", "20", "--engine", "tensorflow", "--weights", "none"])
     assert (arguments.pca_components, arguments.engine, arguments.weights) == (20, "tensorflow", "none")
+
+
+def test_reuse_is_on_unless_the_flag_or_the_manifest_turns_it_off():
+    def reuse(arguments: list[str], job: dict) -> bool:
+        manifest = json.dumps({"manifest_version": 1, "inputs": ["images/"], "job": job})
+        parsed = parse_arguments(["m.json", "--output", "out", "--feature-store", "s3://b/features/", *arguments])
+        return settings_from_arguments(parsed, lambda _: manifest).reuse_features
+
+    assert reuse([], {}) is True
+    assert reuse([], {"reuse_features": False}) is False
+    assert reuse(["--no-reuse"], {"reuse_features": True}) is False

@@ -72,8 +72,8 @@ def test_every_image_is_featurized_whatever_its_name(runs, tree, source):
     run = runs[source == "s3"]
     _, expected = tree
     assert run.reasons == {}
-    assert run.counts == {"images_read": len(expected), "images_featurized": len(expected), "images_failed": 0,
-                          "classes": len({label for _, label in expected.values()})}
+    assert run.counts == {"images_read": len(expected), "images_featurized": len(expected), "images_reused": 0,
+                          "images_failed": 0, "classes": len({label for _, label in expected.values()})}
 
 
 @pytest.mark.parametrize("source", ["folder", "s3"])

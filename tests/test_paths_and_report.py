@@ -108,6 +108,14 @@ def test_report_draws_both_plots_and_a_page(tmp_path: Path):
     assert 'src="pca_scatter.png"' in page and "PC1-10" in page
 
 
+def test_the_page_and_the_closing_lines_say_how_many_images_were_reused_and_from_where():
+    document = info()
+    page, lines = render_page(document), closing_lines(document, "/out")
+    assert "<th>Images reused from the feature store</th><td>4</td>" in page
+    assert "featurized 5, reused 4, failed 1" in lines
+    assert f"store       {document['run']['feature_store']} (model {document['model']['fingerprint']})" in lines
+
+
 def test_random_weights_are_flagged_in_the_page_and_the_closing_lines():
     assert 'class="warn"' in render_page(info(random_weights=True))
     assert 'class="warn"' not in render_page(info(random_weights=False))

@@ -23,8 +23,9 @@ PROGRESS_LINE = re.compile(
     r"(  )?[A-Za-z][A-Za-z ]*(\.\.\.|: done in \d+\.\d s)"
     r"|  \d+ images selected of \d+ files found"
     r"|  MobileNetV2, \w+, \d+ px, weights: .+"
+    r"|  \d+ of the \d+ images are in .+"
     r"|  featurizing: \d+/\d+ images \(\d+ %\)"
-    r"|  \d+ featurized, \d+ failed"
+    r"|  \d+ featurized, \d+ reused, \d+ failed"
 )
 
 
@@ -34,7 +35,7 @@ def test_a_run_prints_orchard_lines_only(tmp_path, sample):
     output = tmp_path / "output"
     command = [sys.executable, "-m", "orchard_features", str(sample.root), "--output", str(output),
                "--weights", "none", "--image-size", str(TEST_IMAGE_SIZE), "-k", "5",
-               "--model-cache", str(tmp_path / "models")]
+               "--model-cache", str(tmp_path / "models"), "--feature-store", str(tmp_path / "features")]
     environment = {**os.environ, "PYTHONPATH": str(SOURCES)}
     environment.pop("TF_CPP_MIN_LOG_LEVEL", None)  # set by conftest for this process: the job must set its own
     finished = subprocess.run(command, env=environment, cwd=tmp_path, capture_output=True, text=True, timeout=300)

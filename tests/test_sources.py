@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from pathlib import Path
@@ -50,24 +51,55 @@ def bucket(monkeypatch):
 
 
 def test_local_folders_are_listed_recursively_without_hidden_names(folder: Path):
-    assert list_files([str(folder)]) == [f"file:{folder}/{name}" for name in VISIBLE]
+    assert list(list_files([str(folder)])) == [f"file:{folder}/{name}" for name in VISIBLE]
 
 
 def test_s3_prefixes_are_listed_recursively_without_hidden_names_or_folder_markers(bucket):
-    assert list_files(["s3://images/fruits"]) == [f"s3://images/fruits/{name}" for name in VISIBLE]
-    assert list_files(["s3://images/fruits/Test/"]) == ["s3://images/fruits/Test/Apple/e.jpg"]
+    assert list(list_files(["s3://images/fruits"])) == [f"s3://images/fruits/{name}" for name in VISIBLE]
+    assert list(list_files(["s3://images/fruits/Test/"])) == ["s3://images/fruits/Test/Apple/e.jpg"]
 
 
 def test_s3_listing_follows_every_page(bucket):
     keys = [f"many/Class/{index:04d}.jpg" for index in range(1005)]  # ListObjectsV2 returns 1,000 keys a page
     for key in keys:
         bucket.put_object(Bucket="images", Key=key, Body=b"x")
-    assert list_files(["s3://images/many"]) == [f"s3://images/{key}" for key in keys]
+    assert list(list_files(["s3://images/many"])) == [f"s3://images/{key}" for key in keys]
 
 
 def test_an_input_naming_one_file_lists_that_file(folder: Path, bucket):
-    assert list_files([str(folder / "Training/Apple/a.jpg")]) == [f"file:{folder}/Training/Apple/a.jpg"]
-    assert list_files(["s3://images/fruits/notes.txt"]) == ["s3://images/fruits/notes.txt"]
+    assert list(list_files([str(folder / "Training/Apple/a.jpg")])) == [f"file:{folder}/Training/Apple/a.jpg"]
+    assert list(list_files(["s3://images/fruits/notes.txt"])) == ["s3://images/fruits/notes.txt"]
+
+
+def test_a_local_file_s_content_identity_is_its_size_and_modification_time(folder: Path):
+    path = folder / "Training/Apple/a.jpg"
+    status = path.stat()
+    listed = list_files([str(folder)])
+    assert listed[f"file:{path}"] == f"size={status.st_size} mtime_ns={status.st_mtime_ns}"
+    assert list_files([str(path)]) == {f"file:{path}": listed[f"file:{path}"]}
+
+    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns + 1))  # rewritten with bytes of the same length
+    touched = list_files([str(folder)])
+    assert touched[f"file:{path}"] != listed[f"file:{path}"]
+    assert {name: identity for name, identity in touched.items() if name != f"file:{path}"} == {
+        name: identity for name, identity in listed.items() if name != f"file:{path}"}
+
+
+def test_a_file_gone_before_its_stat_gets_an_identity_nothing_matches(folder: Path):
+    gone = folder / "gone.jpg"
+    assert sources.content_of_file(str(gone)).startswith("unknown=")
+    assert sources.content_of_file(str(gone)) != sources.content_of_file(str(gone))
+
+
+def test_an_object_s_content_identity_is_its_etag_and_size(bucket):
+    key = "fruits/Training/Apple/a.jpg"
+    head = bucket.head_object(Bucket="images", Key=key)
+    listed = list_files(["s3://images/fruits"])
+    assert listed[f"s3://images/{key}"] == f"etag={head['ETag']} size={head['ContentLength']}"
+    assert list_files([f"s3://images/{key}"]) == {f"s3://images/{key}": listed[f"s3://images/{key}"]}
+
+    bucket.put_object(Bucket="images", Key=key, Body=b"Training/Apple/A.jpg")  # other bytes, the same length
+    assert list_files([f"s3://images/{key}"])[f"s3://images/{key}"] != listed[f"s3://images/{key}"]
 
 
 def test_inputs_holding_no_file_are_named(folder: Path, bucket):
@@ -99,10 +131,10 @@ def test_odd_names_are_listed_and_read_as_written_from_a_folder(tmp_path: Path):
         (root / relative).write_bytes(relative.encode())
     expected = sorted(f"file:{root}/{relative}" for relative in odd_tree())
 
-    assert list_files([str(root)]) == list_files([f"file:{root}"]) == expected
+    assert list(list_files([str(root)])) == list(list_files([f"file:{root}"])) == expected
     assert [read_bytes(path) for path in expected] == [path.removeprefix(f"file:{root}/").encode() for path in expected]
-    assert list_files([f"file:{root}/Test #1?/"]) == [path for path in expected if "/Test #1?/" in path]
-    assert list_files([expected[0]]) == expected[:1]
+    assert list(list_files([f"file:{root}/Test #1?/"])) == [path for path in expected if "/Test #1?/" in path]
+    assert list(list_files([expected[0]])) == expected[:1]
 
 
 def test_odd_names_are_listed_and_read_as_written_from_s3(bucket):
@@ -110,11 +142,11 @@ def test_odd_names_are_listed_and_read_as_written_from_s3(bucket):
         bucket.put_object(Bucket="images", Key=f"odd #1?/{relative}", Body=relative.encode())
     expected = sorted(f"s3://images/odd #1?/{relative}" for relative in odd_tree())
 
-    assert list_files(["s3://images/odd #1?"]) == expected
+    assert list(list_files(["s3://images/odd #1?"])) == expected
     assert [read_bytes(path) for path in expected] == [path.removeprefix("s3://images/odd #1?/").encode()
                                                        for path in expected]
-    assert list_files(["s3://images/odd #1?/Test #1?/"]) == [path for path in expected if "/Test #1?/" in path]
-    assert list_files([expected[0]]) == expected[:1]
+    assert list(list_files(["s3://images/odd #1?/Test #1?/"])) == [path for path in expected if "/Test #1?/" in path]
+    assert list(list_files([expected[0]])) == expected[:1]
 
 
 def test_an_unreadable_local_file_gives_its_reason(folder: Path):
@@ -162,7 +194,7 @@ def test_the_clusters_instance_role_may_make_every_request_of_the_reading(monkey
             s3.put_object(Bucket=inputs, Key=f"fruits-360/{name}", Body=b"x")
         principals = Principals()
         principals["EmrInstanceRole"].watch(sources.s3_client().meta.events)
-        listed = list_files([f"s3://{inputs}/fruits-360/"])
+        listed = list(list_files([f"s3://{inputs}/fruits-360/"]))
         for path in [*listed, f"s3://{inputs}/fruits-360/Training/Apple/gone.jpg"]:
             with contextlib.suppress(UnreadableFile):
                 read_bytes(path)

@@ -88,19 +88,21 @@ def verified_figures(*, marker: Any, model_info: Any, part_files: Mapping[str, S
     MODEL_INFO_DOCUMENT.check(model_info)
     counts, model = model_info["counts"], model_info["model"]
     read, featurized, failed = counts["images_read"], counts["images_featurized"], counts["images_failed"]
-    check_counts(read=read, featurized=featurized, failed=failed)
+    reused = counts["images_reused"]
+    check_counts(read=read, featurized=featurized, reused=reused, failed=failed)
     check_marker_counts(marker, counts)
     check_model_dimensions(model_info, pca_components)
     total = check_explained_variance(model_info["pca"], pca_components)
     for output in PARQUET_OUTPUTS:
         check_columns(part_files[output.folder], output.columns)
-        check_rows(output.folder, part_files[output.folder], counts[output.rows_count], output.rows_count)
+        check_rows(output.folder, part_files[output.folder], output.rows(counts), " + ".join(output.rows_counts))
     check_vector_lengths(part_files[FEATURES_OUTPUT.folder], FEATURES.name, FEATURE_DIMENSION,
                          "the MobileNetV2 feature size")
     check_vector_lengths(part_files[PCA_OUTPUT.folder], PCA.name, pca_components, "the run's pca_components")
     return {
         "images_read": read,
         "featurized": featurized,
+        "reused": reused,
         "failed": failed,
         "pca_components": pca_components,
         "explained_variance_total": total,
@@ -110,14 +112,16 @@ def verified_figures(*, marker: Any, model_info: Any, part_files: Mapping[str, S
     }
 
 
-def check_counts(*, read: int, featurized: int, failed: int) -> None:
-    """featurized + failed = read, and none negative."""
-    if min(read, featurized, failed) < 0:
-        raise CountsDoNotAddUp(f"{MODEL_INFO_KEY} counts {read} read, {featurized} featurized, {failed} failed")
-    if featurized + failed != read:
+def check_counts(*, read: int, featurized: int, reused: int, failed: int) -> None:
+    """featurized + reused + failed = read, and none negative."""
+    if min(read, featurized, reused, failed) < 0:
         raise CountsDoNotAddUp(
-            f"{MODEL_INFO_KEY} counts {featurized} featurized + {failed} failed = {featurized + failed}, "
-            f"but {read} read"
+            f"{MODEL_INFO_KEY} counts {read} read, {featurized} featurized, {reused} reused, {failed} failed"
+        )
+    if featurized + reused + failed != read:
+        raise CountsDoNotAddUp(
+            f"{MODEL_INFO_KEY} counts {featurized} featurized + {reused} reused + {failed} failed = "
+            f"{featurized + reused + failed}, but {read} read"
         )
 
 
@@ -183,11 +187,11 @@ def check_columns(files: Sequence[PartFile], columns: Sequence[Column]) -> None:
 
 
 def check_rows(folder: str, files: Sequence[PartFile], expected: int, count: str) -> None:
-    """The part files of `folder` hold `expected` rows in all (`count` names that figure)."""
+    """The part files of `folder` hold `expected` rows in all (`count` names the counts that sum to it)."""
     rows = sum(part.rows for part in files)
     if rows != expected:
         raise CountsDoNotAddUp(
-            f"{folder}/ holds {rows} rows in {len(files)} part files, but {MODEL_INFO_KEY} counts {count}={expected}"
+            f"{folder}/ holds {rows} rows in {len(files)} part files, but {MODEL_INFO_KEY} counts {count} = {expected}"
         )
 
 

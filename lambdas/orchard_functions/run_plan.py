@@ -195,6 +195,7 @@ def plan_run(manifest: dict[str, Any], source: str | None, execution_arn: str, s
             IdleTimeoutSeconds=deployment.idle_timeout_minutes * 60,
         ),
         step=feature_step(deployment.artifacts_uri,
-                          [manifest_uri, "--output", output_uri, "--model-store", deployment.model_store_uri]),
+                          [manifest_uri, "--output", output_uri, "--model-store", deployment.model_store_uri,
+                           "--feature-store", deployment.feature_store_uri]),
         step_timeout_seconds=deployment.max_run_minutes * 60,
     )

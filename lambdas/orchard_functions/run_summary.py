@@ -41,6 +41,7 @@ def build_run_summary(
         {
             "images_read": outputs["images_read"],
             "images_featurized": outputs["featurized"],
+            "images_reused": outputs["reused"],
             "images_failed": outputs["failed"],
         }
         if outputs
@@ -88,6 +89,7 @@ def metric_values(summary: Mapping[str, Any]) -> list[tuple[str, str, float]]:
         values += [
             ("ImagesRead", "Count", counts["images_read"]),
             ("ImagesFeaturized", "Count", counts["images_featurized"]),
+            ("ImagesReused", "Count", counts["images_reused"]),
             ("ImagesFailed", "Count", counts["images_failed"]),
         ]
     if summary["step"] and summary["step"]["seconds"] is not None:

@@ -34,6 +34,7 @@ class DeploymentParameters(FunctionSettings):
     logs_bucket: str
     artifacts_uri: str
     model_store_uri: str
+    feature_store_uri: str
     primary_instance_types: CommaList
     core_instance_types: CommaList
     core_vcpus: int

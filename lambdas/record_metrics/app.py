@@ -45,6 +45,7 @@ class Outputs(BaseModel):
 
     images_read: int
     featurized: int
+    reused: int
     failed: int
     pca_components: int
     explained_variance_total: float

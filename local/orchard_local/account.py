@@ -34,6 +34,7 @@ LAMBDA_ENVIRONMENT = {
     "LOGS_BUCKET": LOGS_BUCKET,
     "ARTIFACTS_URI": f"s3://{ARTIFACTS_BUCKET}/code/0123456789abcdef/",
     "MODEL_STORE_URI": f"s3://{ARTIFACTS_BUCKET}/models/",
+    "FEATURE_STORE_URI": f"s3://{OUTPUTS_BUCKET}/feature-store/",
     "STATE_MACHINE_ARN": STATE_MACHINE_ARN,
     "PRIMARY_INSTANCE_TYPES": "m5.xlarge,m6i.xlarge",
     "CORE_INSTANCE_TYPES": "c6i.2xlarge,c5.2xlarge,c7i.2xlarge",

@@ -1,9 +1,11 @@
 """An EMR step that really runs: the feature job in local Spark on what the step names in (moto's) S3.
 
 The step's spark-submit arguments name s3:// locations: the resolved manifest, its inputs, the
-output prefix and the model store. Spark in local mode cannot read moto's S3, so they are mirrored
-into a local folder (`<mirror>/<bucket>/<key>`), the job runs on the mirror, and what it wrote is
-copied back to S3, where the workflow's next states read it, all with the S3 client of the cluster's nodes.
+output prefix, the model store and the feature store. Spark in local mode cannot read moto's S3, so they are
+mirrored into a local folder (`<mirror>/<bucket>/<key>`), the job runs on the mirror, and what it wrote is
+copied back to S3, where the workflow's next states read it, all with the S3 client of the cluster's nodes. The
+feature store is copied back whatever happened, as the job on EMR leaves in it what it completed, and as the job
+writes it: new files only, each with `If-None-Match: *`, which the nodes' role requires there.
 What the job tells its user (its progress, and how it failed, as its command ends: orchard_features.cli) is the
 step's stderr, which EMR archives next to the cluster's logs (orchard_local.emr_sync), and also shown as it goes.
 """
@@ -21,6 +23,7 @@ from typing import Any, TextIO
 import boto3
 
 from orchard_contract.errors import OrchardError
+from orchard_features.feature_store import COMMITS
 from orchard_features.job import run
 from orchard_features.progress import Progress
 from orchard_features.settings import PROG, parse_arguments, settings_from_arguments
@@ -55,9 +58,10 @@ class SparkStep:
         return self.mirror / bucket / key
 
     def run(self, arguments: list[str], s3: Any, progress: Progress) -> None:
-        """Mirror the manifest, its inputs and the model store; run the job; copy outputs and models back."""
+        """Mirror the manifest, its inputs and the two stores; run the job; copy outputs, models and features back."""
         manifest_uri, output_uri = arguments[0], arguments[arguments.index("--output") + 1]
         store_uri = arguments[arguments.index("--model-store") + 1]
+        features_uri = arguments[arguments.index("--feature-store") + 1]
         local_manifest = self.mirror.parent / "step-manifest.json"  # inputs rewritten: kept out of the mirror
         manifest = json.loads(download(s3, manifest_uri, local_manifest).read_text())
         for uri in manifest["inputs"]:
@@ -65,10 +69,14 @@ class SparkStep:
         local_inputs = [str(self.local(uri)) for uri in manifest["inputs"]]
         local_manifest.write_text(json.dumps(manifest | {"inputs": local_inputs}))
         download_prefix(s3, store_uri, self.local(store_uri))
+        stored = download_prefix(s3, features_uri, self.local(features_uri))
         local_arguments = [str(local_manifest)] + [str(self.local(a)) if a.startswith("s3://") else a
                                                    for a in arguments[1:]]
         settings = settings_from_arguments(parse_arguments(local_arguments), lambda path: Path(path).read_text())
-        run(self.spark, self.adjust_settings(settings), progress)
+        try:
+            run(self.spark, self.adjust_settings(settings), progress)
+        finally:
+            upload_new_files(s3, self.local(features_uri), features_uri, stored)
         upload_folder(s3, self.local(output_uri), output_uri)
         upload_folder(s3, self.local(store_uri), store_uri)
 
@@ -105,15 +113,29 @@ def download(s3: Any, uri: str, target: Path) -> Path:
     return target
 
 
-def download_prefix(s3: Any, uri: str, target: Path) -> None:
-    """Every object under the prefix `uri`, into `target`, keys below the prefix kept as paths."""
+def download_prefix(s3: Any, uri: str, target: Path) -> set[Path]:
+    """Every object under the prefix `uri`, into `target`, keys below the prefix kept as paths; returns the files."""
     bucket, prefix = split_s3_uri(uri.rstrip("/") + "/")
     target.mkdir(parents=True, exist_ok=True)
+    downloaded = set()
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             destination = target / item["Key"][len(prefix):]
             destination.parent.mkdir(parents=True, exist_ok=True)
             s3.download_file(bucket, item["Key"], str(destination))
+            downloaded.add(destination)
+    return downloaded
+
+
+def upload_new_files(s3: Any, folder: Path, uri: str, existing: set[Path]) -> None:
+    """The files under `folder` that are not in `existing` to the prefix `uri`, paths kept as keys, each created
+    with PutObject and `If-None-Match: *` (never replacing an object), in the order of their paths: a feature
+    store's segments before their commits."""
+    bucket, prefix = split_s3_uri(uri.rstrip("/") + "/")
+    new = [path for path in folder.rglob("*") if path.is_file() and path not in existing]
+    for path in sorted(new, key=lambda path: (path.parent.name == COMMITS, path.as_posix())):
+        s3.put_object(Bucket=bucket, Key=prefix + path.relative_to(folder).as_posix(), Body=path.read_bytes(),
+                      IfNoneMatch="*")
 
 
 def upload_folder(s3: Any, folder: Path, uri: str) -> None:

@@ -9,7 +9,7 @@ reading it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,16 +46,20 @@ class Column:
 
 @dataclass(frozen=True)
 class ParquetOutput:
-    """An output folder of Parquet part files: its columns, and the model_info.json count its rows add up to."""
+    """An output folder of Parquet part files: its columns, and the model_info.json counts its rows add up to."""
 
     folder: str
     columns: tuple[Column, ...]
-    rows_count: str  # a field of model_info.json's counts
+    rows_counts: tuple[str, ...]  # fields of model_info.json's counts, whose sum is its rows
 
     @property
     def names(self) -> list[str]:
         """The column names, in order."""
         return [column.name for column in self.columns]
+
+    def rows(self, counts: Mapping[str, int]) -> int:
+        """How many rows it holds, by model_info.json's `counts`."""
+        return sum(counts[name] for name in self.rows_counts)
 
 
 def ddl(columns: Iterable[Column]) -> str:
@@ -75,10 +79,12 @@ STATUS = Column("status", "string")  # FEATURIZED or FAILED
 REASON = Column("reason", "string")  # why the image failed
 FEATURIZED, FAILED = "featurized", "failed"
 
-FEATURES_OUTPUT = ParquetOutput("features", (PATH, LABEL, FEATURES), rows_count="images_featurized")
-PCA_OUTPUT = ParquetOutput("pca", (PATH, LABEL, PCA), rows_count="images_featurized")
-METADATA_OUTPUT = ParquetOutput("metadata", (PATH, LABEL, SPLIT, WIDTH, HEIGHT, MODE, STATUS), rows_count="images_read")
-ERRORS_OUTPUT = ParquetOutput("errors", (PATH, LABEL, REASON), rows_count="images_failed")
+WITH_FEATURES = ("images_featurized", "images_reused")  # computed by the run, or read back from the feature store
+FEATURES_OUTPUT = ParquetOutput("features", (PATH, LABEL, FEATURES), rows_counts=WITH_FEATURES)
+PCA_OUTPUT = ParquetOutput("pca", (PATH, LABEL, PCA), rows_counts=WITH_FEATURES)
+METADATA_OUTPUT = ParquetOutput("metadata", (PATH, LABEL, SPLIT, WIDTH, HEIGHT, MODE, STATUS),
+                                rows_counts=("images_read",))
+ERRORS_OUTPUT = ParquetOutput("errors", (PATH, LABEL, REASON), rows_counts=("images_failed",))
 PARQUET_OUTPUTS = (FEATURES_OUTPUT, PCA_OUTPUT, METADATA_OUTPUT, ERRORS_OUTPUT)
 
 

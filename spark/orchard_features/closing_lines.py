@@ -19,7 +19,7 @@ def closing_lines(info: dict[str, Any], output: str) -> str:
         "",
         f"Orchard run '{info['run']['name']}' finished in {timings['total']:.1f} s",
         f"  images read {counts['images_read']}, featurized {counts['images_featurized']}, "
-        f"failed {counts['images_failed']} ({counts['classes']} classes)",
+        f"reused {counts['images_reused']}, failed {counts['images_failed']} ({counts['classes']} classes)",
         f"  throughput  {info['throughput']['images_per_minute_featurizing']:.0f} images/min while featurizing "
         f"({timings['features']:.1f} s), {model['engine']}, {model['image_size']} px",
         f"  PCA k={pca['k']}: {100 * pca['total_explained_variance']:.2f} % of the variance; {first}",
@@ -29,4 +29,6 @@ def closing_lines(info: dict[str, Any], output: str) -> str:
     ]
     if counts["images_failed"]:
         lines.insert(3, f"  failures    listed with their reasons in {output}/errors/")
+    if info["run"]["feature_store"]:
+        lines.insert(3, f"  store       {info['run']['feature_store']} (model {model['fingerprint']})")
     return "\n".join(lines)

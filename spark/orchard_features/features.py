@@ -4,24 +4,29 @@
 testable without Spark. `extract_features` wraps them in an Arrow pandas UDF of the iterator form:
 the engine is loaded once per Python worker and reused for every batch of every task that worker
 runs, and the files of the next batches are read and decoded by the worker's threads while the
-engine computes the current one (on S3 each read waits tens of milliseconds or more).
+engine computes the current one (on S3 each read waits tens of milliseconds or more). With a feature
+store, each task adds the features it computed to the store once its last batch is done.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pyspark import Accumulator
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from orchard_contract.run_outputs import FEATURES, HEIGHT, MODE, PATH, WIDTH, Column, ddl
+from orchard_features import feature_store
 from orchard_features.engines import Engine, load_engine
+from orchard_features.feature_store import CONTENT
 from orchard_features.images import DecodedImage, ImageError, decode_image, preprocess
 from orchard_features.sources import UnreadableFile, prefetched, read_bytes, reading_pool
 
@@ -42,6 +47,7 @@ class ExtractorSpec:
     model_file: str  # a name registered with SparkContext.addFile
     image_size: int
     max_image_pixels: int
+    store_folder: str | None = None  # this model's folder in the feature store, where each task adds its features
 
 
 def decode_or_reason(data: bytes, image_size: int, max_image_pixels: int) -> DecodedImage | ImageError:
@@ -97,14 +103,15 @@ def _task_cores() -> int:
     return context.cpus() if context is not None else 1
 
 
-def extract_features(paths: DataFrame, spec: ExtractorSpec, done: Accumulator) -> DataFrame:
+def extract_features(images: DataFrame, spec: ExtractorSpec, done: Accumulator) -> DataFrame:
     """Add a `result` struct of RESULT_COLUMNS (features, error, width, height, mode) computed from the file at
-    `path`.
+    `path`; with `spec.store_folder`, each task then adds the images it featurized, with their `content` identity, to
+    the feature store, as one segment.
 
     `done` counts the images processed, for progress reports.
     """
 
-    def featurize(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
+    def featurize(batches: Iterator[tuple[pd.Series, pd.Series]]) -> Iterator[pd.DataFrame]:
         from pyspark import SparkFiles
 
         engine = load_engine(spec.engine, SparkFiles.get(spec.model_file), _task_cores())
@@ -112,16 +119,30 @@ def extract_features(paths: DataFrame, spec: ExtractorSpec, done: Accumulator) -
         def load(path: str) -> DecodedImage | ImageError:
             return load_image(path, spec.image_size, spec.max_image_pixels)
 
+        in_flight: deque[tuple[pd.Series, pd.Series]] = deque()  # the batches being read, oldest first
+
+        def paths_of(batches: Iterator[tuple[pd.Series, pd.Series]]) -> Iterator[pd.Series]:
+            for paths, contents in batches:
+                in_flight.append((paths, contents))
+                yield paths
+
+        stored: list[pa.Table] = []
         buffer = np.empty((0, spec.image_size, spec.image_size, 3), dtype=np.float32)
-        for images in prefetched(batches, load, reading_pool()):
+        for images in prefetched(paths_of(batches), load, reading_pool()):
             if len(images) > len(buffer):
                 buffer = np.empty((len(images), *buffer.shape[1:]), dtype=np.float32)
-            yield featurize_batch(images, engine, buffer)
+            results = featurize_batch(images, engine, buffer)
+            yield results
+            paths, contents = in_flight.popleft()
+            if spec.store_folder:
+                stored.append(feature_store.stored_rows(paths, contents, results))
             done.add(len(images))
+        if spec.store_folder and stored and (rows := pa.concat_tables(stored)).num_rows:
+            feature_store.write_segment(spec.store_folder, rows)
 
     # pyspark's stubs have no overload for the UDF type inferred from the type hints (no functionType)
     featurize_udf = F.pandas_udf(featurize, FEATURE_RESULT_SCHEMA)  # type: ignore[call-overload]
-    return paths.withColumn("result", featurize_udf(PATH.name))
+    return images.withColumn("result", featurize_udf(PATH.name, CONTENT.name))
 
 
 def warm_up_executors(spark: SparkSession) -> None:

@@ -15,6 +15,9 @@ import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 DEFAULT_MAX_PIXELS = 50_000_000
+# What `decode_image` and `preprocess` do, in words: recorded with every run, and part of the model's fingerprint,
+# which keys the feature store. Change it when a change here changes the features an image gets.
+PREPROCESSING = "RGB, bilinear resize, x / 127.5 - 1 (mobilenet_v2.preprocess_input)"
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 _WHITE = (255, 255, 255)
 _HALF_RANGE = np.float32(127.5)

@@ -1,9 +1,10 @@
-"""The feature job: list and select the images, prepare the model, featurize, fit PCA and write every output,
-record the run.
+"""The feature job: list and select the images, prepare the model, featurize (reading back what the feature store
+holds), fit PCA and write every output, record the run.
 
 Nothing under the output prefix is touched until the features are computed and the number of
 PCA components is checked against them, so bad input leaves the previous result whole; the
-success marker is written last, so a run that fails late leaves none.
+success marker is written last, so a run that fails late leaves none. The feature store is
+written as the features are computed, a task at a time: what a failed run computed is kept.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from orchard_contract.errors import OrchardError
-from orchard_contract.paths import label_from_path, split_from_path
+from orchard_contract.paths import label_from_path, split_from_path, to_uri
 from orchard_contract.run_outputs import (
     ERRORS_OUTPUT,
     FAILED,
@@ -40,16 +41,18 @@ from orchard_contract.run_outputs import (
     ddl,
 )
 from orchard_contract.selection import select_images
-from orchard_features import sources, storage
+from orchard_features import feature_store, sources, storage
+from orchard_features.feature_store import CONTENT
 from orchard_features.features import ERROR, ExtractorSpec, extract_features
-from orchard_features.model import MODEL_NAME, ModelArtifact, load_model
+from orchard_features.model import MODEL_NAME, ModelArtifact, feature_fingerprint, load_model
 from orchard_features.pca import PcaResult, check_components, fit_pca, project
 from orchard_features.progress import Progress
 from orchard_features.record import model_info, tally, write_record
 from orchard_features.report import write_report
+from orchard_features.reuse import stored_results
 from orchard_features.settings import JobSettings
 
-CATALOG_SCHEMA = ddl((PATH, LABEL, SPLIT))
+CATALOG_SCHEMA = ddl((PATH, LABEL, SPLIT, CONTENT))
 
 
 class NoImagesError(OrchardError, ValueError):
@@ -73,11 +76,15 @@ def run(spark: SparkSession, settings: JobSettings, progress: Progress | None = 
             artifact = load_model(spark, settings)
     progress.say(f"  {MODEL_NAME}, {artifact.engine}, {artifact.image_size} px, weights: {artifact.describe_weights()}")
 
-    results, featurized = featurize(spark, settings, selected, artifact, progress)
+    store_folder = (feature_store.model_folder(to_uri(settings.feature_store), feature_fingerprint(artifact))
+                    if settings.feature_store else None)
+    stored = look_up(settings, store_folder, selected, progress) if store_folder and settings.reuse_features else {}
+    results, featurized = featurize(spark, settings, selected, stored, artifact, store_folder, progress)
     try:
-        counts = tally(selected, featurized)
-        progress.say(f"  {counts['images_featurized']} featurized, {counts['images_failed']} failed")
-        check_components(settings.pca_components, counts["images_featurized"])
+        counts = tally(selected, featurized, len(stored))
+        progress.say(f"  {counts['images_featurized']} featurized, {counts['images_reused']} reused, "
+                     f"{counts['images_failed']} failed")
+        check_components(settings.pca_components, counts["images_featurized"] + counts["images_reused"])
         with progress.phase("outputs", "Fitting PCA and writing outputs"):
             info = write_outputs(spark, settings, artifact, results, counts, started_at, progress)
     finally:
@@ -87,11 +94,12 @@ def run(spark: SparkSession, settings: JobSettings, progress: Progress | None = 
     return info
 
 
-def list_and_select(settings: JobSettings, progress: Progress) -> list[str]:
-    """The images of the run: its inputs listed, its selection applied; none, or too few for the PCA, is an error."""
+def list_and_select(settings: JobSettings, progress: Progress) -> dict[str, str]:
+    """The images of the run, each with its content identity: its inputs listed, its selection applied; none, or too
+    few for the PCA, is an error."""
     with progress.phase("listing", "Listing images"):
         listed = sources.list_files(settings.inputs)
-        selected = select_images(listed, settings.selection)
+        selected = {path: listed[path] for path in select_images(list(listed), settings.selection)}
         if not selected:
             raise NoImagesError(
                 f"no image selected: {len(listed)} files found under {', '.join(settings.inputs)}, "
@@ -102,39 +110,55 @@ def list_and_select(settings: JobSettings, progress: Progress) -> list[str]:
     return selected
 
 
-def catalog_frame(spark: SparkSession, selected: list[str], images_per_partition: int) -> DataFrame:
-    """The selected images' path, label and split (labels come from the path), at most
+def look_up(settings: JobSettings, store_folder: str, selected: dict[str, str], progress: Progress) -> dict[str, str]:
+    """The selected images the feature store holds for this model, each with the segment to read it from."""
+    with progress.phase("feature_store", "Looking up the feature store"):
+        stored = feature_store.find_stored(store_folder, selected, settings.max_image_pixels)
+    progress.say(f"  {len(stored)} of the {len(selected)} images are in {store_folder}")
+    return stored
+
+
+def catalog_frame(spark: SparkSession, selected: dict[str, str], images_per_partition: int) -> DataFrame:
+    """The images' path, label, split (labels come from the path) and content identity, at most
     `images_per_partition` to a partition and, while there are images enough, a partition for every
     core: tasks few and even, every core busy on a small run, no shuffle. The cores are Spark's default
     parallelism: in local mode the machine's, on YARN those of every executor registered, or 2 if more
     (`spark.default.parallelism`, https://spark.apache.org/docs/3.5.6/configuration.html#execution-behavior)."""
-    rows = [(path, label_from_path(path), split_from_path(path)) for path in selected]
+    rows = [(path, label_from_path(path), split_from_path(path), content) for path, content in selected.items()]
     tasks = max(math.ceil(len(rows) / images_per_partition), spark.sparkContext.defaultParallelism)
     partitions = max(1, min(len(rows), tasks))
     return spark.createDataFrame(spark.sparkContext.parallelize(rows, partitions), CATALOG_SCHEMA)
 
 
-def featurize(spark: SparkSession, settings: JobSettings, selected: list[str], artifact: ModelArtifact,
-              progress: Progress) -> tuple[DataFrame, int]:
-    """Read the selected images and compute their features once, persisted for what follows; and how
-    many were featurized (counted in the same pass: the cache holds whole rows whatever a query reads)."""
+def featurize(spark: SparkSession, settings: JobSettings, selected: dict[str, str], stored: dict[str, str],
+              artifact: ModelArtifact, store_folder: str | None, progress: Progress) -> tuple[DataFrame, int]:
+    """The features of the selected images, computed once, persisted for what follows: those `stored` (path ->
+    segment) read back from the store, the others read and featurized, then kept in `store_folder` when there is
+    one. Returns them and how many were featurized (counted in the same pass: the cache holds whole rows whatever
+    a query reads)."""
     with progress.phase("features", "Extracting features"):
-        catalog = catalog_frame(spark, selected, settings.images_per_partition)
+        new = {path: content for path, content in selected.items() if path not in stored}
+        catalog = catalog_frame(spark, new, settings.images_per_partition)
         spec = ExtractorSpec(
             engine=artifact.engine,
             model_file=os.path.basename(artifact.path),
             image_size=artifact.image_size,
             max_image_pixels=settings.max_image_pixels,
+            store_folder=store_folder,
         )
         done = spark.sparkContext.accumulator(0)
-        read = (
-            extract_features(catalog, spec, done)
-            .select(*catalog.columns, "result.*")
-            .persist(StorageLevel.MEMORY_AND_DISK)
-        )
-        with progress.counting(done, len(selected), "  featurizing"), progress.timed("feature_stage"):
-            featurized = read.where(F.col(ERROR.name).isNull()).count()
-    return read, featurized
+        read = extract_features(catalog, spec, done).select(*catalog.columns, "result.*")
+        if stored and store_folder:
+            kept = stored_results(spark, store_folder, stored, selected, settings.images_per_partition)
+            read = read.unionByName(kept)
+        read = read.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            with progress.counting(done, len(new), "  featurizing"), progress.timed("feature_stage"):
+                succeeded = read.where(F.col(ERROR.name).isNull()).count()
+        except BaseException:
+            read.unpersist()
+            raise
+    return read, succeeded - len(stored)
 
 
 def write_outputs(spark: SparkSession, settings: JobSettings, artifact: ModelArtifact, results: DataFrame,

@@ -28,6 +28,7 @@ from orchard_contract.errors import OrchardError
 from orchard_contract.paths import has_scheme, join, to_uri
 from orchard_features import storage
 from orchard_features.features import warm_up_executors
+from orchard_features.images import PREPROCESSING
 from orchard_features.quiet import quiet_tensorflow
 from orchard_features.settings import JobSettings
 from orchard_features.versions import installed_version
@@ -48,6 +49,7 @@ class ModelArtifact:
     """A model file ready for the executors, and how it was made."""
 
     path: str
+    key: str  # its `cache_key`
     engine: str
     image_size: int
     weights: str
@@ -85,6 +87,19 @@ def cache_key(weights: str, image_size: int, engine: str) -> str:
         "tf2onnx": installed_version("tf2onnx") if engine == "onnxruntime" else None,
         "opset": ONNX_OPSET if engine == "onnxruntime" else None,
         "random_seed": RANDOM_WEIGHTS_SEED if weights == "none" else None,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def feature_fingerprint(artifact: ModelArtifact) -> str:
+    """A key that changes whenever the features of an image could: the converted model (its cache key: weights,
+    input size, engine, converter versions), the version of the engine's runtime and of Pillow, which decodes and
+    resizes, and the preprocessing. It keys the feature store."""
+    parts = {
+        "model": artifact.key,
+        "runtime": installed_version(artifact.engine),
+        "pillow": installed_version("pillow"),
+        "preprocessing": PREPROCESSING,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 
@@ -182,6 +197,7 @@ def prepare_model(weights: str, image_size: int, engine: str, cache_dir: str, ve
             shutil.move(staged, target)  # atomic on one file system: no half-written cache entry
     return ModelArtifact(
         path=str(target),
+        key=cache_key(weights, image_size, engine),
         engine=engine,
         image_size=image_size,
         weights=weights,

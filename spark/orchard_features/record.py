@@ -5,6 +5,7 @@ success marker written after it, last of all the run's writes, so that a run tha
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,18 +14,20 @@ from pyspark.sql import SparkSession
 from orchard_contract.paths import label_from_path
 from orchard_contract.run_outputs import FEATURE_DIMENSION, MODEL_INFO_DOCUMENT, SUCCESS_MARKER_DOCUMENT
 from orchard_features import storage
-from orchard_features.model import MODEL_NAME, ModelArtifact
+from orchard_features.images import PREPROCESSING
+from orchard_features.model import MODEL_NAME, ModelArtifact, feature_fingerprint
 from orchard_features.pca import PcaResult
 from orchard_features.settings import JobSettings
 from orchard_features.versions import library_versions
 
 
-def tally(selected: list[str], featurized: int) -> dict[str, int]:
-    """The run's counts: every selected image is read, then featurized or failed."""
+def tally(selected: Collection[str], featurized: int, reused: int) -> dict[str, int]:
+    """The run's counts: every selected image is read, then featurized, reused from the feature store, or failed."""
     return {
         "images_read": len(selected),
         "images_featurized": featurized,
-        "images_failed": len(selected) - featurized,
+        "images_reused": reused,
+        "images_failed": len(selected) - featurized - reused,
         "classes": len({label_from_path(path) for path in selected}),
     }
 
@@ -47,6 +50,8 @@ def model_info(settings: JobSettings, artifact: ModelArtifact, counts: dict[str,
                 "max_images": settings.selection.max_images,
                 "seed": settings.selection.seed,
             },
+            "feature_store": settings.feature_store,
+            "reuse_features": settings.reuse_features,
         },
         "counts": counts,
         "model": {
@@ -58,9 +63,10 @@ def model_info(settings: JobSettings, artifact: ModelArtifact, counts: dict[str,
             "weights_are_random": artifact.weights_are_random,
             "weights_description": artifact.describe_weights(),
             "image_size": artifact.image_size,
-            "preprocessing": "RGB, bilinear resize, x / 127.5 - 1 (mobilenet_v2.preprocess_input)",
+            "preprocessing": PREPROCESSING,
             "engine": artifact.engine,
             "batch_size": settings.batch_size,
+            "fingerprint": feature_fingerprint(artifact),
         },
         "pca": {
             "k": settings.pca_components,

@@ -76,6 +76,7 @@ def render_page(info: dict[str, Any]) -> str:
         ("Run", info["run"]["name"]),
         ("Images read", counts["images_read"]),
         ("Images featurized", counts["images_featurized"]),
+        ("Images reused from the feature store", counts["images_reused"]),
         ("Images failed", counts["images_failed"]),
         ("Classes", counts["classes"]),
         ("Model", f"{model['name']}, {model['image_size']} px, {model['engine']}"),

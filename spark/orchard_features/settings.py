@@ -44,11 +44,13 @@ class JobSettings:
     engine: str = job_setting_default("engine")
     batch_size: int = job_setting_default("batch_size")
     write_csv: bool = job_setting_default("write_csv")
+    reuse_features: bool = job_setting_default("reuse_features")
     write_report: bool = True
     max_image_pixels: int = DEFAULT_MAX_PIXELS
     images_per_partition: int = 512
     model_cache: str = DEFAULT_MODEL_CACHE
     model_store: str | None = None
+    feature_store: str | None = None
     verbose: bool = False
 
 
@@ -98,6 +100,10 @@ def argument_parser() -> argparse.ArgumentParser:
                         help=f"images per inference batch (default {JobSettings.batch_size})")
     parser.add_argument("--csv", dest="write_csv", action="store_true", default=None, help="also write CSV copies")
     parser.add_argument(
+        "--no-reuse", dest="reuse_features", action="store_false", default=None,
+        help="featurize every image, reusing none from the feature store (which still keeps what this run computes)",
+    )
+    parser.add_argument(
         "--no-report", dest="write_report", action="store_false", default=None, help="skip the PNG/HTML report"
     )
     parser.add_argument("--max-image-pixels", type=checked_by(POSITIVE_INTEGER),
@@ -107,6 +113,11 @@ def argument_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model-cache", help="local folder caching converted models")
     parser.add_argument(
         "--model-store", help="folder or s3:// prefix keeping converted models between runs and clusters"
+    )
+    parser.add_argument(
+        "--feature-store",
+        help="folder or s3:// prefix keeping every image's features between runs: a run featurizes only the images "
+             "it does not hold for this model",
     )
     add_verbose_flag(parser)
     return parser

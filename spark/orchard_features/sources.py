@@ -10,11 +10,15 @@ Paths are named `file:/abs/path` for local files, `s3://bucket/key` for objects,
 written: whatever characters they hold (orchard_contract.paths), they are listed and read here, in
 Python, never through Hadoop's `Path` or Spark's file sources.
 Names Spark's file index hides are hidden here too: those starting with `_` or `.`.
+
+The listing also gives each file's content identity, what the feature store keys an image's content by
+(`content_of_object`, `content_of_file`): what the listing already returns, never a read of the file.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -46,10 +50,36 @@ class UnreadableFile(Exception):
 
 @dataclass(frozen=True)
 class Folder:
-    """What one folder (or S3 prefix) holds directly: its files and its subfolders."""
+    """What one folder (or S3 prefix) holds directly: its files, each with its content identity, and its
+    subfolders."""
 
-    files: list[str]
+    files: dict[str, str]
     folders: list[str]
+
+
+def content_of_object(item: dict[str, Any]) -> str:
+    """An S3 object's content identity: the ETag and the size that ListObjectsV2 returns for it.
+
+    "The entity tag is a hash of the object. The ETag reflects changes only to the contents of an object, not its
+    metadata" (S3 API Reference, "Object", https://docs.aws.amazon.com/AmazonS3/latest/API/API_Object.html). It is
+    the MD5 of the content only for a single-part, unencrypted or SSE-S3 upload; a multipart upload's is not, but
+    "Objects with different object data will have different entity tags" (S3 API Reference,
+    "CompleteMultipartUpload", https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html).
+    So it is compared as an opaque string: the same bytes uploaded again in other parts get another ETag, and their
+    image is featurized again, never the other way round.
+    """
+    return f"etag={item['ETag']} size={item['Size']}"
+
+
+def content_of_file(entry: os.DirEntry[str] | str) -> str:
+    """A local file's content identity: its size and modification time in nanoseconds, as make and rsync's quick
+    check judge a file changed, from a `stat` (a hash would read every byte). A file gone since it was listed gets
+    an identity of its own that nothing stored matches; its read then says why it failed."""
+    try:
+        status = entry.stat() if isinstance(entry, os.DirEntry) else os.stat(entry)
+    except OSError:
+        return f"unknown={uuid.uuid4().hex}"
+    return f"size={status.st_size} mtime_ns={status.st_mtime_ns}"
 
 
 def is_hidden(name: str) -> bool:
@@ -91,19 +121,23 @@ def s3_client() -> Any:
 
 
 def list_local_folder(location: str) -> Folder:
-    """The visible files and subfolders directly in a local folder."""
-    files: list[str] = []
+    """The visible files, with their content identities, and subfolders directly in a local folder."""
+    files: dict[str, str] = {}
     folders: list[str] = []
     with os.scandir(local_path(location)) as entries:
         for entry in entries:
             if is_hidden(entry.name):
                 continue
-            (folders if entry.is_dir() else files).append(file_uri(entry.path))
+            if entry.is_dir():
+                folders.append(file_uri(entry.path))
+            else:
+                files[file_uri(entry.path)] = content_of_file(entry)
     return Folder(files=files, folders=folders)
 
 
 def list_s3_folder(location: str) -> Folder:
-    """The visible objects and sub-prefixes directly under an S3 prefix (ListObjectsV2 with a `/` delimiter).
+    """The visible objects, with their content identities, and sub-prefixes directly under an S3 prefix
+    (ListObjectsV2 with a `/` delimiter).
 
     With a delimiter, the keys below the next `/` come rolled up in `CommonPrefixes`, at most 1,000 keys and
     prefixes a page ("Amazon S3 API Reference: ListObjectsV2",
@@ -115,7 +149,7 @@ def list_s3_folder(location: str) -> Folder:
     prefix = path.removeprefix("/")
     prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
     base = f"{scheme}://{bucket}/"
-    files: list[str] = []
+    files: dict[str, str] = {}
     folders: list[str] = []
     pages = s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/")
     for page in pages:
@@ -126,7 +160,7 @@ def list_s3_folder(location: str) -> Folder:
         for item in page.get("Contents", []):
             name = item["Key"][len(prefix):]
             if name and not name.endswith("/") and not is_hidden(name):
-                files.append(base + item["Key"])
+                files[base + item["Key"]] = content_of_object(item)
     return Folder(files=files, folders=folders)
 
 
@@ -135,25 +169,27 @@ def list_folder(location: str) -> Folder:
     return list_s3_folder(location) if is_s3(location) else list_local_folder(location)
 
 
-def input_files(location: str) -> list[str] | None:
-    """The files an input names when it is a single file rather than a folder; None for a folder or nothing."""
+def input_files(location: str) -> dict[str, str] | None:
+    """The file an input names, with its content identity, when it is a single file rather than a folder; None for
+    a folder or nothing."""
     if is_s3(location):
         bucket, key = bucket_and_key(location)
         if not key or key.endswith("/"):
             return None
         listed = s3_client().list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", [])
-        return [location] if listed and listed[0]["Key"] == key else None
+        return {location: content_of_object(listed[0])} if listed and listed[0]["Key"] == key else None
     path = local_path(location)
-    return [file_uri(path)] if os.path.isfile(path) else None
+    return {file_uri(path): content_of_file(path)} if os.path.isfile(path) else None
 
 
-def list_files(inputs: Sequence[str], threads: int = LISTING_THREADS) -> list[str]:
-    """Every visible file below the inputs (folders, S3 prefixes or single files), sorted.
+def list_files(inputs: Sequence[str], threads: int = LISTING_THREADS) -> dict[str, str]:
+    """Every visible file below the inputs (folders, S3 prefixes or single files), sorted, with its content
+    identity.
 
     Folders are listed a level at a time, each level's folders concurrently. Raises `InputError`
     naming the inputs that hold no file.
     """
-    found: set[str] = set()
+    found: dict[str, str] = {}
     missing = []
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="orchard-list") as pool:
         for location in inputs:
@@ -172,7 +208,7 @@ def list_files(inputs: Sequence[str], threads: int = LISTING_THREADS) -> list[st
                 missing.append(location)
     if missing:
         raise InputError("input not found: " + ", ".join(missing))
-    return sorted(found)
+    return dict(sorted(found.items()))
 
 
 FILE_GONE = "file disappeared before it could be read"

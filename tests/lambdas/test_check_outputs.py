@@ -40,7 +40,8 @@ RUN = example_run(RUN_ID, pca_components=K)
 MODEL_INFO_SCHEMA = "model_info/model_info.json does not follow model-info-v1.schema.json"
 FIGURES = {
     "images_read": 12,
-    "featurized": 10,
+    "featurized": 6,
+    "reused": 4,
     "failed": 2,
     "pca_components": K,
     "explained_variance_total": 0.875,
@@ -86,9 +87,10 @@ def test_whole_outputs_give_the_run_figures() -> None:
     assert figures() == FIGURES
 
 
-def _counts(read: int, featurized: int, failed: int) -> dict[str, Any]:
+def _counts(read: int, featurized: int, reused: int, failed: int) -> dict[str, Any]:
     model_info = JobOutputs().model_info()
-    model_info["counts"] |= {"images_read": read, "images_featurized": featurized, "images_failed": failed}
+    model_info["counts"] |= {"images_read": read, "images_featurized": featurized, "images_reused": reused,
+                             "images_failed": failed}
     return {"model_info": model_info, "marker": JobOutputs().marker() | {"counts": model_info["counts"]}}
 
 
@@ -111,19 +113,22 @@ FAILURES: dict[str, tuple[Callable[[], dict[str, Any]], type[Exception], str]] =
                   f"no _SUCCESS marker under {OUTPUT_URI}: the feature job did not finish"),
     "no model_info": (lambda: {"model_info": None}, ModelInfoMissing,
                       f"no model_info/model_info.json under {OUTPUT_URI}, although _SUCCESS is there"),
-    "read != featurized + failed": (lambda: _counts(13, 10, 2), CountsDoNotAddUp,
-                                    "model_info/model_info.json counts 10 featurized + 2 failed = 12, but 13 read"),
-    "negative count": (lambda: _counts(12, 14, -2), CountsDoNotAddUp, "model_info/model_info.json counts 12 read, 14 featurized, -2 failed"),
+    "read != featurized + reused + failed": (lambda: _counts(13, 6, 4, 2), CountsDoNotAddUp,
+                                             "model_info/model_info.json counts 6 featurized + 4 reused + 2 failed = 12, but 13 read"),
+    "reuse not counted": (lambda: _counts(12, 6, 0, 2), CountsDoNotAddUp,
+                          "model_info/model_info.json counts 6 featurized + 0 reused + 2 failed = 8, but 12 read"),
+    "negative count": (lambda: _counts(12, 14, 0, -2), CountsDoNotAddUp, "model_info/model_info.json counts 12 read, 14 featurized, 0 reused, -2 failed"),
+    "negative reused": (lambda: _counts(12, 12, -2, 2), CountsDoNotAddUp, "model_info/model_info.json counts 12 read, 12 featurized, -2 reused, 2 failed"),
     "marker counts differ": (lambda: {"marker": with_field(JobOutputs().marker(), "counts.classes", 2)}, CountsDoNotAddUp,
-                             "_SUCCESS counts {'images_read': 12, 'images_featurized': 10, 'images_failed': 2, 'classes': 2} differ from model_info/model_info.json counts {'images_read': 12, 'images_featurized': 10, 'images_failed': 2, 'classes': 1}"),
+                             "_SUCCESS counts {'images_read': 12, 'images_featurized': 6, 'images_reused': 4, 'images_failed': 2, 'classes': 2} differ from model_info/model_info.json counts {'images_read': 12, 'images_featurized': 6, 'images_reused': 4, 'images_failed': 2, 'classes': 1}"),
     "features rows": (lambda: _drop_file("features"), CountsDoNotAddUp,
-                      "features/ holds 5 rows in 1 part files, but model_info/model_info.json counts images_featurized=10"),
+                      "features/ holds 5 rows in 1 part files, but model_info/model_info.json counts images_featurized + images_reused = 10"),
     "pca rows": (lambda: _replace_file("pca", rows=4, values={"path": 4, "label": 4, "pca": 20}), CountsDoNotAddUp,
-                 "pca/ holds 9 rows in 2 part files, but model_info/model_info.json counts images_featurized=10"),
+                 "pca/ holds 9 rows in 2 part files, but model_info/model_info.json counts images_featurized + images_reused = 10"),
     "metadata rows": (lambda: _drop_file("metadata"), CountsDoNotAddUp,
-                      "metadata/ holds 6 rows in 1 part files, but model_info/model_info.json counts images_read=12"),
+                      "metadata/ holds 6 rows in 1 part files, but model_info/model_info.json counts images_read = 12"),
     "errors rows": (lambda: {"part_files": JobOutputs().part_files() | {"errors": []}}, CountsDoNotAddUp,
-                    "errors/ holds 0 rows in 0 part files, but model_info/model_info.json counts images_failed=2"),
+                    "errors/ holds 0 rows in 0 part files, but model_info/model_info.json counts images_failed = 2"),
     "model feature_dimension": (lambda: {"model_info": with_field(JobOutputs().model_info(), "model.feature_dimension", 1024)},
                                 WrongDimensions, "model_info/model_info.json model.feature_dimension is 1024, expected 1280"),
     "pca.k": (lambda: {"pca_components": 4}, WrongDimensions,
@@ -158,6 +163,8 @@ FAILURES: dict[str, tuple[Callable[[], dict[str, Any]], type[Exception], str]] =
                           OutputSchemaUnexpected, f"{PCA_0} column pca is binary, expected a list"),
     "model_info field missing": (lambda: {"model_info": with_field(JobOutputs().model_info(), "counts.images_failed", ...)},
                                  OutputDocumentInvalid, f"{MODEL_INFO_SCHEMA}:\n  - $.counts: 'images_failed' is a required property"),
+    "reused count missing": (lambda: {"model_info": with_field(JobOutputs().model_info(), "counts.images_reused", ...)},
+                             OutputDocumentInvalid, f"{MODEL_INFO_SCHEMA}:\n  - $.counts: 'images_reused' is a required property"),
     "model_info field type": (lambda: {"model_info": with_field(JobOutputs().model_info(), "pca.k", "5")},
                               OutputDocumentInvalid, f"{MODEL_INFO_SCHEMA}:\n  - $.pca.k: '5' is not of type 'integer'"),
     "bool for a count": (lambda: {"model_info": with_field(JobOutputs().model_info(), "counts.images_read", True)},
@@ -249,11 +256,19 @@ def test_a_run_plan_always_names_its_k(s3, app, lambda_context) -> None:
 
 
 def test_no_failed_image_and_an_empty_errors_folder_pass(s3, app, lambda_context) -> None:
-    write_outputs(s3, JobOutputs(read=10, failed=0))  # errors/ holds one part file with no row group
+    write_outputs(s3, JobOutputs(read=10, failed=0, reused=0))  # errors/ holds one part file with no row group
 
     checked = app.handler({"run": RUN}, lambda_context)
 
-    assert (checked["images_read"], checked["featurized"], checked["failed"]) == (10, 10, 0)
+    assert (checked["images_read"], checked["featurized"], checked["reused"], checked["failed"]) == (10, 10, 0, 0)
+
+
+def test_a_run_that_reused_every_image_passes(s3, app, lambda_context) -> None:
+    write_outputs(s3, JobOutputs(read=12, failed=2, reused=10))
+
+    checked = app.handler({"run": RUN}, lambda_context)
+
+    assert (checked["images_read"], checked["featurized"], checked["reused"], checked["failed"]) == (12, 0, 10, 2)
 
 
 def test_footers_only_are_read(s3, app, lambda_context) -> None:
@@ -318,7 +333,7 @@ def test_a_missing_part_file_fails_the_run(s3, app, lambda_context) -> None:
     write_outputs(s3, JobOutputs())
     s3.delete_object(Bucket=OUTPUTS_BUCKET, Key=f"{PREFIX}pca/part-00001-{WRITE_ID}-c000.snappy.parquet")
 
-    with pytest.raises(CountsDoNotAddUp, match="^pca/ holds 5 rows in 1 part files, but .* counts images_featurized=10$"):
+    with pytest.raises(CountsDoNotAddUp, match="^pca/ holds 5 rows in 1 part files, but .* counts images_featurized [+] images_reused = 10$"):
         app.handler({"run": RUN}, lambda_context)
 
 

@@ -91,12 +91,13 @@ def test_uploaded_manifest_is_resolved_stored_and_planned(aws, lambda_context):
     assert resolved["inputs"] == [f"s3://{INPUTS_BUCKET}/fruits-360/Training"]
     assert resolved["select"] == {"seed": 42, "classes": ["Apple*", "Banana"], "max_per_class": 60}
     assert resolved["job"] == {"pca_components": 20, "image_size": 224, "weights": "imagenet", "engine": "onnxruntime",
-                               "batch_size": 64, "write_csv": False}
+                               "batch_size": 64, "write_csv": False, "reuse_features": True}
     args = plan["step"]["HadoopJarStep"]["Args"]
     code = f"s3://{ARTIFACTS_BUCKET}/code/0123456789abcdef"
     assert args == ["spark-submit", "--deploy-mode", "client", "--py-files", f"{code}/orchard_job.zip",
                     f"{code}/run_job.py", plan["manifest_uri"], "--output", plan["output_uri"],
-                    "--model-store", f"s3://{ARTIFACTS_BUCKET}/models/"]
+                    "--model-store", f"s3://{ARTIFACTS_BUCKET}/models/",
+                    "--feature-store", f"s3://{OUTPUTS_BUCKET}/feature-store/"]
     assert plan["step"]["ActionOnFailure"] == "CONTINUE"
     assert plan["step_timeout_seconds"] == 180 * 60
 

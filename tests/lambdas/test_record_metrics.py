@@ -29,7 +29,8 @@ RUN_ID = "mini-20261127T205800Z-1a2b3c4d"
 RUN = example_run(RUN_ID, pca_components=50)
 OUTPUTS = {
     "images_read": 1000,
-    "featurized": 990,
+    "featurized": 90,
+    "reused": 900,
     "failed": 10,
     "pca_components": 50,
     "explained_variance_total": 0.8125,
@@ -85,7 +86,7 @@ def test_summary_of_a_successful_run():
     assert (summary["run_id"], summary["name"], summary["execution_arn"]) == (RUN_ID, "mini", EXECUTION_ARN)
     assert summary["execution_started_at"] == "2026-11-27T20:58:00.000Z"
     assert summary["recorded_at"] == "2026-11-27T21:31:00.000Z"
-    assert summary["counts"] == {"images_read": 1000, "images_featurized": 990, "images_failed": 10}
+    assert summary["counts"] == {"images_read": 1000, "images_featurized": 90, "images_reused": 900, "images_failed": 10}
     assert summary["cluster"] == {
         "id": "j-1",
         "state": "TERMINATED",
@@ -120,7 +121,8 @@ def test_metrics_of_a_successful_run():
         ("RunSucceeded", "Count", 1),
         ("RunFailed", "Count", 0),
         ("ImagesRead", "Count", 1000),
-        ("ImagesFeaturized", "Count", 990),
+        ("ImagesFeaturized", "Count", 90),
+        ("ImagesReused", "Count", 900),
         ("ImagesFailed", "Count", 10),
         ("StepSeconds", "Seconds", 1200.0),
         ("ClusterSeconds", "Seconds", 1800.0),
@@ -292,7 +294,8 @@ def test_a_successful_run_emits_every_metric_and_writes_its_summary(app, lambda_
         "RunSucceeded": ("Count", 1.0),
         "RunFailed": ("Count", 0.0),
         "ImagesRead": ("Count", 1000.0),
-        "ImagesFeaturized": ("Count", 990.0),
+        "ImagesFeaturized": ("Count", 90.0),
+        "ImagesReused": ("Count", 900.0),
         "ImagesFailed": ("Count", 10.0),
         "StepSeconds": ("Seconds", 1200.0),
         "ClusterSeconds": ("Seconds", 1800.0),

@@ -128,7 +128,7 @@ def test_a_manifest_upload_runs_the_whole_workflow(stack, capsys):
     summary = execution.output["summary"]
     assert (summary["status"], summary["counts"]["images_read"], summary["cost"]["estimated_usd"] > 0) == (
         "SUCCEEDED", 12, True)
-    assert {"RunSucceeded": 1.0, "RunFailed": 0.0, "ImagesRead": 12.0, "ImagesFeaturized": 10.0,
+    assert {"RunSucceeded": 1.0, "RunFailed": 0.0, "ImagesRead": 12.0, "ImagesFeaturized": 6.0, "ImagesReused": 4.0,
             "ImagesFailed": 2.0}.items() <= emf_metrics(capsys.readouterr().out).items()
     stored = boto3.client("s3", region_name=REGION).get_object(
         Bucket=stack.names["OutputsBucket"], Key=f"runs/{summary['run_id']}/run_summary.json")

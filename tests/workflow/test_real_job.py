@@ -1,5 +1,5 @@
-"""The whole workflow with the EMR step really computed: the feature job in local Spark on moto's S3; every AWS call
-each principal made granted by the deployed template."""
+"""The whole workflow with the EMR step really computed: the feature job in local Spark on moto's S3, keeping what it
+computed in the deployment's feature store; every AWS call each principal made granted by the deployed template."""
 
 from __future__ import annotations
 
@@ -45,14 +45,18 @@ def test_an_upload_runs_the_real_job_and_its_outputs_pass_the_check(spark, sampl
         clusters = stack.cluster_states()
         recorded = (recorded_names(boto3.client("s3", region_name=REGION), execution.output["run"]["output_uri"])
                     if execution.status == "SUCCEEDED" else {})
+        stored = boto3.client("s3", region_name=REGION).list_objects_v2(
+            Bucket=stack.names["OutputsBucket"], Prefix="feature-store/").get("Contents", [])
 
     assert execution.status == "SUCCEEDED", execution.cause
     outputs = execution.output["outputs"]
     assert outputs["images_read"] == sample.images
     assert outputs["failed"] == len(sample.broken)
-    assert outputs["featurized"] + outputs["failed"] == outputs["images_read"]
+    assert (outputs["featurized"], outputs["reused"]) == (sample.images - len(sample.broken), 0)
     assert outputs["pca_components"] == 10 and outputs["weights_are_random"] is True
     assert list(clusters.values()) == ["TERMINATED"]
     assert execution.output["run"]["name"] == execution.output["summary"]["name"] == "sample"
     assert recorded == {"model_info.json": "sample", "_SUCCESS": "sample"}
+    folders = {tuple(item["Key"].split("/")[1:3]) for item in stored}  # the model's folder, then segments or commits
+    assert len({folder for folder, _ in folders}) == 1 and {kind for _, kind in folders} == {"segments", "commits"}
     assert missing_grants(stack.calls) == []
