@@ -7,11 +7,12 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from rich.console import Console
 
 from orchard_cli.deployment import samconfig_stack_name
 from orchard_cli.function_logs import log_group
 from orchard_cli.step_logs import job_error_line
-from orchard_cli.views import count, duration, readable_cause
+from orchard_cli.views import count, duration, print_cost, readable_cause
 from orchard_contract.run_names import HASH_LENGTH, is_run_of, run_id_for, started_by_hand_name
 
 ARN = "arn:aws:states:eu-west-1:123456789012:execution:orchard-pipeline:mini-4482660a097dd98c"
@@ -88,3 +89,25 @@ def test_a_functions_log_group_is_lambdas_default():
     arn = "arn:aws:lambda:eu-west-1:123456789012:function:orchard-PrepareRunFunction-FSH62RHFRVXT"
 
     assert log_group(arn) == log_group(arn + ":$LATEST") == "/aws/lambda/orchard-PrepareRunFunction-FSH62RHFRVXT"
+
+
+RECEIPT = {"estimated_usd": 0.216, "usd_per_1000_images": 2.4, "price_table": {"region": "eu-west-1", "as_of": "x"},
+           "breakdown": [{"count": 2, "type": "c6i.2xlarge", "role": "core", "market": "ON_DEMAND",
+                          "billed_seconds": 3600.0, "ec2_hourly_usd": 0.384, "emr_hourly_usd": 0.085, "usd": 0.469}]}
+
+
+@pytest.mark.parametrize(("saved", "line"), [
+    ({"images": 900, "cluster_seconds": 9000.0, "usd": 1.08},
+     "  reuse       900 images read back from the feature store: about 9000 s of cluster, 1.080 USD, at this run's rate"),
+    ({"images": 300, "cluster_seconds": None, "usd": None},
+     "  reuse       300 images read back from the feature store: not estimated: no image featurized to measure a rate"),
+    ({"images": 0, "cluster_seconds": None, "usd": None}, None),
+])
+def test_the_cost_says_what_reusing_the_feature_store_saved(saved, line):
+    console = Console(record=True, width=200)
+
+    print_cost(console, RECEIPT | {"reuse_saved": saved})
+
+    printed = console.export_text().splitlines()
+    assert printed[1] == "              2 x c6i.2xlarge  core     ON_DEMAND     3600 s billed  0.469 USD/h  0.4690 USD"
+    assert (printed[2] if len(printed) > 2 else None) == line

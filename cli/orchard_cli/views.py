@@ -167,6 +167,11 @@ def print_cost(out: Console, cost: Mapping[str, Any]) -> None:
         hourly = (line["ec2_hourly_usd"] or 0) + (line["emr_hourly_usd"] or 0)
         out.print(f"              {line['count']} x {line['type']:<12} {line['role']:<8} {line['market']:<9} "
                   f"{line['billed_seconds']:>8.0f} s billed  {hourly:.3f} USD/h  {usd(line['usd'], 4)} USD")
+    saved = cost.get("reuse_saved") or {}
+    if saved.get("images"):
+        estimate = (f"about {saved['cluster_seconds']:.0f} s of cluster, {usd(saved['usd'], 3)} USD, at this run's "
+                    "rate" if saved.get("usd") is not None else "not estimated: no image featurized to measure a rate")
+        out.print(f"  reuse       {saved['images']} images read back from the feature store: {estimate}")
 
 
 def print_places(out: Console, run: Run) -> None:

@@ -71,7 +71,8 @@ def build_run_summary(
             else None
         ),
         "cluster_time": _cluster_time(cluster, cluster_seconds, step_seconds, now) if cluster else None,
-        "cost": _receipt(_cost(cluster, instances, prices, spot_prices, region), counts),
+        "cost": _receipt(_cost(cluster, instances, prices, spot_prices, region), counts,
+                         outputs.get("feature_seconds") if outputs else None, cluster_seconds),
         "error": dict(error) if error else None,
         "links": run_links(region=region, execution_arn=execution_arn, log_uri=run["log_uri"] if run else None,
                            cluster_id=cluster.id if cluster else None, step_id=step.id if step else None),
@@ -130,12 +131,23 @@ def _cluster_time(cluster: ClusterTimeline, cluster_seconds: float | None, step_
     return {"provisioning_and_bootstrap_seconds": ready, "step_seconds": step_seconds, "other_seconds": rest}
 
 
-def _receipt(cost: dict[str, Any], counts: Mapping[str, int] | None) -> dict[str, Any]:
-    """The cost with its price per 1,000 images featurized, when both are known."""
+def _receipt(cost: dict[str, Any], counts: Mapping[str, int] | None, feature_seconds: float | None,
+             cluster_seconds: float | None) -> dict[str, Any]:
+    """The cost with its price per 1,000 images featurized, and what reusing the feature store's images saved.
+
+    The saving is estimated from this run's own rate: the feature stage's seconds per image featurized, times the
+    images reused, is the cluster time they would have taken, priced at the cluster's cost per second of its life.
+    Unknown (None) when the run featurized nothing to measure the rate by, or a figure is missing."""
+    usd = cost["estimated_usd"]
     featurized = counts["images_featurized"] if counts else 0
-    per_thousand = (round(1000 * cost["estimated_usd"] / featurized, 4)
-                    if cost["estimated_usd"] is not None and featurized else None)
-    return cost | {"usd_per_1000_images": per_thousand}
+    reused = counts["images_reused"] if counts else 0
+    per_thousand = round(1000 * usd / featurized, 4) if usd is not None and featurized else None
+    saved_seconds = (round(reused * feature_seconds / featurized, 1)
+                     if featurized and feature_seconds is not None else None)
+    saved_usd = (round(saved_seconds * usd / cluster_seconds, 4)
+                 if saved_seconds is not None and usd is not None and cluster_seconds else None)
+    return cost | {"usd_per_1000_images": per_thousand,
+                   "reuse_saved": {"images": reused, "cluster_seconds": saved_seconds, "usd": saved_usd}}
 
 
 def _seconds(start: datetime, end: datetime | None, now: datetime) -> float:

@@ -49,6 +49,7 @@ class Outputs(BaseModel):
     failed: int
     pca_components: int
     explained_variance_total: float
+    feature_seconds: float | None = None  # the job's feature stage
     weights: str | None = None
     weights_are_random: bool | None = None
 

@@ -104,7 +104,11 @@ def test_summary_of_a_successful_run():
     assert summary["pca"] == {"components": 50, "explained_variance_total": 0.8125}
     assert summary["model"] == {"weights": "imagenet", "weights_are_random": False}
     assert summary["cost"]["estimated_usd"] == pytest.approx(HALF_HOUR_COST)
-    assert summary["cost"]["usd_per_1000_images"] == round(1000 * HALF_HOUR_COST / 990, 4)
+    assert summary["cost"]["usd_per_1000_images"] == round(1000 * HALF_HOUR_COST / 90, 4)
+    # 900 images reused: at this run's 10 s of feature stage per image featurized (900 s for 90), 9,000 s of the
+    # cluster, priced at its cost per second of its 1,800 s life
+    assert summary["cost"]["reuse_saved"] == {"images": 900, "cluster_seconds": 9000.0,
+                                              "usd": round(9000 * HALF_HOUR_COST / 1800, 4)}
     assert summary["cost"]["price_table"]["region"] == "eu-west-1"
     assert summary["error"] is None
     assert summary["links"] == {
