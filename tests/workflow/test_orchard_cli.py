@@ -132,7 +132,7 @@ def test_start_uploads_the_manifest_and_follows_the_run_state_by_state(runs):
     assert states == HAPPY_PATH
     assert next(line for line in lines_of(result) if line.startswith("Run ")).startswith(
         f"Run {run_id_in(result)}  SUCCEEDED  started ")
-    assert "  images      read 12, featurized 10, reused -, failed 2" in lines_of(result)
+    assert "  images      read 12, featurized 6, reused 4, failed 2" in lines_of(result)
 
 
 def test_start_by_uri_follows_a_failed_run_and_exits_1(runs):
@@ -186,7 +186,7 @@ def test_runs_lists_every_run_newest_first_with_its_counts_and_cost(runs):
                               "cost", "USD"]
     refused, step_failed, succeeded = (row.split() for row in rows)
     assert succeeded[0] == run_id_in(runs.succeeded) and succeeded[1] == "SUCCEEDED"
-    assert succeeded[-5:] == ["12", "10", "-", "2", "0.020"]  # read, featurized, reused (none recorded), failed, USD
+    assert succeeded[-5:] == ["12", "6", "4", "2", "0.020"]  # read, featurized, reused, failed, USD
     assert step_failed[:2] == [run_id_in(runs.step_failed), "FAILED"] and step_failed[-5:-1] == ["-"] * 4
     assert refused[0].startswith("invalid-") and refused[1] == "FAILED" and refused[-1] == "-"  # no plan: its name
 
@@ -214,13 +214,14 @@ def test_show_prints_a_run_by_its_id_its_execution_name_or_its_arn(runs):
     assert lines[0].startswith(f"Run {run_id}  SUCCEEDED  started ")
     assert [line[2:44].strip() for line in lines[4:12]] == HAPPY_PATH
     output_uri = f"s3://{runs.stack.names['OutputsBucket']}/runs/{run_id}/"
-    for expected in ("  images      read 12, featurized 10, reused -, failed 2",
+    for expected in ("  images      read 12, featurized 6, reused 4, failed 2",
                      "  PCA         5 components: 87.5 % of the variance",
                      f"  outputs     {output_uri}", f"  report      {output_uri}report/index.html",
                      f"  console     https://{REGION}.console.aws.amazon.com/states/home?region={REGION}"
                      f"#/v2/executions/details/{arn}"):
         assert expected in lines
-    assert any(line.startswith("  cost        0.020 USD estimated (2.000 USD per 1,000 images featurized") for line in lines)
+    assert any(line.startswith("  cost        0.020 USD estimated (3.333 USD per 1,000 images featurized") for line in lines)
+    assert any(line.startswith("  reuse       4 images read back from the feature store: about ") for line in lines)
     assert [line.split()[:4] for line in lines if "USD/h" in line] == [["1", "x", "m5.xlarge", "primary"],
                                                                        ["2", "x", "c6i.2xlarge", "core"]]
 
