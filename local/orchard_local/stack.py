@@ -179,6 +179,15 @@ class LocalStack:
         self.stepfunctions.stop_execution(executionArn=execution_arn, error="Stopped", cause="Stopped by the test")
         return self.wait(execution_arn, timeout_seconds)
 
+    def stop_running(self) -> None:
+        """Stop every execution still running (StopExecution), so that none of moto's interpreter threads outlives
+        the stack, still waiting, polling or sleeping in a test that came after."""
+        pages = self.stepfunctions.get_paginator("list_executions").paginate(
+            stateMachineArn=self.state_machine_arn, statusFilter="RUNNING")
+        for execution in (execution for page in pages for execution in page["executions"]):
+            self.stepfunctions.stop_execution(executionArn=execution["executionArn"], error="Stopped",
+                                              cause="The test's stack was torn down")
+
 
 def function_environment(names: dict[str, str]) -> dict[str, str]:
     """Every function's environment variables (Globals and its own), as the deployed stack gives them; a custom
@@ -322,8 +331,12 @@ def deployed_stack(emr: EmrBehaviour | None, parameters: Mapping[str, str],
             boto3.client("stepfunctions", region_name=REGION).create_state_machine(
                 name=names["PipelineStateMachine.Name"], definition=json.dumps(definition),
                 roleArn=names["StateMachineRole.Arn"], type="STANDARD")
-            yield LocalStack(names=names, lambdas=service, emr=behaviour, notices_queue_url=queue_url,
-                             definition=definition, calls=principals.calls)
+            local = LocalStack(names=names, lambdas=service, emr=behaviour, notices_queue_url=queue_url,
+                               definition=definition, calls=principals.calls)
+            try:
+                yield local
+            finally:
+                local.stop_running()
     finally:
         os.environ.clear()
         os.environ.update(saved_environment)
