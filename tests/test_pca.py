@@ -1,24 +1,21 @@
-"""The PCA fit: partial moments merged exactly, results equal to scikit-learn's, a model Spark ML saves and loads."""
+"""The PCA fit: partial moments merged exactly, from the workers' features files; results equal to scikit-learn's;
+a model Spark ML saves, loads and applies as the job projects."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from pyspark.ml import PipelineModel
+from pyspark.ml.functions import array_to_vector, vector_to_array
+from pyspark.sql import functions as F
 from sklearn.decomposition import PCA as SklearnPCA
 
-from orchard_features.pca import (
-    Moments,
-    PcaError,
-    feature_blocks,
-    feature_moments,
-    fit_pca,
-    merged,
-    merged_moments,
-    partition_moments,
-    project,
-)
+from orchard_features.feature_files import features_table, file_moments, moments_of_files, projections
+from orchard_features.feature_store import parquet_bytes
+from orchard_features.pca import MOMENTS_SCHEMA, Moments, PcaError, fit_pca, merged, merged_moments, merged_partials
+from orchard_features.store_files import create_file
 
 pytestmark = pytest.mark.spark
 
@@ -36,13 +33,16 @@ def pooled_features(rows: int, seed: int = 0) -> np.ndarray:
     return np.maximum(base + latent @ directions + noise, 0).astype(np.float32)
 
 
-def features_frame(spark, features: np.ndarray, sizes: list[int]):
-    """A frame of `path` and `features` whose partitions hold `sizes` rows, in order."""
-    rows = [(f"image-{i:04d}.jpg", vector.tolist()) for i, vector in enumerate(features)]
-    ends = np.cumsum(sizes)
-    chunks = [rows[end - size : end] for size, end in zip(sizes, ends, strict=True)]
-    rdd = spark.sparkContext.parallelize(range(len(chunks)), len(chunks)).flatMap(lambda i: chunks[i])
-    return spark.createDataFrame(rdd, "path string, features array<float>")
+def feature_files(folder, features: np.ndarray, sizes: list[int]) -> list[str]:
+    """`features` written as features files of `sizes` rows each, in order (an empty size writes an empty file)."""
+    files = []
+    for number, (size, end) in enumerate(zip(sizes, np.cumsum(sizes), strict=True)):
+        rows = features[end - size : end]
+        paths = [f"file:/images/Training/apple/image-{i:04d}.jpg" for i in range(end - size, end)]
+        vectors = pa.FixedSizeListArray.from_arrays(rows.ravel(), DIMENSION).cast(pa.list_(pa.float32()))
+        files.append(f"{folder}/part-{number:05d}.parquet")
+        create_file(files[-1], parquet_bytes(features_table(paths, vectors)))
+    return files
 
 
 def scatter_of(features: np.ndarray) -> np.ndarray:
@@ -50,9 +50,17 @@ def scatter_of(features: np.ndarray) -> np.ndarray:
     return np.cov(features.astype(np.float64), rowvar=False) * (len(features) - 1)
 
 
-def projections(frame, model) -> np.ndarray:
-    """`project`'s output, in path order."""
-    return np.array([row.pca for row in project(frame, model).orderBy("path").collect()])
+def projected(spark, files: list[str], pca) -> np.ndarray:
+    """`projections` of `files`, in path order."""
+    return np.array([row.pca for row in projections(spark, files, pca).orderBy("path").collect()])
+
+
+def transformed(spark, features: np.ndarray, model: PipelineModel) -> np.ndarray:
+    """What Spark ML's `transform` of `model` gives for `features`, in order."""
+    frame = spark.createDataFrame([(i, row.tolist()) for i, row in enumerate(features)], "i int, features array<float>")
+    vectors = frame.withColumn("vector", array_to_vector(F.col("features")))
+    result = model.transform(vectors).select("i", vector_to_array(F.col("projection")).alias("pca")).orderBy("i")
+    return np.array([row.pca for row in result.collect()])
 
 
 def assert_equal_up_to_sign(ours: np.ndarray, theirs: np.ndarray) -> None:
@@ -61,21 +69,16 @@ def assert_equal_up_to_sign(ours: np.ndarray, theirs: np.ndarray) -> None:
     np.testing.assert_allclose(ours * signs, theirs, rtol=0, atol=1e-6 * np.abs(theirs).max())
 
 
-def batches_of(features: np.ndarray, size: int) -> list[pd.DataFrame]:
-    """`features` as the pandas batches `mapInPandas` gives."""
-    return [pd.DataFrame({"features": list(features[i : i + size])}) for i in range(0, len(features), size)]
-
-
 @pytest.mark.parametrize("offset", [0.0, 1e6])
 @pytest.mark.parametrize("sizes", [[300], [0, 1, 150, 2, 147], [1, 1, 298], [299, 0, 1]])
-def test_partial_moments_merge_to_the_moments_of_all_rows(sizes, offset):
-    features = pooled_features(300).astype(np.float64) + offset  # an offset breaks sums of squares, not this
-    ends = np.cumsum(sizes)
-    partials = [list(partition_moments(batches_of(features[end - size : end], 64))) for size, end in zip(sizes, ends, strict=True)]
-    assert [len(rows) for rows in partials] == [min(size, 1) for size in sizes]  # no row for an empty partition
+def test_moments_of_files_merge_to_the_moments_of_all_rows(tmp_path, sizes, offset):
+    features = pooled_features(300) + np.float32(offset)  # an offset breaks sums of squares, not this
+    files = feature_files(tmp_path, features, sizes)
+    partials = [list(moments_of_files([pd.DataFrame({"file": [file]})])) for file in files]
+    assert [len(rows) for rows in partials] == [min(size, 1) for size in sizes]  # no row for an empty file
     total = merged(Moments.decode(row) for rows in partials for frame in rows for row in frame.to_dict("records"))
     assert total.count == 300
-    np.testing.assert_allclose(total.mean, features.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(total.mean, features.astype(np.float64).mean(axis=0), rtol=1e-12)
     reference = scatter_of(features)
     np.testing.assert_allclose(total.scatter, reference, rtol=0, atol=1e-9 * np.abs(reference).max())
 
@@ -90,70 +93,62 @@ def test_merging_partials_in_a_task_equals_merging_them_on_the_driver():
     assert list(merged_moments([])) == []
 
 
-def test_feature_blocks_stack_whole_batches_into_blocks_of_at_least_the_size():
-    features = pooled_features(10)
-    blocks = list(feature_blocks(batches_of(features, 3) + [pd.DataFrame({"features": []})], rows=5))
-    assert [len(block) for block in blocks] == [6, 4]
-    assert all(block.dtype == np.float64 for block in blocks)
-    np.testing.assert_array_equal(np.concatenate(blocks), features)
-
-
-@pytest.mark.parametrize(("partials", "fan_in"), [(None, 8), (5, 2), (5, 4)])
-def test_moments_from_spark_equal_those_of_all_rows_however_merged(spark, partials, fan_in):
+@pytest.mark.parametrize(("tasks", "fan_in"), [(2, 8), (5, 2), (5, 4)])
+def test_moments_from_spark_equal_those_of_all_rows_however_merged(spark, tmp_path, tasks, fan_in):
     features = pooled_features(300)
-    frame = features_frame(spark, features, [0, 1, 150, 2, 147])
-    assert frame.rdd.glom().map(len).collect() == [0, 1, 150, 2, 147]
-    moments = feature_moments(frame, partials=partials, fan_in=fan_in)
+    files = feature_files(tmp_path, features, [0, 1, 150, 2, 147])
+    frame = spark.createDataFrame([(file,) for file in files], "file string").repartition(tasks)
+    moments = merged_partials(frame.mapInPandas(moments_of_files, MOMENTS_SCHEMA), tasks, fan_in=fan_in)
     assert moments.count == 300
     np.testing.assert_allclose(moments.mean, features.astype(np.float64).mean(axis=0), rtol=1e-12)
     reference = scatter_of(features)
     np.testing.assert_allclose(moments.scatter, reference, rtol=0, atol=1e-9 * np.abs(reference).max())
+    assert file_moments(spark, files).count == 300
 
 
 @pytest.mark.parametrize(("rows", "k"), [(300, 50), (40, 38), (40, 40)])
-def test_explained_variance_and_projections_equal_scikit_learn(spark, rows, k):
+def test_explained_variance_and_projections_equal_scikit_learn(spark, tmp_path, rows, k):
     features = pooled_features(rows)
-    frame = features_frame(spark, features, [rows // 5] * 4 + [rows - 4 * (rows // 5)])
+    files = feature_files(tmp_path, features, [rows // 5] * 4 + [rows - 4 * (rows // 5)])
     reference = SklearnPCA(n_components=k, svd_solver="full").fit(features.astype(np.float64))
-    fitted = fit_pca(frame, k)
+    fitted = fit_pca(spark, file_moments(spark, files), k)
     np.testing.assert_allclose(fitted.explained_variance, reference.explained_variance_ratio_, rtol=0, atol=1e-6)
-    assert_equal_up_to_sign(projections(frame, fitted.model), reference.transform(features.astype(np.float64)))
+    assert_equal_up_to_sign(projected(spark, files, fitted), reference.transform(features.astype(np.float64)))
 
 
-def test_each_component_has_its_largest_loading_positive(spark):
-    fitted = fit_pca(features_frame(spark, pooled_features(300), [150, 150]), 20)
+def test_each_component_has_its_largest_loading_positive(spark, tmp_path):
+    fitted = fit_pca(spark, file_moments(spark, feature_files(tmp_path, pooled_features(300), [150, 150])), 20)
     components = fitted.model.stages[-1].pc.toArray()
     assert components.shape == (DIMENSION, 20)
+    np.testing.assert_array_equal(components, fitted.components)
     largest = components[np.abs(components).argmax(axis=0), np.arange(20)]
     assert (largest > 0).all()
 
 
-def test_the_saved_model_loads_and_projects_new_rows_as_fitted(spark, tmp_path):
+def test_the_saved_model_loads_and_projects_new_rows_as_the_job_projects(spark, tmp_path):
     features = pooled_features(300)
-    fitted = fit_pca(features_frame(spark, features, [100, 100, 100]), 10).model
-    fitted.write().overwrite().save(str(tmp_path / "pca_model"))
+    fitted = fit_pca(spark, file_moments(spark, feature_files(tmp_path / "fit", features, [100, 100, 100])), 10)
+    fitted.model.write().overwrite().save(str(tmp_path / "pca_model"))
     loaded = PipelineModel.load(str(tmp_path / "pca_model"))
     scaler, pca = loaded.stages
     assert (scaler.getInputCol(), scaler.getOutputCol(), scaler.getWithMean(), scaler.getWithStd()) == ("vector", "centred", True, False)
     assert (pca.getInputCol(), pca.getOutputCol(), pca.getK()) == ("centred", "projection", 10)
     new = pooled_features(50, seed=1)
-    new_frame = features_frame(spark, new, [25, 25])
-    ours = projections(new_frame, loaded)
-    np.testing.assert_array_equal(ours, projections(new_frame, fitted))
+    by_spark_ml = transformed(spark, new, loaded)
+    by_the_job = projected(spark, feature_files(tmp_path / "new", new, [25, 25]), fitted)
+    np.testing.assert_allclose(by_the_job, by_spark_ml, rtol=0, atol=1e-9 * np.abs(by_spark_ml).max())
+    np.testing.assert_allclose(fitted.project(new), by_spark_ml, rtol=0, atol=1e-9 * np.abs(by_spark_ml).max())
     reference = SklearnPCA(n_components=10, svd_solver="full").fit(features.astype(np.float64))
-    assert_equal_up_to_sign(ours, reference.transform(new.astype(np.float64)))
+    assert_equal_up_to_sign(by_the_job, reference.transform(new.astype(np.float64)))
 
 
-def test_identical_rows_have_no_variance_to_explain(spark):
+def test_identical_rows_have_no_variance_to_explain(spark, tmp_path):
     same = np.repeat(pooled_features(1), 3, axis=0)
     with pytest.raises(PcaError, match="no variance to explain"):
-        fit_pca(features_frame(spark, same, [2, 1]), 1)
+        fit_pca(spark, file_moments(spark, feature_files(tmp_path, same, [2, 1])), 1)
 
 
-@pytest.mark.parametrize("partitions", [0, 2])
-def test_no_rows_are_refused(spark, partitions):
-    empty = spark.range(1).selectExpr("array(1f) AS features").where("false")  # planned with no partition
-    frame = empty.repartition(partitions) if partitions else empty
-    assert frame.rdd.getNumPartitions() == partitions
+@pytest.mark.parametrize("sizes", [[], [0, 0]])
+def test_no_features_are_refused(spark, tmp_path, sizes):
     with pytest.raises(PcaError, match="no features"):
-        fit_pca(frame, 1)
+        fit_pca(spark, file_moments(spark, feature_files(tmp_path, pooled_features(1)[:0], sizes)), 1)

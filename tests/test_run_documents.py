@@ -7,6 +7,7 @@ import pytest
 from job_outputs import JobOutputs
 from orchard_contract.json_schemas import load_schema
 from orchard_contract.run_outputs import (
+    FEATURES_OUTPUT,
     MODEL_INFO_DOCUMENT,
     PARQUET_OUTPUTS,
     SUCCESS_MARKER_DOCUMENT,
@@ -50,10 +51,12 @@ def test_the_job_writes_no_document_that_breaks_its_schema() -> None:
         storage.write_document(None, "/nowhere", MODEL_INFO_DOCUMENT, info)  # refused before any file is touched
 
 
-def test_the_udf_returns_the_output_columns_it_computes() -> None:
+def test_the_udf_returns_to_spark_the_small_columns_it_computes_and_its_features_files_the_features() -> None:
+    from orchard_features.feature_files import FEATURE_FILE_SCHEMA
     from orchard_features.features import FEATURE_RESULT_SCHEMA
 
-    assert FEATURE_RESULT_SCHEMA == "features array<float>, error string, width int, height int, mode string"
+    assert FEATURE_RESULT_SCHEMA == "error string, width int, height int, mode string"
+    assert FEATURE_FILE_SCHEMA.names == FEATURES_OUTPUT.names
 
 
 def test_the_parquet_outputs_as_spark_schemas() -> None:

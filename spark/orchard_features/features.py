@@ -4,8 +4,10 @@
 testable without Spark. `extract_features` wraps them in an Arrow pandas UDF of the iterator form:
 the engine is loaded once per Python worker and reused for every batch of every task that worker
 runs, and the files of the next batches are read and decoded by the worker's threads while the
-engine computes the current one (on S3 each read waits tens of milliseconds or more). With a feature
-store, each task adds the features it computed to the store once its last batch is done.
+engine computes the current one (on S3 each read waits tens of milliseconds or more). Spark gets
+back each image's error, size and mode; the features stay in Python: once its last batch is done,
+each task writes them as its features file (`feature_files`) and, with a feature store, adds them to
+the store.
 """
 
 from __future__ import annotations
@@ -26,16 +28,19 @@ from pyspark.sql import functions as F
 from orchard_contract.run_outputs import FEATURES, HEIGHT, MODE, PATH, WIDTH, Column, ddl
 from orchard_features import feature_store
 from orchard_features.engines import Engine, load_engine
-from orchard_features.feature_store import CONTENT
+from orchard_features.feature_files import FEATURIZED_KIND, write_task_file
+from orchard_features.feature_store import CONTENT, SEGMENT_COLUMNS
 from orchard_features.images import DecodedImage, ImageError, decode_image, preprocess
 from orchard_features.sources import UnreadableFile, prefetched, read_bytes, reading_pool
 
 DECODES_AT_ONCE = 2  # per Python worker, whose task has a core or two: more would only share them
 _DECODING = threading.BoundedSemaphore(DECODES_AT_ONCE)
 ERROR = Column("error", "string")  # why the image failed, null when it did not (`reason` in errors/)
-# The UDF's result: the output columns computed from the image file, and the error.
-RESULT_COLUMNS = (FEATURES, ERROR, WIDTH, HEIGHT, MODE)
+# The UDF's result, what Spark keeps of each image: the error, and the output columns read from the image file.
+RESULT_COLUMNS = (ERROR, WIDTH, HEIGHT, MODE)
 FEATURE_RESULT_SCHEMA = ddl(RESULT_COLUMNS)
+RESULT_NAMES = [column.name for column in RESULT_COLUMNS]
+BATCH_COLUMNS = (FEATURES, *RESULT_COLUMNS)  # a batch's result in the worker: the features too
 WARM_UP_PATH = "warm-up"  # the warm-up's rows: one per core, never read
 
 
@@ -47,6 +52,7 @@ class ExtractorSpec:
     model_file: str  # a name registered with SparkContext.addFile
     image_size: int
     max_image_pixels: int
+    staging_folder: str  # where each task writes its features file (`feature_files`)
     store_folder: str | None = None  # this model's folder in the feature store, where each task adds its features
 
 
@@ -84,13 +90,13 @@ def featurize_batch(images: Sequence[DecodedImage | ImageError], engine: Engine,
         decoded_rows = (row for row in rows if row[ERROR.name] is None)
         for row, vector in zip(decoded_rows, features, strict=True):
             row[FEATURES.name] = vector
-    integers = {column.name: "Int32" for column in RESULT_COLUMNS if column.type == "int"}  # nullable
-    return pd.DataFrame(rows, columns=[column.name for column in RESULT_COLUMNS]).astype(integers)
+    integers = {column.name: "Int32" for column in BATCH_COLUMNS if column.type == "int"}  # nullable
+    return pd.DataFrame(rows, columns=[column.name for column in BATCH_COLUMNS]).astype(integers)
 
 
 def result_row(image: DecodedImage | ImageError) -> dict[str, Any]:
     """An image's row of the result, its features still to come: what the file was, or why it failed."""
-    row = dict.fromkeys(column.name for column in RESULT_COLUMNS)
+    row = dict.fromkeys(column.name for column in BATCH_COLUMNS)
     if isinstance(image, ImageError):
         return row | {ERROR.name: str(image)}
     return row | {WIDTH.name: image.width, HEIGHT.name: image.height, MODE.name: image.mode}
@@ -104,9 +110,9 @@ def _task_cores() -> int:
 
 
 def extract_features(images: DataFrame, spec: ExtractorSpec, done: Accumulator) -> DataFrame:
-    """Add a `result` struct of RESULT_COLUMNS (features, error, width, height, mode) computed from the file at
-    `path`; with `spec.store_folder`, each task then adds the images it featurized, with their `content` identity, to
-    the feature store, as one segment.
+    """Add a `result` struct of RESULT_COLUMNS (error, width, height, mode) computed from the file at `path`; each
+    task then writes the features of the images it featurized as its features file in `spec.staging_folder` and,
+    with `spec.store_folder`, adds them, with their `content` identity, to the feature store, as one segment.
 
     `done` counts the images processed, for progress reports.
     """
@@ -126,18 +132,19 @@ def extract_features(images: DataFrame, spec: ExtractorSpec, done: Accumulator) 
                 in_flight.append((paths, contents))
                 yield paths
 
-        stored: list[pa.Table] = []
+        featurized: list[pa.Table] = []
         buffer = np.empty((0, spec.image_size, spec.image_size, 3), dtype=np.float32)
         for images in prefetched(paths_of(batches), load, reading_pool()):
             if len(images) > len(buffer):
                 buffer = np.empty((len(images), *buffer.shape[1:]), dtype=np.float32)
             results = featurize_batch(images, engine, buffer)
-            yield results
+            yield results[RESULT_NAMES]
             paths, contents = in_flight.popleft()
-            if spec.store_folder:
-                stored.append(feature_store.stored_rows(paths, contents, results))
+            featurized.append(feature_store.stored_rows(paths, contents, results))
             done.add(len(images))
-        if spec.store_folder and stored and (rows := pa.concat_tables(stored)).num_rows:
+        rows = pa.concat_tables(featurized) if featurized else feature_store.arrow_schema(SEGMENT_COLUMNS).empty_table()
+        write_task_file(spec.staging_folder, FEATURIZED_KIND, rows)
+        if spec.store_folder and rows.num_rows:
             feature_store.write_segment(spec.store_folder, rows)
 
     # pyspark's stubs have no overload for the UDF type inferred from the type hints (no functionType)

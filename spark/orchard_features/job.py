@@ -2,8 +2,9 @@
 holds), fit PCA and write every output, record the run.
 
 Nothing under the output prefix is touched until the features are computed and the number of
-PCA components is checked against them, so bad input leaves the previous result whole; the
-success marker is written last, so a run that fails late leaves none. The feature store is
+PCA components is checked against them, so bad input leaves the previous result whole (the
+features are staged meanwhile in a hidden folder of the run's own, removed however the run ends);
+the success marker is written last, so a run that fails late leaves none. The feature store is
 written as the features are computed, a task at a time: what a failed run computed is kept.
 """
 
@@ -41,11 +42,11 @@ from orchard_contract.run_outputs import (
     ddl,
 )
 from orchard_contract.selection import select_images
-from orchard_features import feature_store, sources, storage
+from orchard_features import feature_files, feature_store, sources, storage
 from orchard_features.feature_store import CONTENT
 from orchard_features.features import ERROR, ExtractorSpec, extract_features
 from orchard_features.model import MODEL_NAME, ModelArtifact, feature_fingerprint, load_model
-from orchard_features.pca import PcaResult, check_components, fit_pca, project
+from orchard_features.pca import PcaResult, check_components, fit_pca
 from orchard_features.progress import Progress
 from orchard_features.record import model_info, tally, write_record
 from orchard_features.report import write_report
@@ -79,16 +80,21 @@ def run(spark: SparkSession, settings: JobSettings, progress: Progress | None = 
     store_folder = (feature_store.model_folder(to_uri(settings.feature_store), feature_fingerprint(artifact))
                     if settings.feature_store else None)
     stored = look_up(settings, store_folder, selected, progress) if store_folder and settings.reuse_features else {}
-    results, featurized = featurize(spark, settings, selected, stored, artifact, store_folder, progress)
+    staging = feature_files.staging_folder(settings.output)
+    storage.delete(spark, staging)  # what a run stopped before its end left
     try:
-        counts = tally(selected, featurized, len(stored))
-        progress.say(f"  {counts['images_featurized']} featurized, {counts['images_reused']} reused, "
-                     f"{counts['images_failed']} failed")
-        check_components(settings.pca_components, counts["images_featurized"] + counts["images_reused"])
-        with progress.phase("outputs", "Fitting PCA and writing outputs"):
-            info = write_outputs(spark, settings, artifact, results, counts, started_at, progress)
+        results, featurized = featurize(spark, settings, selected, stored, artifact, store_folder, staging, progress)
+        try:
+            counts = tally(selected, featurized, len(stored))
+            progress.say(f"  {counts['images_featurized']} featurized, {counts['images_reused']} reused, "
+                         f"{counts['images_failed']} failed")
+            check_components(settings.pca_components, counts["images_featurized"] + counts["images_reused"])
+            with progress.phase("outputs", "Fitting PCA and writing outputs"):
+                info = write_outputs(spark, settings, artifact, results, staging, counts, started_at, progress)
+        finally:
+            results.unpersist()
     finally:
-        results.unpersist()
+        storage.delete(spark, staging)
     info["timings_seconds"].update(progress.seconds, total=round(time.perf_counter() - started, 3))
     write_record(spark, settings.output, info)
     return info
@@ -131,11 +137,12 @@ def catalog_frame(spark: SparkSession, selected: dict[str, str], images_per_part
 
 
 def featurize(spark: SparkSession, settings: JobSettings, selected: dict[str, str], stored: dict[str, str],
-              artifact: ModelArtifact, store_folder: str | None, progress: Progress) -> tuple[DataFrame, int]:
-    """The features of the selected images, computed once, persisted for what follows: those `stored` (path ->
-    segment) read back from the store, the others read and featurized, then kept in `store_folder` when there is
-    one. Returns them and how many were featurized (counted in the same pass: the cache holds whole rows whatever
-    a query reads)."""
+              artifact: ModelArtifact, store_folder: str | None, staging: str,
+              progress: Progress) -> tuple[DataFrame, int]:
+    """The features of the selected images, computed once and written to files in `staging` (`feature_files`):
+    those `stored` (path -> segment) read back from the store, the others read and featurized, then kept in
+    `store_folder` when there is one. Returns every image's row without its features (error, size, mode),
+    persisted for what follows, and how many were featurized (counted in the same pass)."""
     with progress.phase("features", "Extracting features"):
         new = {path: content for path, content in selected.items() if path not in stored}
         catalog = catalog_frame(spark, new, settings.images_per_partition)
@@ -144,12 +151,13 @@ def featurize(spark: SparkSession, settings: JobSettings, selected: dict[str, st
             model_file=os.path.basename(artifact.path),
             image_size=artifact.image_size,
             max_image_pixels=settings.max_image_pixels,
+            staging_folder=staging,
             store_folder=store_folder,
         )
         done = spark.sparkContext.accumulator(0)
         read = extract_features(catalog, spec, done).select(*catalog.columns, "result.*")
         if stored and store_folder:
-            kept = stored_results(spark, store_folder, stored, selected, settings.images_per_partition)
+            kept = stored_results(spark, store_folder, stored, selected, settings.images_per_partition, staging)
             read = read.unionByName(kept)
         read = read.persist(StorageLevel.MEMORY_AND_DISK)
         try:
@@ -162,24 +170,27 @@ def featurize(spark: SparkSession, settings: JobSettings, selected: dict[str, st
 
 
 def write_outputs(spark: SparkSession, settings: JobSettings, artifact: ModelArtifact, results: DataFrame,
-                  counts: dict[str, int], started_at: datetime, progress: Progress) -> dict[str, Any]:
-    """Replace the previous result: the PCA fitted first, on every core (the projections, the model and
-    the report wait for it), then every output written at once from the cached results. Returns the
-    run's record for `model_info`.
+                  staging: str, counts: dict[str, int], started_at: datetime, progress: Progress) -> dict[str, Any]:
+    """Replace the previous result: the PCA fitted first from the features files in `staging`, on every core (the
+    projections, the model and the report wait for it), the files then moved into `features/`, then every other
+    output written at once. Returns the run's record for `model_info`.
 
     Each write is a Spark job of its own (one per output folder); run side by side, their fixed costs
     (planning, task launch, commit) overlap instead of adding up. The projections go first: the report
     waits for them.
     """
-    storage.clear_outputs(spark, settings.output)
-    featurized = results.where(F.col(ERROR.name).isNull()).select(*FEATURES_OUTPUT.names)
+    staged = feature_files.feature_files(staging)
     with progress.phase("pca", "  fitting PCA"):
-        pca = fit_pca(featurized, settings.pca_components)
+        pca = fit_pca(spark, feature_files.file_moments(spark, staged), settings.pca_components)
     info = model_info(settings, artifact, counts, pca, started_at, progress.seconds)
+    storage.clear_outputs(spark, settings.output)
+    features = feature_files.move_files(staged, storage.output_location(settings.output, FEATURES_OUTPUT.folder))
     with ThreadPoolExecutor(max_workers=OUTPUT_WRITERS, thread_name_prefix="orchard-write") as pool:
-        projected = pool.submit(write_projections, spark, settings, featurized, pca)
-        writes = [pool.submit(save_pca_model, settings, pca)]
-        writes += [pool.submit(write, settings, results, featurized) for write in IMAGE_OUTPUTS]
+        projected = pool.submit(write_projections, spark, settings, features, pca)
+        writes = [pool.submit(save_pca_model, settings, pca), pool.submit(write_metadata, settings, results),
+                  pool.submit(write_errors, settings, results)]
+        if settings.write_csv:
+            writes.append(pool.submit(write_features_csv, spark, settings))
         if settings.write_report:
             writes.append(pool.submit(write_report_to_output, spark, settings.output, info, projected))
         projected.result()
@@ -188,28 +199,26 @@ def write_outputs(spark: SparkSession, settings: JobSettings, artifact: ModelArt
     return info
 
 
-def write_features(settings: JobSettings, results: DataFrame, featurized: DataFrame) -> None:
-    """`features/` (and its CSV copy): path, label and the 1,280 features of every featurized image."""
-    storage.write_parquet(featurized, settings.output, FEATURES_OUTPUT.folder, dictionary=False)
-    if settings.write_csv:
-        storage.write_csv(featurized, settings.output, "features_csv", FEATURES.name, FEATURE_DIMENSION)
+def write_features_csv(spark: SparkSession, settings: JobSettings) -> None:
+    """`features_csv/`: `features/` as CSV, the 1,280 features in columns of their own."""
+    features = storage.read_parquet(spark, settings.output, FEATURES_OUTPUT.folder)
+    storage.write_csv(features, settings.output, "features_csv", FEATURES.name, FEATURE_DIMENSION)
 
 
-def write_metadata(settings: JobSettings, results: DataFrame, featurized: DataFrame) -> None:
+def write_metadata(settings: JobSettings, results: DataFrame) -> None:
     """`metadata/`: every image read, its size and mode, featurized or failed."""
     status = F.when(F.col(ERROR.name).isNull(), FEATURIZED).otherwise(FAILED)
     metadata = results.withColumn(STATUS.name, status).select(*METADATA_OUTPUT.names)
     storage.write_parquet(metadata, settings.output, METADATA_OUTPUT.folder)
 
 
-def write_errors(settings: JobSettings, results: DataFrame, featurized: DataFrame) -> None:
+def write_errors(settings: JobSettings, results: DataFrame) -> None:
     """`errors/`: every image that failed, and why."""
     failed = results.where(F.col(ERROR.name).isNotNull()).withColumnRenamed(ERROR.name, REASON.name)
     storage.write_parquet(failed.select(*ERRORS_OUTPUT.names), settings.output, ERRORS_OUTPUT.folder)
 
 
-IMAGE_OUTPUTS = (write_features, write_metadata, write_errors)
-OUTPUT_WRITERS = 6  # the image outputs, the PCA model, the projections, the report
+OUTPUT_WRITERS = 6  # the projections, the PCA model, metadata, errors, the features' CSV, the report
 
 
 def save_pca_model(settings: JobSettings, pca: PcaResult) -> None:
@@ -217,13 +226,15 @@ def save_pca_model(settings: JobSettings, pca: PcaResult) -> None:
     pca.model.write().overwrite().save(storage.output_location(settings.output, "model_info/pca_model"))
 
 
-def write_projections(spark: SparkSession, settings: JobSettings, featurized: DataFrame,
+def write_projections(spark: SparkSession, settings: JobSettings, features: list[str],
                       pca: PcaResult) -> list[tuple[str, float, float]]:
-    """`pca/` (and its CSV copy); returns a sample of (label, PC1, PC2) read back, for the report."""
-    projected = project(featurized, pca.model).select(*PCA_OUTPUT.names)
+    """`pca/` (and its CSV copy), projected from the `features` files; returns a sample of (label, PC1, PC2) read
+    back, for the report."""
+    projected = feature_files.projections(spark, features, pca)
     storage.write_parquet(projected, settings.output, PCA_OUTPUT.folder, dictionary=False)
     if settings.write_csv:
-        storage.write_csv(projected, settings.output, "pca_csv", PCA.name, settings.pca_components)
+        written = storage.read_parquet(spark, settings.output, PCA_OUTPUT.folder)
+        storage.write_csv(written, settings.output, "pca_csv", PCA.name, settings.pca_components)
     return pca_sample(spark, settings.output)
 
 

@@ -23,17 +23,14 @@ import pandas as pd
 from pyspark.ml import PipelineModel
 from pyspark.ml.common import _py2java
 from pyspark.ml.feature import PCAModel, StandardScalerModel
-from pyspark.ml.functions import array_to_vector, vector_to_array
 from pyspark.ml.linalg import DenseMatrix, DenseVector
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 from scipy import linalg
 from scipy.linalg import blas
 
 from orchard_contract.errors import OrchardError
 from orchard_contract.run_outputs import FEATURE_DIMENSION
 
-BLOCK_ROWS = 2048  # rows per matrix product: BLAS-3 sized, at most ~20 MB of float64 at a time
 FAN_IN = 8  # partial moments (13 MB each for 1,280 features) merged by one task or by the driver
 MOMENTS_SCHEMA = "count long, mean binary, scatter binary"
 
@@ -48,6 +45,12 @@ class PcaResult:
 
     model: PipelineModel
     explained_variance: tuple[float, ...]
+    mean: np.ndarray  # the features' mean, which the projection subtracts
+    components: np.ndarray  # (features, k): the principal components as columns
+
+    def project(self, features: np.ndarray) -> np.ndarray:
+        """The (rows, k) projections of a (rows, features) matrix, as the saved model projects them."""
+        return (features.astype(np.float64) - self.mean) @ self.components
 
     @property
     def cumulative_variance(self) -> tuple[float, ...]:
@@ -110,56 +113,33 @@ def check_components(k: int, images: int, features: int = FEATURE_DIMENSION) -> 
         )
 
 
-def fit_pca(features: DataFrame, k: int) -> PcaResult:
-    """Fit centring plus PCA on the `features` array column (check k with `check_components`)."""
-    moments = feature_moments(features)
-    components, variance = principal_components(moments.scatter, k)
-    model = pipeline_model(features.sparkSession, moments, components, variance)
-    return PcaResult(model=model, explained_variance=tuple(float(share) for share in variance))
-
-
-def feature_moments(features: DataFrame, partials: int | None = None, fan_in: int = FAN_IN) -> Moments:
-    """The moments of the `features` column: `partials` partial moments (by default one per task
-    slot, as a Python task costs a fixed time and a partial is a large matrix), merged by tasks in
-    groups of about `fan_in` until at most `fan_in` are left for the driver. They travel as Arrow
-    binary, which `toPandas` collects fast when `spark.sql.execution.arrow.pyspark.enabled` (the
-    job sets it; `rdd.treeReduce` would have Pyrolite pickle them, several times slower)."""
-    slots = partials or features.sparkSession.sparkContext.defaultParallelism
-    count = max(1, min(slots, features.rdd.getNumPartitions()))
-    frame = features.select("features").coalesce(count).mapInPandas(partition_moments, MOMENTS_SCHEMA)
-    while count > fan_in:
-        count = ceil(count / fan_in)
-        frame = frame.repartition(count).mapInPandas(merged_moments, MOMENTS_SCHEMA)
-    collected: pd.DataFrame = frame.toPandas()
-    moments = merged(Moments.decode(row) for row in collected.to_dict("records"))
+def fit_pca(spark: SparkSession, moments: Moments | None, k: int) -> PcaResult:
+    """Fit centring plus PCA from the features' `moments` (None: there were no features; check k with
+    `check_components`)."""
     if moments is None:
         raise PcaError("there are no features to fit the PCA on")
-    return moments
+    components, variance = principal_components(moments.scatter, k)
+    model = pipeline_model(spark, moments, components, variance)
+    return PcaResult(model=model, explained_variance=tuple(float(share) for share in variance),
+                     mean=moments.mean, components=components)
 
 
-def partition_moments(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-    """The moments of one partition's `features`, as one row of `MOMENTS_SCHEMA` (no row if the
-    partition is empty): the body of `mapInPandas`."""
-    yield from encoded(merged(Moments.of(block) for block in feature_blocks(batches)))
+def merged_partials(partials: DataFrame, count: int, fan_in: int = FAN_IN) -> Moments | None:
+    """The moments of a frame of `count` partitions of partial moments (rows of MOMENTS_SCHEMA), merged by tasks in
+    groups of about `fan_in` until at most `fan_in` are left for the driver (None: there are none). They travel as
+    Arrow binary, which `toPandas` collects fast when `spark.sql.execution.arrow.pyspark.enabled` (the job sets it;
+    `rdd.treeReduce` would have Pyrolite pickle them, several times slower)."""
+    while count > fan_in:
+        count = ceil(count / fan_in)
+        partials = partials.repartition(count).mapInPandas(merged_moments, MOMENTS_SCHEMA)
+    collected: pd.DataFrame = partials.toPandas()
+    return merged(Moments.decode(row) for row in collected.to_dict("records"))
 
 
 def merged_moments(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     """One partition's rows of `MOMENTS_SCHEMA` merged into one (no row if the partition is empty):
     the body of `mapInPandas`."""
     yield from encoded(merged(Moments.decode(row) for batch in batches for row in batch.to_dict("records")))
-
-
-def feature_blocks(batches: Iterable[pd.DataFrame], rows: int = BLOCK_ROWS) -> Iterator[np.ndarray]:
-    """The `features` of `batches` stacked into float64 matrices of at least `rows` rows each (the
-    last one may have fewer; none is empty)."""
-    pending: list[np.ndarray] = []
-    for batch in batches:
-        pending.extend(batch["features"])
-        if len(pending) >= rows:
-            yield np.array(pending, dtype=np.float64)
-            pending = []
-    if pending:
-        yield np.array(pending, dtype=np.float64)
 
 
 def merged(moments: Iterable[Moments]) -> Moments | None:
@@ -211,13 +191,3 @@ def pipeline_model(spark: SparkSession, moments: Moments, components: np.ndarray
     )
     pca.set(pca.k(), k).setInputCol("centred").setOutputCol("projection")
     return PipelineModel(stages=[StandardScalerModel._from_java(scaler), PCAModel._from_java(pca)])
-
-
-def project(features: DataFrame, model: PipelineModel) -> DataFrame:
-    """Replace the `features` column with its k-dimensional projection, `pca`."""
-    vectors = features.withColumn("vector", array_to_vector(F.col("features"))).drop("features")
-    projected = model.transform(vectors)
-    return projected.select(
-        *[name for name in features.columns if name != "features"],
-        vector_to_array(F.col("projection")).alias("pca"),
-    )

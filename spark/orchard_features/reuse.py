@@ -1,8 +1,9 @@
 """Images the feature store holds, read back as the rows the feature stage would have computed for them.
 
-Each Spark task reads whole segments (its Python worker, `feature_store.read_stored`), every segment once, and
-gives each of its images the same columns as a featurized one: path, label, split, content, the stored features,
-width, height and mode, and no error.
+Each Spark task reads whole segments (its Python worker, `feature_store.read_stored`), every segment once, gives
+Spark the same columns for each of its images as for a featurized one (path, label, split, content, width, height
+and mode, and no error) and writes their stored features as its features file (`feature_files`), as a featurizing
+task does.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pyspark.sql import DataFrame, SparkSession
 
 from orchard_contract.paths import label_from_path, split_from_path
 from orchard_contract.run_outputs import LABEL, PATH, SPLIT, Column, ddl
-from orchard_features.feature_store import CONTENT, arrow_schema, read_stored
+from orchard_features.feature_files import REUSED_KIND, write_task_file
+from orchard_features.feature_store import CONTENT, SEGMENT_COLUMNS, arrow_schema, read_stored
 from orchard_features.features import ERROR, RESULT_COLUMNS
 
 SEGMENT = Column("segment", "string")
@@ -27,10 +29,11 @@ RESULT_SCHEMA = (PATH, LABEL, SPLIT, CONTENT, *RESULT_COLUMNS)  # the feature st
 
 
 def stored_results(spark: SparkSession, folder: str, stored: Mapping[str, str], contents: Mapping[str, str],
-                   images_per_partition: int) -> DataFrame:
+                   images_per_partition: int, staging_folder: str) -> DataFrame:
     """The rows of RESULT_SCHEMA of the images in `stored` (path -> the segment holding it) read from this model's
-    `folder` of the store, each checked against its `contents` (path -> content identity). At most about
-    `images_per_partition` images to a task, and a task for every core while there are segments enough."""
+    `folder` of the store, each checked against its `contents` (path -> content identity), their features written
+    to `staging_folder`. At most about `images_per_partition` images to a task, and a task for every core while
+    there are segments enough."""
     by_segment: dict[str, list[str]] = defaultdict(list)
     for path, segment in stored.items():
         by_segment[segment].append(path)
@@ -40,9 +43,11 @@ def stored_results(spark: SparkSession, folder: str, stored: Mapping[str, str], 
     schema = arrow_schema(RESULT_SCHEMA)
 
     def read(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            for segment, paths, images in zip(*batch.to_pydict().values(), strict=True):
-                yield from result_rows(read_stored(folder, segment, dict(zip(paths, images, strict=True))), schema)
+        read_back = [read_stored(folder, segment, dict(zip(paths, images, strict=True)))
+                     for batch in batches for segment, paths, images in zip(*batch.to_pydict().values(), strict=True)]
+        rows = pa.concat_tables(read_back) if read_back else arrow_schema(SEGMENT_COLUMNS).empty_table()
+        write_task_file(staging_folder, REUSED_KIND, rows)
+        yield from result_rows(rows, schema)
 
     return wanted.mapInArrow(read, ddl(RESULT_SCHEMA))
 

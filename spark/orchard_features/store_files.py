@@ -1,5 +1,5 @@
-"""The feature store's files, in a local folder or under an S3 prefix: listed, read, and created whole, never
-replaced.
+"""The files the Python workers write and read, in a local folder or under an S3 prefix: the feature store's and the
+run's staged features (`feature_files`). Listed, read, created whole and never replaced; the staged ones moved.
 
 Written from Spark's Python workers as well as from the driver, so in Python (boto3 for S3, as the images are read:
 `sources`), never through Hadoop's file system. What the store's protocol (`feature_store`) relies on:
@@ -86,3 +86,20 @@ def create_file(location: str, data: bytes) -> None:
     finally:
         if os.path.exists(staged):
             os.remove(staged)
+
+
+def move_file(source: str, destination: str) -> None:
+    """Move a file to `destination`, replacing any file there. On S3 a CopyObject, then a DeleteObject of the source:
+    S3 has no rename ("Copying, moving, and renaming objects", S3 User Guide,
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/copy-object.html); a single CopyObject copies up to 5 GB
+    ("CopyObject", S3 API Reference, https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html)."""
+    if is_s3(source):
+        bucket, key = bucket_and_key(source)
+        target_bucket, target_key = bucket_and_key(destination)
+        client = s3_client()
+        client.copy_object(Bucket=target_bucket, Key=target_key, CopySource={"Bucket": bucket, "Key": key})
+        client.delete_object(Bucket=bucket, Key=key)
+        return
+    target = local_path(destination)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    os.replace(local_path(source), target)
