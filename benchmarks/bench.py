@@ -33,6 +33,7 @@ from orchard_features.engines import ENGINE_CLASSES
 from orchard_features.images import decode_image, preprocess
 from orchard_features.job import run
 from orchard_features.model import load_model, prepare_model
+from orchard_features.model_tools import model_tools
 from orchard_features.progress import Progress
 from orchard_features.settings import JobSettings
 from orchard_local.sample_data import generate_dataset
@@ -117,7 +118,7 @@ def main() -> None:
         print(f"{dataset.images} images of 100x100 px, {args.image_size} px model input, "
               f"batch {args.batch_size}, {cores} cores")
         bare_cache = str(work_dir / "bare-model-cache")
-        model = in_fresh_process(prepare_model, "none", args.image_size, ENGINE, bare_cache)
+        model = in_fresh_process(prepare_model, "none", args.image_size, ENGINE, bare_cache, model_tools())
         print(f"decode + resize (Pillow, 1 core): {in_fresh_process(decode_rate, dataset.root, args.image_size):.0f} "
               "images/s")
         measure_engine = partial(

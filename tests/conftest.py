@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from helpers import SAMPLE_IMAGES, TEST_IMAGE_SIZE
+from helpers import SAMPLE_IMAGES, TEST_IMAGE_SIZE, as_bare_driver, stage_model_tools
+from orchard_contract.emr_step import BOOTSTRAP_SCRIPT, staged_path
 from orchard_features.model import ModelArtifact, prepare_model
+from orchard_features.model_tools import model_tools
 from orchard_features.settings import JobSettings
 from orchard_local.sample_data import DatasetSummary, generate_dataset
 
@@ -30,6 +32,14 @@ if TYPE_CHECKING:
 # deselects all three.
 SLOW_FIXTURES = {"spark": "spark", "onnx_model": "model", "keras_model": "model", "model_cache": "model"}
 WORKFLOW_TESTS = Path(__file__).resolve().parent / "workflow"
+# The installer the `staged` fixture stages: it records its arguments, says a line, fails if STUB_FAIL is set, and
+# otherwise leaves `installed` behind (which `as_bare_driver` reads as the model tools installed).
+INSTALLER_STUB = """#!/usr/bin/env bash
+echo "$*" >> "$(dirname "$0")/calls.log"
+echo "2026-01-01T00:00:00Z [orchard-bootstrap] adding the packages of model.txt"
+if [[ -n "${STUB_FAIL:-}" ]]; then echo "error: No solution found" >&2; exit 1; fi
+touch "$(dirname "$0")/installed"
+"""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -48,7 +58,7 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="session")
 def onnx_model(model_cache: str) -> ModelArtifact:
-    return prepare_model("none", TEST_IMAGE_SIZE, "onnxruntime", model_cache)
+    return prepare_model("none", TEST_IMAGE_SIZE, "onnxruntime", model_cache, model_tools())
 
 
 @pytest.fixture(scope="session")
@@ -119,6 +129,22 @@ def settings_in(base_settings: JobSettings, tmp_path: Path):
         return replace(base_settings, **{"output": str(tmp_path / "output"), **changes})
 
     return make
+
+
+@pytest.fixture
+def staged(tmp_path: Path) -> Path:
+    """What the bootstrap action stages on the primary node, its installer a stub that records its arguments and
+    leaves `installed` behind."""
+    folder = stage_model_tools(tmp_path / "model-tools")
+    Path(staged_path(BOOTSTRAP_SCRIPT, str(folder))).write_text(INSTALLER_STUB)
+    return folder
+
+
+@pytest.fixture
+def bare_driver(staged: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This process as EMR's primary node after its bootstrap (`as_bare_driver`); returns the staged folder."""
+    as_bare_driver(monkeypatch, staged)
+    return staged
 
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -1,18 +1,26 @@
-"""What the job's tests share besides fixtures: the test model's size, numerical comparisons, odd names."""
+"""What the job's tests share besides fixtures: the test model's size, numerical comparisons, odd names, a driver
+without the model tools."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from orchard_contract.emr_step import PUBLISHED_FILES, STAGED_FILES, staged_path
+from orchard_features.model_tools import model_tools, normalized
+
 if TYPE_CHECKING:
     from orchard_local.local_s3 import LocalS3
 
+ROOT = Path(__file__).resolve().parents[1]
 TEST_IMAGE_SIZE = 96  # small input: the same network, a fraction of the compute of 224 px
+TOOL_MODULES = ("tensorflow", "keras", "tf2onnx", "onnx")  # the model tools' modules
 SAMPLE_IMAGES = 56  # 7 classes x 8, broken and odd files included
 
 # Names real buckets and folders hold, each one a folder (class) name and a file name: the characters S3 says need
@@ -42,6 +50,37 @@ ODD_NAMES = (
     "x=1",
 )
 ODD_SPLITS = ("Training", "Test #1?")
+
+
+def stage_model_tools(folder: Path) -> Path:
+    """`folder` holding what the bootstrap action stages on EMR's primary node for the job (the installer, the model
+    tools' pins, the constraints), from this checkout."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in STAGED_FILES:
+        Path(staged_path(name, str(folder))).write_bytes((ROOT / PUBLISHED_FILES[name]).read_bytes())
+    return folder
+
+
+def as_bare_driver(monkeypatch: pytest.MonkeyPatch, staged: Path) -> None:
+    """Make this process EMR's primary node after its bootstrap: the model tools' distributions not installed until
+    the installer staged in `staged` leaves `installed` there, their modules not importable."""
+    tools = set(model_tools(str(staged)).pins)
+    real_version = metadata.version
+
+    def version(name: str) -> str:
+        if normalized(name) in tools and not (staged / "installed").exists():
+            raise metadata.PackageNotFoundError(name)
+        return real_version(name)
+
+    monkeypatch.setattr(metadata, "version", version)
+    for module in TOOL_MODULES:
+        monkeypatch.setitem(sys.modules, module, None)  # `import tensorflow` raises ImportError
+
+
+def installer_calls(staged: Path) -> list[str]:
+    """The calls of the stub installer the `staged` fixture stages (conftest.py), each its arguments."""
+    log = staged / "calls.log"
+    return log.read_text().splitlines() if log.exists() else []
 
 
 def odd_tree() -> dict[str, tuple[str, str]]:

@@ -16,6 +16,7 @@ from helpers import TEST_IMAGE_SIZE, keras_features, relative_error
 from orchard_features.engines import OnnxRuntimeEngine, TensorFlowEngine
 from orchard_features.features import decode_or_reason, featurize_batch
 from orchard_features.model import prepare_model
+from orchard_features.model_tools import model_tools
 
 RELATIVE_TOLERANCE = 1e-4
 
@@ -44,7 +45,7 @@ def test_onnx_runtime_features_equal_keras(keras_model, images, onnx_model):
 
 
 def test_tensorflow_engine_features_equal_keras(keras_model, images, model_cache):
-    artifact = prepare_model("none", TEST_IMAGE_SIZE, "tensorflow", model_cache)
+    artifact = prepare_model("none", TEST_IMAGE_SIZE, "tensorflow", model_cache, model_tools())
     engine = TensorFlowEngine(artifact.path, threads=1)
     result = featurize_batch(decoded(pd.Series(images)), engine)
     assert relative_error(np.stack(result["features"]), keras_features(keras_model, images)) < RELATIVE_TOLERANCE
@@ -62,16 +63,16 @@ def test_a_batch_mixing_good_and_bad_images_keeps_row_order(images, onnx_model):
 
 
 def test_converted_models_are_cached(model_cache, onnx_model):
-    again = prepare_model("none", TEST_IMAGE_SIZE, "onnxruntime", model_cache)
+    again = prepare_model("none", TEST_IMAGE_SIZE, "onnxruntime", model_cache, model_tools())
     assert again.from_cache and again.path == onnx_model.path
-    other_size = prepare_model("none", 64, "onnxruntime", model_cache)
+    other_size = prepare_model("none", 64, "onnxruntime", model_cache, model_tools())
     assert other_size.path != onnx_model.path
 
 
 def test_a_weights_file_gives_the_same_model(tmp_path, keras_model, images, onnx_model):
     weights = tmp_path / "mobilenet_v2_random.weights.h5"
     keras_model.save_weights(weights)
-    from_file = prepare_model(str(weights), TEST_IMAGE_SIZE, "onnxruntime", str(tmp_path / "cache"))
+    from_file = prepare_model(str(weights), TEST_IMAGE_SIZE, "onnxruntime", str(tmp_path / "cache"), model_tools())
     assert not from_file.weights_are_random
     ours = featurize_batch(decoded(pd.Series(images)), OnnxRuntimeEngine(from_file.path, 1))
     reference = featurize_batch(decoded(pd.Series(images)), OnnxRuntimeEngine(onnx_model.path, 1))
@@ -82,4 +83,4 @@ def test_missing_weights_file_is_named(model_cache):
     from orchard_features.model import ModelError
 
     with pytest.raises(ModelError, match="weights file not found: /nowhere/weights.h5"):
-        prepare_model("/nowhere/weights.h5", TEST_IMAGE_SIZE, "onnxruntime", model_cache)
+        prepare_model("/nowhere/weights.h5", TEST_IMAGE_SIZE, "onnxruntime", model_cache, model_tools())

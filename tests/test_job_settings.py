@@ -7,14 +7,16 @@ from dataclasses import fields
 
 import pytest
 
+from orchard_contract.emr_step import NODE_MODEL_TOOLS, feature_step
 from orchard_contract.manifest import InvalidManifest, job_setting_schemas, parse_manifest
 from orchard_features.settings import JobSettings, parse_arguments, settings_from_arguments
 
 # The command line's alone: where the outputs go and the models and features are kept is the deployment's (the
-# prepare-run Lambda passes --output, --model-store and --feature-store), a cache folder is the machine's, the run's
+# prepare-run Lambda passes --output, --model-store and --feature-store), a cache folder and where the model tools
+# were staged (--model-tools, on EMR's primary node) are the machine's, the run's
 # name is the manifest's `name`; the report, the pixel limit, the tasks' size and how much the libraries log are the
 # job's operation, not what a run computes.
-COMMAND_LINE_ONLY = {"output", "model_store", "feature_store", "model_cache", "run_name", "write_report",
+COMMAND_LINE_ONLY = {"output", "model_store", "feature_store", "model_cache", "model_tools", "run_name", "write_report",
                      "max_image_pixels", "images_per_partition", "verbose"}
 FROM_THE_MANIFEST_ONLY = {"inputs", "selection"}
 
@@ -78,3 +80,11 @@ def test_reuse_is_on_unless_the_flag_or_the_manifest_turns_it_off():
     assert reuse([], {}) is True
     assert reuse([], {"reuse_features": False}) is False
     assert reuse(["--no-reuse"], {"reuse_features": True}) is False
+
+
+def test_the_model_tools_folder_is_given_on_emr_only():
+    """Without --model-tools (every local run) the job installs nothing; the EMR step names the primary's folder."""
+    assert settings_from_arguments(parse_arguments(["in", "--output", "out"]), str).model_tools is None
+    step = feature_step("s3://artifacts/code/v/", ["in", "--output", "out"])["HadoopJarStep"]["Args"]
+    job = step[step.index("s3://artifacts/code/v/run_job.py") + 1:]
+    assert settings_from_arguments(parse_arguments(job), str).model_tools == NODE_MODEL_TOOLS

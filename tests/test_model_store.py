@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import as_bare_driver, installer_calls
 from orchard_features import model, storage
 from orchard_features.settings import parse_arguments, settings_from_arguments
 
@@ -21,7 +22,10 @@ def no_build(*args, **kwargs):
     raise AssertionError("the model was built although the store has it")
 
 
-def test_a_second_run_with_an_empty_cache_takes_the_model_from_the_store(spark, settings_in, tmp_path, monkeypatch):
+def test_a_second_run_with_an_empty_cache_takes_the_model_from_the_store(spark, settings_in, tmp_path, monkeypatch,
+                                                                         staged):
+    """The second run's driver is an EMR primary node as bootstrapped: no model tool installed, nor importable, only
+    staged; it takes the model from the store without installing them."""
     store = tmp_path / "store"
     first = settings_in(image_size=STORE_IMAGE_SIZE, model_cache=str(tmp_path / "cluster-1"), model_store=f"file:{store}")
     built = model.load_model(spark, first)
@@ -29,12 +33,14 @@ def test_a_second_run_with_an_empty_cache_takes_the_model_from_the_store(spark, 
     stored = store / Path(built.path).name
     assert stored.read_bytes() == Path(built.path).read_bytes()
 
+    as_bare_driver(monkeypatch, staged)
     monkeypatch.setattr(model, "build_keras_model", no_build)
-    second = replace(first, model_cache=str(tmp_path / "cluster-2"))
+    second = replace(first, model_cache=str(tmp_path / "cluster-2"), model_tools=str(staged))
     fetched = model.load_model(spark, second)
     assert fetched.from_cache and Path(fetched.path).parent == Path(second.model_cache)
-    assert Path(fetched.path).read_bytes() == stored.read_bytes()
+    assert fetched.key == built.key and Path(fetched.path).read_bytes() == stored.read_bytes()
     assert list(Path(second.model_cache).iterdir()) == [Path(fetched.path)]  # no partial copy left behind
+    assert installer_calls(staged) == []
 
 
 def test_a_store_without_the_model_is_no_error(spark, tmp_path):

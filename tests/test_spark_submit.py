@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import TEST_IMAGE_SIZE
+from helpers import TEST_IMAGE_SIZE, stage_model_tools
 from orchard_contract.emr_step import ENTRY_POINT, JOB_ARCHIVE, PUBLISHED_FILES
 from orchard_functions.artifacts import package_archive
 
@@ -26,7 +26,8 @@ def zip_package(destination: Path) -> Path:
 
 
 def spark_submit(folder: Path, *job_arguments: str) -> subprocess.CompletedProcess[str]:
-    """spark-submit of the job from its zipped package in `folder`, as on EMR but with a local master."""
+    """spark-submit of the job from its zipped package in `folder`, as on EMR but with a local master (and, given
+    `--model-tools`, the pins where the bootstrap action stages them: the archive holds none)."""
     package = zip_package(folder / JOB_ARCHIVE)
     command = [
         str(Path(sys.executable).parent / "spark-submit"),
@@ -45,7 +46,7 @@ def test_spark_submit_runs_the_job_from_a_zipped_package(tmp_path, sample, model
     finished = spark_submit(
         tmp_path, str(sample.root), "--output", str(output),
         "--weights", "none", "--image-size", str(TEST_IMAGE_SIZE), "-k", "5", "--no-report",
-        "--model-cache", model_cache,
+        "--model-cache", model_cache, "--model-tools", str(stage_model_tools(tmp_path / "model-tools")),
     )
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert "finished in" in finished.stdout

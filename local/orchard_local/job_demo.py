@@ -19,6 +19,7 @@ from orchard_features.cli import spark_session
 from orchard_features.closing_lines import closing_lines
 from orchard_features.job import run
 from orchard_features.model import ModelError, prepare_model
+from orchard_features.model_tools import model_tools
 from orchard_features.progress import Progress
 from orchard_features.settings import JobSettings, add_verbose_flag, parse_arguments, settings_from_arguments
 from orchard_local.sample_data import DatasetSummary, generate_dataset
@@ -29,7 +30,7 @@ def imagenet_available(image_size: int, engine: str, model_cache: str, progress:
     """Whether ImageNet weights can be had here (Keras downloads them); offline, say plainly what follows."""
     try:
         with progress.phase("model", "Fetching the ImageNet weights and preparing the model"):
-            prepare_model("imagenet", image_size, engine, model_cache, verbose)
+            prepare_model("imagenet", image_size, engine, model_cache, model_tools(), verbose)
         return True
     except ModelError as exc:
         progress.say(

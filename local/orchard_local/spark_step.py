@@ -8,6 +8,9 @@ feature store is copied back whatever happened, as the job on EMR leaves in it w
 writes it: new files only, each with `If-None-Match: *`, which the nodes' role requires there.
 What the job tells its user (its progress, and how it failed, as its command ends: orchard_features.cli) is the
 step's stderr, which EMR archives next to the cluster's logs (orchard_local.emr_sync), and also shown as it goes.
+No bootstrap action runs here: the step's `--model-tools`, the primary node's folder of what the job would install
+the model tools from, is left out, as on any local run (the model tools are installed with the job, the pins are this
+checkout's).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from orchard_functions.s3uri import split_s3_uri
 from orchard_local.emr_sync import StepResult
 
 SUBMIT_OPTIONS_WITH_VALUES = {"--deploy-mode", "--py-files", "--conf", "--master"}
+NODE_OPTIONS = {"--model-tools"}  # the job's options naming a folder of the EMR node, each with its value
 
 
 @dataclass
@@ -45,7 +49,7 @@ class SparkStep:
     def __call__(self, step: dict[str, Any], node: boto3.Session) -> StepResult:
         stderr = Echoed(self.progress.stream if self.progress else None)
         try:
-            self.run(job_arguments(step["HadoopJarStep"]["Args"]), node.client("s3"),
+            self.run(without_node_options(job_arguments(step["HadoopJarStep"]["Args"])), node.client("s3"),
                      Progress(stream=stderr, enabled=self.progress is None or self.progress.enabled))
         except Exception as error:  # the step fails as EMR reports it: state and reason
             print(f"{PROG}: error: {error}" if isinstance(error, OrchardError) else traceback.format_exc(),
@@ -104,6 +108,17 @@ def job_arguments(submit_arguments: list[str]) -> list[str]:
     while submit_arguments[index].startswith("--"):
         index += 2 if submit_arguments[index] in SUBMIT_OPTIONS_WITH_VALUES else 1
     return submit_arguments[index + 1:]
+
+
+def without_node_options(arguments: list[str]) -> list[str]:
+    """The job's arguments without those naming a folder of the EMR node (NODE_OPTIONS) and their values."""
+    kept, remaining = [], iter(arguments)
+    for argument in remaining:
+        if argument in NODE_OPTIONS:
+            next(remaining, None)  # its value
+        else:
+            kept.append(argument)
+    return kept
 
 
 def download(s3: Any, uri: str, target: Path) -> Path:

@@ -7,6 +7,7 @@ these blocks in its CreateCluster and AddStep requests.
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any
 
 from orchard_contract.paths import join
@@ -34,7 +35,17 @@ PACKAGES_FOLDER = "spark"
 # Where the bootstrap action puts the job's Python (3.11) on every node.
 NODE_VENV = "/opt/orchard/venv"
 NODE_PYTHON = f"{NODE_VENV}/bin/python"
+# Where it stages, on the primary node only, what the job needs to install the model tools (TensorFlow, tf2onnx, ...)
+# itself when it must build the model, the model store not holding it: the installer (the bootstrap script), the model
+# tools' pins and the constraints, each under the last part of its published name.
+NODE_MODEL_TOOLS = "/opt/orchard/model-tools"
+STAGED_FILES = (BOOTSTRAP_SCRIPT, MODEL_REQUIREMENTS, CONSTRAINTS)
 STEP_NAME = "Extract features and PCA"
+
+
+def staged_path(published_name: str, folder: str = NODE_MODEL_TOOLS) -> str:
+    """Where the bootstrap action stages the published file `published_name` (one of STAGED_FILES) in `folder`."""
+    return posixpath.join(folder, posixpath.basename(published_name))
 
 
 def spark_configurations(region: str) -> list[dict[str, Any]]:
@@ -66,22 +77,32 @@ def spark_configurations(region: str) -> list[dict[str, Any]]:
 
 
 def bootstrap_actions(artifacts_uri: str) -> list[dict[str, Any]]:
-    """The node set-up: the pinned packages (every dependency frozen) in a Python 3.11 environment."""
+    """The node set-up: the job's pinned packages (every dependency frozen) in a Python 3.11 environment, the same on
+    every node; on the primary node, the model tools' installer, pins and constraints staged for the job.
+
+    Bootstrap actions run on every node, as the hadoop user, before EMR installs the applications ("Create bootstrap
+    actions to install additional software with an Amazon EMR cluster",
+    https://docs.aws.amazon.com/emr/latest/ManagementGuide/emr-plan-bootstrap.html): each node waits for the slowest,
+    so the primary installs no more than a core node does.
+    """
     return [{
         "Name": "Install the feature job's Python packages",
         "ScriptBootstrapAction": {
             "Path": join(artifacts_uri, BOOTSTRAP_SCRIPT),
             "Args": ["--requirements", join(artifacts_uri, JOB_REQUIREMENTS),
-                     "--model-requirements", join(artifacts_uri, MODEL_REQUIREMENTS),
                      "--constraints", join(artifacts_uri, CONSTRAINTS),
-                     "--venv", NODE_VENV],
+                     "--venv", NODE_VENV,
+                     "--model-requirements", join(artifacts_uri, MODEL_REQUIREMENTS),
+                     "--stage-model-tools", NODE_MODEL_TOOLS],
         },
     }]
 
 
 def feature_step(artifacts_uri: str, job_arguments: list[str]) -> dict[str, Any]:
     """The EMR step: spark-submit of the job with `job_arguments` (its command line), driver on the primary node
-    (client mode)."""
+    (client mode: "Client mode launches the driver program on the cluster's primary instance", "Add a Spark step",
+    https://docs.aws.amazon.com/emr/latest/ReleaseGuide/emr-spark-submit-step.html), told where the bootstrap action
+    staged the model tools there (`--model-tools`), which it installs only if it must build the model."""
     return {
         "Name": STEP_NAME,
         "ActionOnFailure": "CONTINUE",
@@ -90,6 +111,6 @@ def feature_step(artifacts_uri: str, job_arguments: list[str]) -> dict[str, Any]
             "Args": ["spark-submit", "--deploy-mode", "client",
                      "--py-files", join(artifacts_uri, JOB_ARCHIVE),
                      join(artifacts_uri, ENTRY_POINT),
-                     *job_arguments],
+                     *job_arguments, "--model-tools", NODE_MODEL_TOOLS],
         },
     }

@@ -74,7 +74,7 @@ def run(spark: SparkSession, settings: JobSettings, progress: Progress | None = 
 
     if artifact is None:
         with progress.phase("model", "Preparing the model"):
-            artifact = load_model(spark, settings)
+            artifact = load_model(spark, settings, progress)
     progress.say(f"  {MODEL_NAME}, {artifact.engine}, {artifact.image_size} px, weights: {artifact.describe_weights()}")
 
     store_folder = (feature_store.model_folder(to_uri(settings.feature_store), feature_fingerprint(artifact))

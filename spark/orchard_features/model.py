@@ -5,10 +5,10 @@ model store when another run (on any cluster) converted it, else from the local 
 exported for the engine now (`prepare_model`, the part without Spark) and then kept in the store;
 and ships the file to the executors with `addFile` while they warm up.
 
-Runs on the driver only. TensorFlow is imported here and nowhere on the executors when the
+Runs on the driver only. TensorFlow is imported here, only to build a model, and nowhere on the executors when the
 engine is ONNX Runtime: the executors receive the converted `.onnx` file. Converted models are
-cached by what determines them (weights, input size, engine, library versions), so only the
-first run with a given model pays for the conversion.
+cached by what determines them (weights, input size, engine, the model tools' pinned versions), so only the
+first run with a given model pays for the conversion, and on EMR for installing the model tools (`model_tools`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +31,11 @@ from orchard_contract.paths import has_scheme, join, to_uri
 from orchard_features import storage
 from orchard_features.features import warm_up_executors
 from orchard_features.images import PREPROCESSING
+from orchard_features.model_tools import ModelTools, check_installed, ensure_installed, model_tools
+from orchard_features.progress import Progress
 from orchard_features.quiet import quiet_tensorflow
 from orchard_features.settings import JobSettings
-from orchard_features.versions import installed_version
+from orchard_features.versions import installed_version, pinned_version
 
 MODEL_NAME = "MobileNetV2"
 ONNX_OPSET = 17
@@ -76,15 +80,16 @@ def weights_identity(weights: str) -> str:
     return f"file-sha256-{digest}"
 
 
-def cache_key(weights: str, image_size: int, engine: str) -> str:
-    """A key that changes whenever the exported model would."""
+def cache_key(weights: str, image_size: int, engine: str, pins: Mapping[str, str]) -> str:
+    """A key that changes whenever the exported model would; the converters' versions are their `pins` (the model
+    tools' pins: `model_tools`), so that it is the same whether or not they are installed."""
     parts = {
         "model": MODEL_NAME,
         "weights": weights_identity(weights),
         "image_size": image_size,
         "engine": engine,
-        "tensorflow": installed_version("tensorflow"),
-        "tf2onnx": installed_version("tf2onnx") if engine == "onnxruntime" else None,
+        "tensorflow": pinned_version(pins, "tensorflow"),
+        "tf2onnx": pinned_version(pins, "tf2onnx") if engine == "onnxruntime" else None,
         "opset": ONNX_OPSET if engine == "onnxruntime" else None,
         "random_seed": RANDOM_WEIGHTS_SEED if weights == "none" else None,
     }
@@ -104,10 +109,11 @@ def feature_fingerprint(artifact: ModelArtifact) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def cached_model_path(weights: str, image_size: int, engine: str, cache_dir: str) -> Path:
+def cached_model_path(weights: str, image_size: int, engine: str, cache_dir: str, pins: Mapping[str, str]) -> Path:
     """Where the converted model lives in the local cache; its file name, content-keyed, names it
     wherever it is kept (the model store too)."""
-    return Path(cache_dir) / f"mobilenet_v2-{cache_key(weights, image_size, engine)}{_ARTIFACT_SUFFIX[engine]}"
+    key = cache_key(weights, image_size, engine, pins)
+    return Path(cache_dir) / f"mobilenet_v2-{key}{_ARTIFACT_SUFFIX[engine]}"
 
 
 def build_keras_model(weights: str, image_size: int):
@@ -179,14 +185,17 @@ def export_model(model, engine: str, destination: Path) -> None:
     tf2onnx.convert.from_function(features, input_signature=signature, opset=ONNX_OPSET, output_path=str(destination))
 
 
-def prepare_model(weights: str, image_size: int, engine: str, cache_dir: str, verbose: bool = False) -> ModelArtifact:
-    """The model file for `engine`, from the cache or built and exported now, quietly unless `verbose`.
+def prepare_model(weights: str, image_size: int, engine: str, cache_dir: str, tools: ModelTools,
+                  verbose: bool = False) -> ModelArtifact:
+    """The model file for `engine`, from the cache or built and exported now by the pinned model `tools` (any
+    other version is refused), quietly unless `verbose`.
 
     `weights` is "imagenet", "none" or a local weights file (fetch s3:// files first).
     """
-    target = cached_model_path(weights, image_size, engine, cache_dir)
+    target = cached_model_path(weights, image_size, engine, cache_dir, tools.pins)
     from_cache = target.exists()
     if not from_cache:
+        check_installed(tools)
         if not verbose:
             quiet_tensorflow()
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -197,7 +206,7 @@ def prepare_model(weights: str, image_size: int, engine: str, cache_dir: str, ve
             shutil.move(staged, target)  # atomic on one file system: no half-written cache entry
     return ModelArtifact(
         path=str(target),
-        key=cache_key(weights, image_size, engine),
+        key=cache_key(weights, image_size, engine, tools.pins),
         engine=engine,
         image_size=image_size,
         weights=weights,
@@ -231,29 +240,34 @@ def store_model(spark: SparkSession, local_path: str, store: str) -> None:
     storage.copy_from_local(spark, local_path, join(to_uri(store), os.path.basename(local_path)))
 
 
-def obtain_model(spark: SparkSession, settings: JobSettings) -> ModelArtifact:
-    """The model file for this run: from the model store, the local cache, or built now (and then kept in the store)."""
+def obtain_model(spark: SparkSession, settings: JobSettings, progress: Progress) -> ModelArtifact:
+    """The model file for this run: from the model store, the local cache, or built now (and then kept in the store),
+    the model tools installed first where they were only staged (`--model-tools`, EMR's primary node)."""
     weights = fetch_weights(spark, settings.weights, settings.model_cache)
-    if settings.model_store:
-        cached = cached_model_path(weights, settings.image_size, settings.engine, settings.model_cache)
-        if not cached.exists():
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            fetch_stored_model(spark, settings.model_store, str(cached))
-    artifact = prepare_model(weights, settings.image_size, settings.engine, settings.model_cache, settings.verbose)
+    tools = model_tools(settings.model_tools)
+    cached = cached_model_path(weights, settings.image_size, settings.engine, settings.model_cache, tools.pins)
+    if settings.model_store and not cached.exists():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        fetch_stored_model(spark, settings.model_store, str(cached))
+    if not cached.exists():
+        ensure_installed(tools, sys.prefix, progress)
+    artifact = prepare_model(weights, settings.image_size, settings.engine, settings.model_cache, tools,
+                             settings.verbose)
     if settings.model_store and not artifact.from_cache:
         store_model(spark, artifact.path, settings.model_store)
     return artifact
 
 
-def load_model(spark: SparkSession, settings: JobSettings) -> ModelArtifact:
-    """Obtain the model for this run and ship it to the executors (`addFile`), warming them up meanwhile.
+def load_model(spark: SparkSession, settings: JobSettings, progress: Progress | None = None) -> ModelArtifact:
+    """Obtain the model for this run and ship it to the executors (`addFile`), warming them up meanwhile; an install
+    of the model tools is a phase of `progress`.
 
     With a model store, a model that an earlier run (on any cluster) converted is copied from the
     store into the local cache instead of being built, and a model built now is kept there.
     """
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="orchard-warm-up") as pool:
         warming = pool.submit(warm_up_executors, spark)
-        artifact = obtain_model(spark, settings)
+        artifact = obtain_model(spark, settings, progress or Progress())
         spark.sparkContext.addFile(artifact.path)
         warming.result()
     return artifact

@@ -50,6 +50,7 @@ class JobSettings:
     images_per_partition: int = 512
     model_cache: str = DEFAULT_MODEL_CACHE
     model_store: str | None = None
+    model_tools: str | None = None
     feature_store: str | None = None
     verbose: bool = False
 
@@ -113,6 +114,11 @@ def argument_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model-cache", help="local folder caching converted models")
     parser.add_argument(
         "--model-store", help="folder or s3:// prefix keeping converted models between runs and clusters"
+    )
+    parser.add_argument(
+        "--model-tools",
+        help="where the EMR bootstrap action staged the model tools' installer, pins and constraints (the primary "
+             "node): the job installs the tools from there if it must build the model; locally, they are installed",
     )
     parser.add_argument(
         "--feature-store",

@@ -1,8 +1,9 @@
-"""Versions of the libraries a run used, read from package metadata without importing them."""
+"""Versions of the libraries a run used, read from package metadata without importing them, or from pins."""
 
 from __future__ import annotations
 
 import platform
+from collections.abc import Mapping
 from importlib import metadata
 
 # Distributions that provide one import name under several package names.
@@ -21,6 +22,12 @@ def installed_version(name: str) -> str | None:
         except metadata.PackageNotFoundError:
             continue
     return None
+
+
+def pinned_version(pins: Mapping[str, str], name: str) -> str | None:
+    """The version `pins` (distribution name -> version) gives a library, under any of its distributions' names."""
+    return next((pins[distribution] for distribution in _ALTERNATIVE_DISTRIBUTIONS.get(name, (name,))
+                 if distribution in pins), None)
 
 
 def library_versions() -> dict[str, str | None]:

@@ -97,7 +97,8 @@ def test_uploaded_manifest_is_resolved_stored_and_planned(aws, lambda_context):
     assert args == ["spark-submit", "--deploy-mode", "client", "--py-files", f"{code}/orchard_job.zip",
                     f"{code}/run_job.py", plan["manifest_uri"], "--output", plan["output_uri"],
                     "--model-store", f"s3://{ARTIFACTS_BUCKET}/models/",
-                    "--feature-store", f"s3://{OUTPUTS_BUCKET}/feature-store/"]
+                    "--feature-store", f"s3://{OUTPUTS_BUCKET}/feature-store/",
+                    "--model-tools", "/opt/orchard/model-tools"]  # where the bootstrap action staged them
     assert plan["step"]["ActionOnFailure"] == "CONTINUE"
     assert plan["step_timeout_seconds"] == 180 * 60
 
@@ -137,10 +138,12 @@ def test_cluster_follows_the_deployment_and_the_allowed_overrides(aws, lambda_co
     bootstrap = plain["cluster"]["BootstrapActions"][0]["ScriptBootstrapAction"]
     code = f"s3://{ARTIFACTS_BUCKET}/code/0123456789abcdef"
     assert bootstrap["Path"] == f"{code}/bootstrap/install.sh"
+    # the same packages on every node; the primary stages the model tools' pins for the job (tests/test_bootstrap.py)
     assert bootstrap["Args"] == ["--requirements", f"{code}/requirements/job.txt",
-                                 "--model-requirements", f"{code}/requirements/model.txt",
                                  "--constraints", f"{code}/requirements/constraints.txt",
-                                 "--venv", "/opt/orchard/venv"]
+                                 "--venv", "/opt/orchard/venv",
+                                 "--model-requirements", f"{code}/requirements/model.txt",
+                                 "--stage-model-tools", "/opt/orchard/model-tools"]
     spark_defaults = next(c for c in plain["cluster"]["Configurations"] if c["Classification"] == "spark-defaults")
     assert spark_defaults["Properties"]["spark.pyspark.python"] == "/opt/orchard/venv/bin/python"
     # The job's boto3 reads the images: the stack's region reaches the executors and the driver.

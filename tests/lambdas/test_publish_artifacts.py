@@ -12,6 +12,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from orchard_contract.emr_step import STAGED_FILES
 from orchard_functions.artifacts import collect_artifacts, content_version
 from orchard_local.account import ARTIFACTS_BUCKET
 from orchard_local.template import ROOT
@@ -51,6 +52,7 @@ def test_the_real_bundle_is_published_under_its_content_version(aws, lambda_cont
     assert keys_under(f"code/{version}/") == {"orchard_job.zip", "run_job.py", "bootstrap/install.sh",
                                               "requirements/job.txt", "requirements/model.txt",
                                               "requirements/constraints.txt"}
+    assert set(STAGED_FILES) <= keys_under(f"code/{version}/")  # what the primary node stages for the job
 
 
 def test_the_published_archive_runs_the_job_entry_point(tmp_path):
