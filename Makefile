@@ -17,7 +17,7 @@ REQUIREMENTS := spark/requirements.txt spark/requirements-model.txt requirements
 INPUT ?=
 OUTPUT ?= build/run/output
 ARGS ?=
-BENCH_ARGS ?= --images 4000
+BENCH_ARGS ?= --images 4000 12000
 BENCH_S3_ARGS ?= --images 2000
 BENCH_REUSE_ARGS ?= --images 4000
 

@@ -1,9 +1,10 @@
-"""Benchmark: the bare engine and the full local Spark job, on the same images.
+"""Benchmark: the bare engine and the full local Spark job, on the same images, at one or more sizes.
 
-    python benchmarks/bench.py --images 4000
+    python benchmarks/bench.py --images 4000 12000
 
-Prints images/s for each, the job's feature stage against the bare engine, what the job spends
-beyond its feature stage, and the ratio of the job to the bare engine. The bare engine is ONNX
+Prints, for each size, images/s for each, the job's feature stage against the bare engine, what the
+job spends beyond its feature stage, and the ratio of the job to the bare engine; then a table of
+the sizes side by side. The bare engine is ONNX
 Runtime on already decoded batches, run as the job runs it: one fresh process per core, one thread
 each, all started together, so that neither it nor the job inherits the other's threads and memory.
 It is measured right before the job and right after it, and the job is compared with the mean of the
@@ -104,52 +105,44 @@ def in_fresh_process(function, *args):
         return pool.submit(function, *args).result()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=4000)
-    parser.add_argument("--image-size", type=int, default=224)
-    parser.add_argument("--batch-size", type=int, default=JobSettings.batch_size)
-    parser.add_argument("--work-dir", default=None, help="where to put the images (default: a temporary folder)")
-    args = parser.parse_args()
-    cores = os.cpu_count() or 1
-    with tempfile.TemporaryDirectory(dir=args.work_dir) as work:
-        work_dir = Path(work)
-        dataset = generate_dataset(work_dir / "fruits-360", images=args.images, problem_files=False)
-        print(f"{dataset.images} images of 100x100 px, {args.image_size} px model input, "
-              f"batch {args.batch_size}, {cores} cores")
-        bare_cache = str(work_dir / "bare-model-cache")
-        model = in_fresh_process(prepare_model, "none", args.image_size, ENGINE, bare_cache, model_tools())
-        print(f"decode + resize (Pillow, 1 core): {in_fresh_process(decode_rate, dataset.root, args.image_size):.0f} "
-              "images/s")
-        measure_engine = partial(
-            bare_engine_rate, ENGINE, model.path, dataset.root, args.image_size, args.batch_size, cores
-        )
-        engine_before = measure_engine()
-        print(f"bare {ENGINE} before the job ({cores} processes, 1 thread each): {engine_before:.1f} images/s")
+def measure(images: int, args: argparse.Namespace, work_dir: Path, cores: int) -> dict[str, float]:
+    """Measure the bare engine, the job, the bare engine again on `images` images; print and return the figures."""
+    dataset = generate_dataset(work_dir / "fruits-360", images=images, problem_files=False)
+    print(f"\n{dataset.images} images of 100x100 px, {args.image_size} px model input, "
+          f"batch {args.batch_size}, {cores} cores")
+    bare_cache = str(work_dir / "bare-model-cache")
+    model = in_fresh_process(prepare_model, "none", args.image_size, ENGINE, bare_cache, model_tools())
+    print(f"decode + resize (Pillow, 1 core): {in_fresh_process(decode_rate, dataset.root, args.image_size):.0f} "
+          "images/s")
+    measure_engine = partial(
+        bare_engine_rate, ENGINE, model.path, dataset.root, args.image_size, args.batch_size, cores
+    )
+    engine_before = measure_engine()
+    print(f"bare {ENGINE} before the job ({cores} processes, 1 thread each): {engine_before:.1f} images/s")
 
-        settings = JobSettings(
-            inputs=(str(dataset.root),),
-            output=str(work_dir / "output"),
-            run_name="bench",
-            weights="none",
-            image_size=args.image_size,
-            batch_size=args.batch_size,
-            model_cache=str(work_dir / "job-model-cache"),
-        )
-        started = time.perf_counter()
-        spark = spark_session("orchard-bench")
-        session_seconds = time.perf_counter() - started
-        try:
-            artifact = load_model(spark, settings)
-            startup = time.perf_counter() - started
-            print(f"job start-up: {startup:.1f} s (Spark session {session_seconds:.1f} s, "
-                  f"model build and conversion {startup - session_seconds:.1f} s)")
-            job_started = time.perf_counter()
-            info = run(spark, settings, Progress(enabled=False), artifact=artifact)
-            job_seconds = time.perf_counter() - job_started
-        finally:
-            spark.stop()
-        engine_after = measure_engine()
+    settings = JobSettings(
+        inputs=(str(dataset.root),),
+        output=str(work_dir / "output"),
+        run_name="bench",
+        weights="none",
+        image_size=args.image_size,
+        batch_size=args.batch_size,
+        model_cache=str(work_dir / "job-model-cache"),
+    )
+    started = time.perf_counter()
+    spark = spark_session("orchard-bench")
+    session_seconds = time.perf_counter() - started
+    try:
+        artifact = load_model(spark, settings)
+        startup = time.perf_counter() - started
+        print(f"job start-up: {startup:.1f} s (Spark session {session_seconds:.1f} s, "
+              f"model build and conversion {startup - session_seconds:.1f} s)")
+        job_started = time.perf_counter()
+        info = run(spark, settings, Progress(enabled=False), artifact=artifact)
+        job_seconds = time.perf_counter() - job_started
+    finally:
+        spark.stop()
+    engine_after = measure_engine()
     engine_rate = (engine_before + engine_after) / 2
     print(f"bare {ENGINE} after the job: {engine_after:.1f} images/s")
     print(f"bare {ENGINE} (the mean of the two, compared with below): {engine_rate:.1f} images/s")
@@ -168,6 +161,26 @@ def main() -> None:
     seed_per_vcpu = SEED_IMAGES_PER_MINUTE / 60 / SEED_VCPUS
     print(f"per vCPU: {per_vcpu:.1f} images/s, {per_vcpu / seed_per_vcpu:.0f} times the seed's "
           f"{seed_per_vcpu:.2f} ({SEED_IMAGES_PER_MINUTE} images/min on {SEED_VCPUS} vCPU)")
+    return {"images": read, "bare": engine_rate, "stage": stage_rate / engine_rate,
+            "beyond": job_seconds - stage_seconds, "job": job_rate / engine_rate}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, nargs="+", default=[4000], help="one or more sizes, measured in turn")
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--batch-size", type=int, default=JobSettings.batch_size)
+    parser.add_argument("--work-dir", default=None, help="where to put the images (default: a temporary folder)")
+    args = parser.parse_args()
+    cores = os.cpu_count() or 1
+    results = []
+    for images in args.images:
+        with tempfile.TemporaryDirectory(dir=args.work_dir) as work:
+            results.append(measure(images, args, Path(work), cores))
+    print(f"\n{'images':>8} {'bare images/s':>14} {'stage / bare':>13} {'beyond the stage':>17} {'job / bare':>11}")
+    for result in results:
+        print(f"{result['images']:>8} {result['bare']:>14.1f} {result['stage']:>13.2f} "
+              f"{result['beyond']:>15.1f} s {result['job']:>11.2f}")
 
 
 if __name__ == "__main__":
