@@ -174,9 +174,9 @@ def main() -> None:
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     results = []
-    for images in args.images:
+    for images in args.images:  # each size in a fresh process: its job starts a new JVM, as a run does
         with tempfile.TemporaryDirectory(dir=args.work_dir) as work:
-            results.append(measure(images, args, Path(work), cores))
+            results.append(in_fresh_process(measure, images, args, Path(work), cores))
     print(f"\n{'images':>8} {'bare images/s':>14} {'stage / bare':>13} {'beyond the stage':>17} {'job / bare':>11}")
     for result in results:
         print(f"{result['images']:>8} {result['bare']:>14.1f} {result['stage']:>13.2f} "
