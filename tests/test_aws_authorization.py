@@ -26,6 +26,11 @@ def needed(service: str, operation: str, params: dict, status: int = 200) -> lis
     ("s3", "ListObjectsV2", {"Bucket": "b", "Prefix": "runs/"}, [("s3:ListBucket", "arn:aws:s3:::b")]),
     ("s3", "UploadPart", {"Bucket": "b", "Key": "k", "PartNumber": 1, "UploadId": "u"}, [("s3:PutObject", "arn:aws:s3:::b/k")]),
     ("s3", "DeleteObject", {"Bucket": "b", "Key": "k"}, [("s3:DeleteObject", "arn:aws:s3:::b/k")]),
+    # a copy writes its destination and reads its source, named as botocore sends it (URL-encoded) or as given
+    ("s3", "CopyObject", {"Bucket": "b", "Key": "runs/x/features/p.parquet", "CopySource": "a/runs/x/_staging/p%23%20q.parquet"},
+     [("s3:PutObject", "arn:aws:s3:::b/runs/x/features/p.parquet"), ("s3:GetObject", "arn:aws:s3:::a/runs/x/_staging/p# q.parquet")]),
+    ("s3", "CopyObject", {"Bucket": "b", "Key": "k", "CopySource": {"Bucket": "a", "Key": "s"}},
+     [("s3:PutObject", "arn:aws:s3:::b/k"), ("s3:GetObject", "arn:aws:s3:::a/s")]),
     ("emr", "RunJobFlow", {"Name": "c", "Instances": {}}, [("elasticmapreduce:RunJobFlow", "*")]),
     ("emr", "ListClusters", {"ClusterStates": ["RUNNING"]}, [("elasticmapreduce:ListClusters", "*")]),
     ("emr", "DescribeCluster", {"ClusterId": "j-1"}, [("elasticmapreduce:DescribeCluster", f"{CLUSTER}/j-1")]),

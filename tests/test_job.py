@@ -155,6 +155,9 @@ def test_rerun_into_the_same_prefix_replaces_the_previous_result(spark, settings
     assert {row.label for row in storage.read_parquet(spark, second.output, "features").collect()} == {"Banana"}
     assert read_info(second.output)["counts"] == info["counts"]
     assert unrelated.read_text() == "mine"  # only the job's own outputs are replaced
+    assert sorted(path.name for path in (output / "features").iterdir()) == [  # the tasks' features files, moved
+        f"part-featurized-{number:05d}.parquet" for number in range(len(list((output / "features").iterdir())))]
+    assert not (output / "_staging").exists()
 
 
 def test_a_run_failing_part_way_leaves_no_success_marker(spark, settings_in, monkeypatch):
@@ -173,6 +176,7 @@ def test_a_run_failing_part_way_leaves_no_success_marker(spark, settings_in, mon
     with pytest.raises(OSError, match="disk full"):
         job.run(spark, settings, QUIET)
     assert not (Path(settings.output) / storage.SUCCESS_MARKER).exists()
+    assert not (Path(settings.output) / "_staging").exists()  # the staged features are removed however a run ends
 
 
 def test_missing_input_and_empty_selection_are_named(spark, settings_in):

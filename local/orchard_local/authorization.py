@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from functools import cache
 from typing import Any, Final, NamedTuple
+from urllib.parse import unquote
 
 import botocore.session
 import parliament
@@ -24,6 +25,7 @@ from botocore.model import OperationModel
 # S3 operations authorized by an action of another name, and the versioned forms of object actions: "Required
 # permissions for Amazon S3 API operations", https://docs.aws.amazon.com/AmazonS3/latest/userguide/using-with-s3-policy-actions.html
 S3_ACTIONS: Final = {
+    "CopyObject": "PutObject",  # on the destination; and s3:GetObject on the source: `permissions`
     "HeadObject": "GetObject",
     "ListObjects": "ListBucket",
     "ListObjectsV2": "ListBucket",
@@ -161,6 +163,14 @@ def by_arn(arn: str, params: Mapping[str, Any]) -> list[str] | None:
     return matching or None
 
 
+def copy_source(source: str | Mapping[str, str]) -> dict[str, str]:
+    """A CopyObject's source object as Bucket and Key: as given, or as botocore sends it, `bucket/key` URL-encoded."""
+    if not isinstance(source, str):
+        return {"Bucket": source["Bucket"], "Key": source["Key"]}
+    bucket, key = unquote(source.split("?versionId=")[0]).lstrip("/").split("/", 1)
+    return {"Bucket": bucket, "Key": key}
+
+
 def permissions(operation: OperationModel, params: Mapping[str, Any], *, region: str, account: str,
                 status: int) -> list[Permission]:
     """What a request needs: its action on each of its resources. An S3 object read answered 404 needed
@@ -170,4 +180,10 @@ def permissions(operation: OperationModel, params: Mapping[str, Any], *, region:
     needed = [Permission(action, arn) for arn in resources_of(action, params, region, account)]
     if action in ("s3:GetObject", "s3:GetObjectVersion") and status == 404:
         needed += [Permission("s3:ListBucket", arn) for arn in resources_of("s3:ListBucket", params, region, account)]
+    if operation.name == "CopyObject":
+        # "you must have s3:GetObject permission to read the source object that is being copied" (and s3:PutObject to
+        # write the copy): S3 API Reference, "CopyObject", Permissions (botocore's model documents it too),
+        # https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html
+        needed += [Permission("s3:GetObject", arn)
+                   for arn in resources_of("s3:GetObject", copy_source(params["CopySource"]), region, account)]
     return needed
