@@ -12,7 +12,7 @@ from pyspark.ml.functions import array_to_vector, vector_to_array
 from pyspark.sql import functions as F
 from sklearn.decomposition import PCA as SklearnPCA
 
-from orchard_features.feature_files import features_table, file_moments, moments_of_files, projections
+from orchard_features.feature_files import blocks_of, features_table, file_moments, moments_of_files, projections
 from orchard_features.feature_store import parquet_bytes
 from orchard_features.pca import MOMENTS_SCHEMA, Moments, PcaError, fit_pca, merged, merged_moments, merged_partials
 from orchard_features.store_files import create_file
@@ -91,6 +91,15 @@ def test_merging_partials_in_a_task_equals_merging_them_on_the_driver():
     [row] = frame.to_dict("records")
     np.testing.assert_allclose(Moments.decode(row).scatter, scatter_of(features), rtol=0, atol=1e-9)
     assert list(merged_moments([])) == []
+
+
+def test_blocks_stack_whole_files_into_float64_blocks_of_at_least_the_size():
+    features = pooled_features(10)
+    blocks = list(blocks_of([features[:3], features[3:3], features[3:6], features[6:]], rows=5))
+    assert [len(block) for block in blocks] == [6, 4]
+    assert all(block.dtype == np.float64 for block in blocks)
+    np.testing.assert_array_equal(np.concatenate(blocks), features)
+    assert list(blocks_of([features[:0]])) == []
 
 
 @pytest.mark.parametrize(("tasks", "fan_in"), [(2, 8), (5, 2), (5, 4)])
