@@ -134,6 +134,16 @@ def driver_environment(server: LocalS3) -> Iterator[None]:
             sources.s3_client.cache_clear()
 
 
+@contextmanager
+def local_s3_bucket(server: LocalS3, bucket: str) -> Iterator[None]:
+    """`bucket` in the local S3 (made if it is not there), and this process pointed at it for the block."""
+    client = server.client()
+    if bucket not in {found["Name"] for found in client.list_buckets()["Buckets"]}:
+        client.create_bucket(Bucket=bucket)
+    with driver_environment(server):
+        yield
+
+
 def relative_error(actual, expected) -> float:
     """Largest absolute difference, relative to the largest expected magnitude."""
     import numpy as np

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from helpers import driver_environment
+from helpers import local_s3_bucket
 from orchard_contract.run_outputs import FEATURE_DIMENSION, FEATURES_OUTPUT
 from orchard_features import feature_files
 from orchard_features.feature_files import (
@@ -23,7 +23,6 @@ from orchard_features.feature_files import (
     write_task_file,
 )
 from orchard_features.store_files import list_names
-from orchard_local.local_s3 import LocalS3
 
 BUCKET = "orchard-feature-files"  # moto's backends are process-wide: a name no other test uses
 
@@ -41,11 +40,7 @@ def output(request, tmp_path: Path) -> Iterator[str]:
     if request.param == "folder":
         yield f"file:{tmp_path}/output"
         return
-    server: LocalS3 = request.getfixturevalue("local_s3_server")
-    client = server.client()
-    if BUCKET not in {bucket["Name"] for bucket in client.list_buckets()["Buckets"]}:
-        client.create_bucket(Bucket=BUCKET)
-    with driver_environment(server):
+    with local_s3_bucket(request.getfixturevalue("local_s3_server"), BUCKET):
         yield f"s3://{BUCKET}/{tmp_path.name}/output"
 
 

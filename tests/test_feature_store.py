@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from helpers import driver_environment
+from helpers import local_s3_bucket
 from orchard_contract.run_outputs import FEATURE_DIMENSION
 from orchard_features import feature_store, store_files
 from orchard_features.feature_store import (
@@ -31,7 +31,6 @@ from orchard_features.feature_store import (
 from orchard_features.features import featurize_batch
 from orchard_features.images import DecodedImage, ImageError
 from orchard_features.model import ModelArtifact, feature_fingerprint
-from orchard_local.local_s3 import LocalS3
 
 BUCKET = "orchard-feature-store"  # moto's backends are process-wide: a name no other test uses
 LIMIT = 50_000_000
@@ -62,11 +61,7 @@ def store(request, tmp_path: Path) -> Iterator[str]:
     if request.param == "folder":
         yield feature_store.model_folder(f"file:{tmp_path}/store", "0123456789abcdef01234567")
         return
-    server: LocalS3 = request.getfixturevalue("local_s3_server")
-    client = server.client()
-    if BUCKET not in {bucket["Name"] for bucket in client.list_buckets()["Buckets"]}:
-        client.create_bucket(Bucket=BUCKET)
-    with driver_environment(server):
+    with local_s3_bucket(request.getfixturevalue("local_s3_server"), BUCKET):
         yield feature_store.model_folder(f"s3://{BUCKET}/{tmp_path.name}/store", "0123456789abcdef01234567")
 
 
