@@ -37,8 +37,9 @@ from orchard_local.job_demo import demo_arguments, imagenet_available, lay_out_s
 from orchard_local.spark_step import SparkStep, download_prefix, upload_folder
 from orchard_local.stack import MOTO_CONFIG, Execution, deployed
 
-# What a real cluster bills before the step can start: provisioning and the bootstrap action
-# (typically 5-8 minutes, plus the bootstrap's 1-2): an assumption, said where it is used.
+# What a real cluster bills before the step can start: provisioning (5-8 minutes, assumed), the bootstrap action
+# (about 20 s) and Step Functions' poll of the cluster (up to a minute): docs/performance.md, "FULL on the default
+# cluster, end to end". An assumption, said where it is used.
 AWS_STARTUP_MINUTES = 9
 POLL_SECONDS = 0.5
 
