@@ -10,7 +10,7 @@ the code: 38 s against 24 s for the next one in one trial); a run without a stor
 run. Prints each run's time and where it went, the second run's time as a ratio of the first's (the store's target:
 at most 0.3), and the run with new images against the first.
 
-Then a store of `--index-images` images (a million by default) in segments of 512, as tasks of the default size
+Then a store of `--index-images` images (a million by default) in segments as large as tasks of the default size
 write them, and the time to read its index (every commit: the images' identity columns) and to look a run of that
 many images up in it. The index read opens no segment, so only the commits are written.
 """

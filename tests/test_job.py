@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -196,12 +197,14 @@ def test_text_files_round_trip_through_the_file_system_api(spark, tmp_path):
 
 
 @pytest.mark.parametrize(("images", "partitions"), [
-    (4000, lambda cores: max(8, cores)),  # images enough: at most 512 to a task
+    (4000, lambda cores: cores * math.ceil(4000 / (512 * cores))),  # images enough: whole waves of at most 512
     (300, lambda cores: cores),  # a small run: a task for every core
     (1, lambda cores: 1),  # never an empty task
 ])
-def test_the_catalog_splits_images_into_even_tasks_that_fill_every_core(spark, images, partitions):
+def test_the_catalog_splits_images_into_even_tasks_in_whole_waves_of_every_core(spark, images, partitions):
     paths = {f"/data/Training/Kiwi/{number}.jpg": f"size={number} mtime_ns=1" for number in range(images)}
     sizes = job.catalog_frame(spark, paths, 512).rdd.glom().map(len).collect()
-    assert len(sizes) == partitions(spark.sparkContext.defaultParallelism)
-    assert sum(sizes) == images and max(sizes) - min(sizes) <= 1
+    cores = spark.sparkContext.defaultParallelism
+    assert len(sizes) == partitions(cores)
+    assert sum(sizes) == images and max(sizes) - min(sizes) <= 1 and max(sizes) <= 512
+    assert len(sizes) % cores == 0 or len(sizes) < cores

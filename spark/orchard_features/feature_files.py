@@ -113,7 +113,7 @@ def moments_of_files(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
 
 def blocks_of(matrices: Iterable[np.ndarray], rows: int = BLOCK_ROWS) -> Iterator[np.ndarray]:
     """`matrices` stacked into float64 blocks of at least `rows` rows each (the last may have fewer; none is empty):
-    one scatter product and one merge a block, not a file (measured at 12,000 images: a file's 512 rows at a time, the
+    one scatter product and one merge a block, not a file (measured at 12,000 images: a file of 512 rows at a time, the
     task's merges of 13 MB matrices took as long as its products)."""
     pending: list[np.ndarray] = []
     for matrix in matrices:

@@ -126,13 +126,16 @@ def look_up(settings: JobSettings, store_folder: str, selected: dict[str, str], 
 
 def catalog_frame(spark: SparkSession, selected: dict[str, str], images_per_partition: int) -> DataFrame:
     """The images' path, label, split (labels come from the path) and content identity, at most
-    `images_per_partition` to a partition and, while there are images enough, a partition for every
-    core: tasks few and even, every core busy on a small run, no shuffle. The cores are Spark's default
-    parallelism: in local mode the machine's, on YARN those of every executor registered, or 2 if more
-    (`spark.default.parallelism`, https://spark.apache.org/docs/3.5.6/configuration.html#execution-behavior)."""
+    `images_per_partition` to a partition, in whole waves of a partition for every core: tasks few and
+    even, every core busy to the last wave (FULL's 67,692 images on 16 cores: 80 tasks of 846, five whole
+    waves, not 67 of 1,010 whose fifth wave keeps 3 cores busy and 13 idle), no shuffle. The cores are
+    Spark's default parallelism: in local mode the machine's, on YARN those of every executor registered,
+    or 2 if more (`spark.default.parallelism`,
+    https://spark.apache.org/docs/3.5.6/configuration.html#execution-behavior)."""
     rows = [(path, label_from_path(path), split_from_path(path), content) for path, content in selected.items()]
-    tasks = max(math.ceil(len(rows) / images_per_partition), spark.sparkContext.defaultParallelism)
-    partitions = max(1, min(len(rows), tasks))
+    cores = spark.sparkContext.defaultParallelism
+    waves = math.ceil(len(rows) / (images_per_partition * cores))
+    partitions = max(1, min(len(rows), waves * cores))
     return spark.createDataFrame(spark.sparkContext.parallelize(rows, partitions), CATALOG_SCHEMA)
 
 
