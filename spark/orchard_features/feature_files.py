@@ -28,7 +28,7 @@ from pyspark.sql import DataFrame, SparkSession
 from orchard_contract.paths import join, label_from_path, to_uri
 from orchard_contract.run_outputs import FEATURE_DIMENSION, FEATURES, FEATURES_OUTPUT, LABEL, PATH, PCA, ddl
 from orchard_features.feature_store import arrow_schema, parquet_bytes
-from orchard_features.pca import MOMENTS_SCHEMA, Moments, PcaResult, encoded, merged, merged_partials
+from orchard_features.pca import MOMENTS_SCHEMA, Moments, PcaResult, encoded, merged, merged_partials, projected
 from orchard_features.store_files import create_file, list_names, move_file, read_file
 
 FEATURE_FILE_SCHEMA = arrow_schema(FEATURES_OUTPUT.columns)
@@ -135,8 +135,8 @@ def projections(spark: SparkSession, files: Sequence[str], pca: PcaResult) -> Da
         for batch in batches:
             for file in batch.column(0).to_pylist():
                 table = read_features(file)
-                projected = (feature_matrix(table).astype(np.float64) - mean) @ components
-                vectors = pa.FixedSizeListArray.from_arrays(projected.ravel(), projected.shape[1])
+                projections = projected(feature_matrix(table), mean, components)
+                vectors = pa.FixedSizeListArray.from_arrays(projections.ravel(), projections.shape[1])
                 yield pa.RecordBatch.from_arrays(
                     [table[PATH.name].combine_chunks(), table[LABEL.name].combine_chunks(),
                      vectors.cast(pa.list_(pa.float64()))], schema=schema)

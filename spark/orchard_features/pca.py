@@ -50,7 +50,7 @@ class PcaResult:
 
     def project(self, features: np.ndarray) -> np.ndarray:
         """The (rows, k) projections of a (rows, features) matrix, as the saved model projects them."""
-        return (features.astype(np.float64) - self.mean) @ self.components
+        return projected(features, self.mean, self.components)
 
     @property
     def cumulative_variance(self) -> tuple[float, ...]:
@@ -98,6 +98,12 @@ def gram(rows: np.ndarray) -> np.ndarray:
     """`rows.T @ rows`, symmetric, by BLAS's `dsyrk` (half the products of a general multiply)."""
     upper = blas.dsyrk(1.0, np.asfortranarray(rows), trans=1)  # zeros below the diagonal
     return upper + np.triu(upper, 1).T
+
+
+def projected(features: np.ndarray, mean: np.ndarray, components: np.ndarray) -> np.ndarray:
+    """`features` centred on `mean` and projected on `components` (columns), in float64: the saved model's arithmetic,
+    from what a Spark task can be sent (the model itself lives in the JVM)."""
+    return (features.astype(np.float64) - mean) @ components
 
 
 def check_components(k: int, images: int, features: int = FEATURE_DIMENSION) -> None:
