@@ -89,8 +89,8 @@ def create_file(location: str, data: bytes) -> None:
 
 
 def move_file(source: str, destination: str) -> None:
-    """Move a file to `destination`, replacing any file there. On S3 a CopyObject, then a DeleteObject of the source:
-    S3 has no rename ("Copying, moving, and renaming objects", S3 User Guide,
+    """Move a file to `destination`, replacing any file there. On S3 a CopyObject, then a DeleteObject of the source, as
+    S3 renames a general purpose bucket's objects ("Copying, moving, and renaming objects", S3 User Guide,
     https://docs.aws.amazon.com/AmazonS3/latest/userguide/copy-object.html); a single CopyObject copies up to 5 GB
     ("CopyObject", S3 API Reference, https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html)."""
     if is_s3(source):
